@@ -1,0 +1,37 @@
+"""The one small interface every inference backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from autonom.backends.pool import PoolSnapshot
+from autonom.types import ChatChunk, ChatRequest, ChatResponse
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    chat: bool = True
+    stream: bool = True
+    embeddings: bool = False
+    json_schema: bool = False
+    tools: bool = False
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """chat, streamed chat, embeddings, what is loaded, and shutdown."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]: ...
+
+    def loaded(self) -> list[PoolSnapshot]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,317 @@
+"""The embedded backend: GGUF models run in-process by llama.cpp's own server (xllamacpp).
+
+xllamacpp gives continuous batching over ``n_parallel`` slots, a prompt cache and JSON-schema
+grammars; its calls block, so they run on a thread pool and stream back through a queue. The
+chat template is rendered here, in the sandbox of :mod:`autonom.models.chat_template`, and
+the engine receives the finished prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from autonom.backends.base import Capabilities
+from autonom.backends.pool import ModelPool, PoolSnapshot
+from autonom.config import EngineSettings, Settings
+from autonom.errors import BackendError, InvalidRequestError
+from autonom.models.chat_template import render_chat
+from autonom.models.registry import ModelRecord, Registry
+from autonom.store import Database
+from autonom.store.loaded import LoadedModel, publish
+from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, Timings, Usage
+
+_RUNTIME_OVERHEAD = 64 * 2**20
+_DONE = object()
+
+
+@dataclass
+class EngineHandle:
+    server: Any
+    load_ms: float
+    reported: bool = False
+
+    def take_load_ms(self) -> float:
+        """The load time, reported once: to the request that caused the load."""
+        if self.reported:
+            return 0.0
+        self.reported = True
+        return self.load_ms
+
+
+def import_engine() -> Any:
+    try:
+        import xllamacpp
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise BackendError(
+            "the embedded engine needs xllamacpp: pip install xllamacpp"
+        ) from exc
+    return xllamacpp
+
+
+def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: bool = False) -> Any:
+    """llama.cpp server parameters for one model (shared with the engine benchmark)."""
+    xlc = import_engine()
+    params = xlc.CommonParams()
+    params.model.path = path
+    params.n_ctx = n_ctx
+    params.n_parallel = engine.n_parallel
+    params.n_batch = engine.batch_size
+    params.cpuparams.n_threads = engine.threads
+    params.cpuparams_batch.n_threads = engine.threads
+    params.verbosity = -1
+    if embedding:
+        params.embedding = True
+        params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+    return params
+
+
+class EmbeddedBackend:
+    name = "embedded"
+    capabilities = Capabilities(embeddings=True, json_schema=True)
+
+    def __init__(self, registry: Registry, settings: Settings, db: Database | None = None) -> None:
+        self.registry = registry
+        self.engine = settings.engine
+        self.default_keep_alive = settings.keep_alive_seconds
+        budget = (
+            settings.memory_budget_mb * 2**20
+            if settings.memory_budget_mb
+            else int(psutil.virtual_memory().total * 0.8)
+        )
+        self._db = db
+        self.pool = ModelPool(
+            max_loaded=settings.max_loaded_models,
+            budget_bytes=budget,
+            on_change=self._publish if db is not None else None,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="autonom-engine")
+
+    # -- public interface -------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        record, payload = self._prepare(request)
+        loop = asyncio.get_running_loop()
+        result, load_ms = await loop.run_in_executor(
+            self._executor, self._run_blocking, record, payload, self._keep_alive(request)
+        )
+        _raise_for_error(result)
+        choice = result["choices"][0]
+        return ChatResponse(
+            model=record.name,
+            message=Message(role="assistant", content=choice.get("text", "")),
+            finish_reason=_finish(choice.get("finish_reason")),
+            usage=_usage(result),
+            timings=_timings(result),
+            load_ms=load_ms,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        record, payload = self._prepare(request)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            if cancelled.is_set():
+                return True
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return False
+
+        future = loop.run_in_executor(
+            self._executor, self._run_streaming, record, payload, self._keep_alive(request),
+            on_chunk,
+        )
+        future.add_done_callback(lambda _: queue.put_nowait(_DONE))
+        try:
+            while (item := await queue.get()) is not _DONE:
+                _raise_for_error(item)
+                chunk = _chunk(record.name, item)
+                if chunk is not None:
+                    yield chunk
+            future.result()
+        finally:
+            cancelled.set()
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        record = self.registry.resolve(model)
+        if not texts:
+            return []
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor, self._embed_blocking, record, texts)
+        _raise_for_error(result)
+        rows = sorted(result["data"], key=lambda row: row["index"])
+        return [row["embedding"] for row in rows]
+
+    def loaded(self) -> list[PoolSnapshot]:
+        return self.pool.snapshot()
+
+    def unload(self, model: str) -> bool:
+        return self.pool.unload(model)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.pool.close()
+
+    # -- request preparation ----------------------------------------------------------
+
+    def _prepare(self, request: ChatRequest) -> tuple[ModelRecord, dict[str, Any]]:
+        record = self.registry.resolve(request.model)
+        info = record.info
+        prompt = render_chat(
+            info.chat_template,
+            [m.model_dump() for m in request.messages],
+            bos_token=info.bos_token or "",
+            eos_token=info.eos_token or "",
+            budget_s=self.engine.template_budget_s,
+        )
+        if info.add_bos_token and info.bos_token and prompt.startswith(info.bos_token):
+            prompt = prompt[len(info.bos_token):]  # the engine adds BOS itself
+        return record, completion_payload(prompt, request)
+
+    def _keep_alive(self, request: ChatRequest) -> float:
+        return self.default_keep_alive if request.keep_alive is None else request.keep_alive
+
+    def _n_ctx(self, record: ModelRecord) -> int:
+        trained = record.info.context_length or self.engine.n_ctx
+        return max(256, min(self.engine.n_ctx, trained * self.engine.n_parallel))
+
+    def estimate_bytes(self, record: ModelRecord) -> int:
+        kv = record.info.kv_bytes_per_token() * self._n_ctx(record)
+        return record.size_bytes + kv + _RUNTIME_OVERHEAD
+
+    # -- blocking calls (run on the executor) ------------------------------------------
+
+    def _loader(self, record: ModelRecord, embedding: bool) -> EngineHandle:
+        xlc = import_engine()
+        params = engine_params(str(record.path), self.engine, self._n_ctx(record),
+                               embedding=embedding)
+        started = time.perf_counter()
+        try:
+            server = xlc.Server(params)
+        except Exception as exc:
+            raise BackendError(f"the engine could not load {record.name}: {exc}") from exc
+        return EngineHandle(server, (time.perf_counter() - started) * 1000)
+
+    def _lease(self, record: ModelRecord, keep_alive: float, embedding: bool = False) -> Any:
+        return self.pool.lease(
+            (record.name, "embed" if embedding else "chat"),
+            self.estimate_bytes(record),
+            lambda: self._loader(record, embedding),
+            _unload,
+            keep_alive,
+        )
+
+    def _run_blocking(
+        self, record: ModelRecord, payload: dict[str, Any], keep_alive: float
+    ) -> tuple[dict[str, Any], float]:
+        with self._lease(record, keep_alive) as handle:
+            return handle.server.handle_completions(payload), handle.take_load_ms()
+
+    def _run_streaming(
+        self, record: ModelRecord, payload: dict[str, Any], keep_alive: float, on_chunk: Any
+    ) -> None:
+        with self._lease(record, keep_alive) as handle:
+            handle.take_load_ms()
+            handle.server.handle_completions({**payload, "stream": True}, on_chunk)
+
+    def _embed_blocking(self, record: ModelRecord, texts: list[str]) -> dict[str, Any]:
+        with self._lease(record, self.default_keep_alive, embedding=True) as handle:
+            return handle.server.handle_embeddings({"input": texts})
+
+    def _publish(self, snapshots: list[PoolSnapshot]) -> None:
+        assert self._db is not None
+        now = time.time()
+        publish(self._db, [
+            LoadedModel(
+                name=s.name, kind=s.kind, size_bytes=s.size_bytes, loaded_at=s.loaded_at,
+                expires_at=None if s.expires_in is None else now + s.expires_in,
+                pid=os.getpid(),
+            )
+            for s in snapshots
+        ])
+
+
+def completion_payload(prompt: str, request: ChatRequest) -> dict[str, Any]:
+    """The llama.cpp /completion request for a rendered prompt and our options."""
+    opts = request.options
+    payload: dict[str, Any] = {"prompt": prompt, "cache_prompt": True}
+    payload["max_tokens"] = opts.max_tokens if opts.max_tokens is not None else -1
+    for key in ("temperature", "top_p", "top_k", "seed"):
+        value = getattr(opts, key)
+        if value is not None:
+            payload[key] = value
+    if opts.stop:
+        payload["stop"] = list(opts.stop)
+    if opts.json_schema is not None:
+        payload["json_schema"] = opts.json_schema
+    return payload
+
+
+def _unload(handle: EngineHandle) -> None:
+    handle.server = None  # dropping the last reference stops llama.cpp's loop and frees memory
+
+
+def _raise_for_error(result: dict[str, Any]) -> None:
+    error = result.get("error") if isinstance(result, dict) else None
+    if error is None and isinstance(result, dict) and "code" in result and "message" in result:
+        error = result
+    if error is None:
+        return
+    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+    code = error.get("code", 500) if isinstance(error, dict) else 500
+    if isinstance(code, int) and 400 <= code < 500:
+        raise InvalidRequestError(message)
+    raise BackendError(f"engine error: {message}")
+
+
+def _finish(reason: str | None) -> Any:
+    return "length" if reason == "length" else "stop"
+
+
+def _usage(result: dict[str, Any]) -> Usage:
+    usage = result.get("usage") or {}
+    return Usage(
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        completion_tokens=int(usage.get("completion_tokens", 0)),
+    )
+
+
+def _timings(result: dict[str, Any]) -> Timings | None:
+    t = result.get("timings")
+    if not t:
+        return None
+    return Timings(
+        prompt_ms=t.get("prompt_ms", 0.0),
+        prompt_per_second=t.get("prompt_per_second", 0.0),
+        decode_ms=t.get("predicted_ms", 0.0),
+        decode_per_second=t.get("predicted_per_second", 0.0),
+        cached_tokens=t.get("cache_n", 0),
+    )
+
+
+def _chunk(model: str, item: dict[str, Any]) -> ChatChunk | None:
+    choices = item.get("choices") or [{}]
+    choice = choices[0]
+    reason = choice.get("finish_reason")
+    text = choice.get("text", "")
+    if not text and reason is None:
+        return None
+    return ChatChunk(
+        model=model,
+        delta=text,
+        finish_reason=_finish(reason) if reason else None,
+        usage=_usage(item) if reason else None,
+        timings=_timings(item) if reason else None,
+    )

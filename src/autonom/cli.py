@@ -1,0 +1,228 @@
+"""The ``autonom`` command line. Commands parse, call services, print; nothing more."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from autonom import console
+from autonom.config import load_settings
+from autonom.errors import AutonomError, InvalidRequestError
+from autonom.models.chat_template import render_chat
+from autonom.models.pull import pull as pull_model
+from autonom.repl import ChatSession
+from autonom.services import Services
+from autonom.store.loaded import list_loaded
+from autonom.types import GenerationOptions, parse_keep_alive
+
+app = typer.Typer(
+    name="autonom",
+    help="Your company's own language model, on your own machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+QUICKSTART_QUESTION = "Was ist ein Wartungsvertrag?"
+
+
+def _services() -> Services:
+    return Services(load_settings())
+
+
+@app.command()
+def pull(
+    source: Annotated[str, typer.Argument(help="smollm2-135m, gemma3-270m, a .gguf path, "
+                                          "hf://owner/repo/file.gguf or an http(s) URL")],
+    name: Annotated[str | None, typer.Option(help="register under this name")] = None,
+) -> None:
+    """Fetch a model into the local model store."""
+    services = _services()
+    with console.progress() as bar:
+        record = pull_model(source, services.registry, services.settings, name=name, progress=bar)
+    console.out.print(
+        f"pulled [bold]{record.name}[/] ({console.size(record.size_bytes)}, "
+        f"sha256 {record.sha256})"
+    )
+
+
+@app.command("list")
+def list_models() -> None:
+    """List the models in the store."""
+    records = _services().registry.list()
+    rows = [
+        [r.name, r.sha256[:12], console.size(r.size_bytes), r.info.quantization,
+         console.count(r.info.parameters), r.created_at.replace("T", " ")[:19]
+         + ("" if r.exists else "  (file missing)")]
+        for r in records
+    ]
+    console.table(["NAME", "ID", "SIZE", "QUANT", "PARAMS", "PULLED"], rows)
+
+
+@app.command()
+def show(
+    model: str,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    template: Annotated[bool, typer.Option(help="print the chat template")] = False,
+) -> None:
+    """Show a model's GGUF metadata, size and checksum."""
+    services = _services()
+    record = services.registry.resolve(model)
+    info = record.info
+    if template:
+        console.out.print(info.chat_template or "(no chat template; ChatML is used)", markup=False)
+        return
+    facts: dict[str, Any] = {
+        "name": record.name,
+        "architecture": info.architecture,
+        "parameters": info.parameters,
+        "quantization": info.quantization,
+        "context_length": info.context_length,
+        "embedding_length": info.embedding_length,
+        "layers": info.block_count,
+        "chat_template": _template_status(info.chat_template, services),
+        "license": info.license,
+        "file_size": record.size_bytes,
+        "sha256": record.sha256,
+        "source": record.source,
+        "path": str(record.path),
+    }
+    if as_json:
+        print(json.dumps(facts, indent=2))
+        return
+    facts["parameters"] = console.count(info.parameters)
+    facts["file_size"] = console.size(record.size_bytes)
+    console.table(["", ""], [[k.replace("_", " "), "-" if v is None else str(v)]
+                             for k, v in facts.items()], header=False)
+
+
+def _template_status(template: str | None, services: Services) -> str:
+    if not template:
+        return "none (ChatML is used)"
+    try:
+        render_chat(template, [{"role": "user", "content": "Hallo"}],
+                    budget_s=services.settings.engine.template_budget_s)
+    except AutonomError as exc:
+        return f"present, REFUSED: {exc}"
+    return "present, renders in the sandbox"
+
+
+@app.command()
+def rm(models: Annotated[list[str], typer.Argument(help="model names")]) -> None:
+    """Remove models from the store (their file is deleted when no other name uses it)."""
+    registry = _services().registry
+    for model in models:
+        record = registry.remove(model)
+        console.out.print(f"deleted {record.name}")
+
+
+@app.command()
+def ps() -> None:
+    """List the models loaded right now, by any autonom process on this machine."""
+    now = time.time()
+    rows = [
+        [m.name, m.kind, console.size(m.size_bytes), "100% CPU", str(m.pid),
+         "forever" if m.expires_at is None else console.until(m.expires_at - now)]
+        for m in list_loaded(_services().db)
+    ]
+    console.table(["NAME", "KIND", "SIZE", "PROCESSOR", "PID", "UNTIL"], rows)
+
+
+@app.command()
+def run(
+    model: str,
+    prompt: Annotated[str | None, typer.Argument(help="answer this once and exit")] = None,
+    system: Annotated[str | None, typer.Option(help="system prompt")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0.0, max=5.0)] = None,
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    top_k: Annotated[int | None, typer.Option(min=0)] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    json_schema: Annotated[Path | None, typer.Option(help="JSON schema file the answer must "
+                                                     "follow")] = None,
+    keep_alive: Annotated[str | None, typer.Option(help="e.g. 5m, 1h, 0, -1")] = None,
+    verbose: Annotated[bool, typer.Option(help="print speed after each answer")] = False,
+) -> None:
+    """Chat with a model: interactively, or answer PROMPT once."""
+    options = GenerationOptions(
+        temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens,
+        json_schema=_load_schema(json_schema) if json_schema else None,
+    )
+    services = _services()
+    services.registry.resolve(model)
+    if prompt is None and not sys.stdin.isatty():
+        prompt = sys.stdin.read()
+        if not prompt.strip():
+            raise InvalidRequestError("no prompt given on standard input")
+    session = ChatSession(
+        backend=services.backend, model=model, options=options, system=system,
+        keep_alive=parse_keep_alive(keep_alive), on_stats=console.stats if verbose else None,
+    )
+    try:
+        if prompt is not None:
+            session.ask(prompt)
+        else:
+            session.interact()
+    finally:
+        services.close()
+
+
+def _load_schema(path: Path) -> dict[str, Any]:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read JSON schema {path}: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise InvalidRequestError(f"{path} must contain a JSON object (a JSON schema)")
+    return schema
+
+
+@app.command()
+def quickstart(
+    model: Annotated[str | None, typer.Option(help="model to use (default: settings)")] = None,
+    question: str = QUICKSTART_QUESTION,
+) -> None:
+    """Fetch the default model if needed and answer a first question."""
+    services = _services()
+    name = model or services.settings.default_model
+    try:
+        services.registry.resolve(name)
+    except AutonomError:
+        console.err.print(f"fetching {name} …")
+        with console.progress() as bar:
+            pull_model(name, services.registry, services.settings, progress=bar)
+    console.err.print(f"[bold]Frage:[/] {question}")
+    session = ChatSession(backend=services.backend, model=name,
+                          options=GenerationOptions(max_tokens=200, temperature=0.2, seed=42),
+                          on_stats=console.stats)
+    try:
+        session.ask(question)
+    finally:
+        services.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one line on stderr and a non-zero exit for every expected error."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="autonom", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        console.err.print("")
+        return 130
+    except AutonomError as exc:
+        console.error(str(exc))
+        return 1
+    return result if isinstance(result, int) else 0

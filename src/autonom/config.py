@@ -1,0 +1,146 @@
+"""Settings: the only module that reads ``AUTONOM_*`` environment variables and ``autonom.toml``.
+
+Precedence (highest first): explicit arguments, environment (``AUTONOM_HOME``,
+``AUTONOM_ENGINE__THREADS`` …), the TOML file, defaults. The TOML file is
+``$AUTONOM_CONFIG`` if set, else ``autonom.toml`` in the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from autonom.errors import ConfigError, InvalidRequestError
+from autonom.types import parse_keep_alive
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("autonom", appauthor=False))
+
+
+class EngineSettings(BaseModel):
+    """Options of the embedded llama.cpp engine."""
+
+    n_ctx: int = Field(default=4096, ge=256, le=1_048_576)
+    """Context window in tokens, shared by all parallel slots."""
+    n_parallel: int = Field(default=4, ge=1, le=64)
+    """Parallel sequences (continuous batching slots) per loaded model."""
+    threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=512)
+    batch_size: int = Field(default=512, ge=32, le=65_536)
+    template_budget_s: float = Field(default=1.0, gt=0.0, le=30.0)
+    """Time allowed to render a model's chat template (templates are untrusted input)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AUTONOM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    home: Path = Field(default_factory=default_home)
+    default_model: str = DEFAULT_MODEL
+    keep_alive: str = "5m"
+    """How long a model stays loaded after its last use (Ollama syntax: 5m, 1h, 0, -1)."""
+    max_loaded_models: int = Field(default=2, ge=1, le=64)
+    memory_budget_mb: int | None = Field(default=None, ge=64)
+    """Memory that loaded models may use together; default: 80 % of physical RAM."""
+    hf_endpoint: str = "https://huggingface.co"
+    hf_token: str | None = None
+    pip_args: list[str] = Field(default_factory=list)
+    """Extra arguments for ``pip download`` (e.g. ``--index-url`` of an internal mirror)."""
+    debug: bool = False
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _check_keep_alive(cls, value: str) -> str:
+        try:
+            parse_keep_alive(value)
+        except InvalidRequestError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @property
+    def keep_alive_seconds(self) -> float:
+        seconds = parse_keep_alive(self.keep_alive)
+        assert seconds is not None
+        return seconds
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "autonom.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("AUTONOM_CONFIG")
+    if explicit:
+        return Path(explicit)
+    home = Path(os.environ.get("AUTONOM_HOME") or default_home())
+    candidate = home / "autonom.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from arguments, environment and the TOML file, with a clear error."""
+    explicit = os.environ.get("AUTONOM_CONFIG")
+    if explicit and not Path(explicit).is_file():
+        raise ConfigError(f"config file {explicit} (AUTONOM_CONFIG) does not exist")
+    # HF_ENDPOINT / HF_TOKEN are the Hugging Face tools' own variables; honour them.
+    for key, env in (("hf_endpoint", "HF_ENDPOINT"), ("hf_token", "HF_TOKEN")):
+        if key not in overrides and os.environ.get(env) and not os.environ.get(f"AUTONOM_{env}"):
+            overrides[key] = os.environ[env]
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read configuration: {exc}") from exc
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create the data directory and prove it is writable."""
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        settings.models_dir.mkdir(exist_ok=True)
+        probe = home / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(f"AUTONOM_HOME {home} is not writable: {reason}") from exc
+    return home

@@ -1,0 +1,68 @@
+"""Exceptions raised by autonom.
+
+Every error a user can cause derives from :class:`AutonomError`; the CLI prints its message
+on one line and exits non-zero, the HTTP API maps it by *type* to a status code::
+
+    AutonomError
+    ├── ConfigError              bad settings, unusable AUTONOM_HOME
+    ├── StoreError               the SQLite store cannot be opened or migrated
+    ├── ModelError
+    │   ├── ModelNotFoundError   no such model in the registry / unknown pull source
+    │   ├── ModelFileMissingError   registry entry whose file vanished
+    │   ├── InvalidModelFileError   not GGUF, truncated, or implausible header
+    │   └── PullError            a download or extraction failed
+    ├── TemplateError            a chat template was rejected (unsafe, too slow, broken)
+    ├── InvalidRequestError      a request that cannot be served as given
+    └── BackendError             the engine or an upstream failed
+        └── CapacityError        no room to load a model (memory budget, all slots busy)
+"""
+
+from __future__ import annotations
+
+
+class AutonomError(Exception):
+    """Base class of every error autonom raises on purpose."""
+
+
+class ConfigError(AutonomError):
+    """Settings are invalid or the data directory cannot be used."""
+
+
+class StoreError(AutonomError):
+    """The SQLite store cannot be opened, migrated or written."""
+
+
+class ModelError(AutonomError):
+    """Something is wrong with a model or the model store."""
+
+
+class ModelNotFoundError(ModelError):
+    """The named model is not in the registry (or not a known source)."""
+
+
+class ModelFileMissingError(ModelError):
+    """The registry knows the model, but its file is gone."""
+
+
+class InvalidModelFileError(ModelError):
+    """A file is not a usable GGUF model (wrong magic, truncated, implausible)."""
+
+
+class PullError(ModelError):
+    """Fetching a model failed (download, package index, extraction, checksum)."""
+
+
+class TemplateError(AutonomError):
+    """A chat template was refused: unsafe, over its time or size budget, or broken."""
+
+
+class InvalidRequestError(AutonomError):
+    """A request cannot be served as given (bad option values, bad schema)."""
+
+
+class BackendError(AutonomError):
+    """The inference engine or an upstream server failed."""
+
+
+class CapacityError(BackendError):
+    """A model cannot be loaded now: over the memory budget or every slot busy."""

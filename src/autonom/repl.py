@@ -1,0 +1,89 @@
+"""Chatting with a model in the terminal: one-shot answers and the interactive session.
+
+Ctrl-C while an answer streams stops that answer; Ctrl-C or Ctrl-D at the prompt (or
+``/bye``) ends the session. Answers stream token by token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from autonom.backends.base import Backend
+from autonom.types import ChatChunk, ChatRequest, GenerationOptions, Message
+
+HELP = """Commands:
+  /clear   forget the conversation so far
+  /bye     end the session (also Ctrl-D)
+  /?       this help"""
+
+
+@dataclass
+class ChatSession:
+    backend: Backend
+    model: str
+    options: GenerationOptions
+    system: str | None = None
+    keep_alive: float | None = None
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    on_stats: Callable[[ChatChunk], None] | None = None
+    history: list[Message] = field(default_factory=list)
+
+    def messages(self, prompt: str) -> list[Message]:
+        head = [Message(role="system", content=self.system)] if self.system else []
+        return [*head, *self.history, Message(role="user", content=prompt)]
+
+    async def _stream(self, prompt: str) -> str:
+        request = ChatRequest(
+            model=self.model, messages=self.messages(prompt), options=self.options,
+            keep_alive=self.keep_alive,
+        )
+        parts: list[str] = []
+        async for chunk in self.backend.stream(request):
+            if chunk.delta:
+                parts.append(chunk.delta)
+                self.out.write(chunk.delta)
+                self.out.flush()
+            if chunk.finish_reason and self.on_stats:
+                self.on_stats(chunk)
+        return "".join(parts)
+
+    def ask(self, prompt: str) -> str:
+        """Stream one answer; it joins the history. Ctrl-C propagates as KeyboardInterrupt."""
+        try:
+            answer = asyncio.run(self._stream(prompt))
+        finally:
+            self.out.write("\n")
+            self.out.flush()
+        self.history += [Message(role="user", content=prompt),
+                         Message(role="assistant", content=answer)]
+        return answer
+
+    def interact(self, read: Callable[[str], str] = input) -> None:
+        """Read prompts until /bye, Ctrl-D or Ctrl-C at the prompt."""
+        self.out.write(f"Chatting with {self.model}. Type /? for help, /bye or Ctrl-D to end.\n")
+        while True:
+            try:
+                line = read(">>> ")
+            except (EOFError, KeyboardInterrupt):
+                self.out.write("\n")
+                return
+            prompt = line.strip()
+            if not prompt:
+                continue
+            if prompt in ("/bye", "/exit", "/quit"):
+                return
+            if prompt in ("/?", "/help"):
+                self.out.write(HELP + "\n")
+                continue
+            if prompt == "/clear":
+                self.history.clear()
+                self.out.write("Cleared the conversation.\n")
+                continue
+            try:
+                self.ask(prompt)
+            except KeyboardInterrupt:
+                self.out.write("(answer stopped)\n")

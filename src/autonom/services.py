@@ -1,0 +1,35 @@
+"""Wires settings, the store, the model registry and the backend together for entry points.
+
+The CLI (and later the HTTP server) build one :class:`Services` from settings; library code
+receives the pieces it needs explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from autonom.backends.embedded import EmbeddedBackend
+from autonom.config import Settings, ensure_home
+from autonom.models.registry import Registry
+from autonom.store import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database = field(init=False)
+    registry: Registry = field(init=False)
+
+    def __post_init__(self) -> None:
+        ensure_home(self.settings)
+        self.db = Database(self.settings.db_path)
+        self.registry = Registry(self.db, self.settings.models_dir)
+
+    @cached_property
+    def backend(self) -> EmbeddedBackend:
+        return EmbeddedBackend(self.registry, self.settings, self.db)
+
+    def close(self) -> None:
+        if "backend" in self.__dict__:
+            self.backend.close()

@@ -1,0 +1,117 @@
+"""Value types shared by every layer: messages, requests, responses, stream chunks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autonom.errors import InvalidRequestError
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class GenerationOptions(BaseModel):
+    """Sampling and output options understood by every backend."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=5.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+    max_tokens: int | None = Field(default=None, ge=1)
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatRequest(BaseModel):
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
+    keep_alive: float | None = None
+    """Seconds to keep the model loaded after this request; None = backend default."""
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Timings(BaseModel):
+    """Engine-side timings, as llama.cpp reports them."""
+
+    prompt_ms: float = 0.0
+    prompt_per_second: float = 0.0
+    decode_ms: float = 0.0
+    decode_per_second: float = 0.0
+    cached_tokens: int = 0
+
+
+class ChatResponse(BaseModel):
+    model: str
+    message: Message
+    finish_reason: FinishReason
+    usage: Usage = Field(default_factory=Usage)
+    timings: Timings | None = None
+    load_ms: float = 0.0
+
+
+class ChatChunk(BaseModel):
+    """One piece of a streamed answer; the last chunk has a finish_reason and usage."""
+
+    model: str
+    delta: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+
+
+_DURATION = re.compile(r"(?P<num>-?\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_keep_alive(value: str | int | float | None) -> float | None:
+    """Turn an Ollama-style keep-alive into seconds.
+
+    ``"5m"``, ``"1h30m"``, ``"90s"``, ``300`` and ``"300"`` are seconds to stay loaded after
+    use; ``0`` unloads right after the request; any negative value keeps the model loaded
+    forever (returned as ``float('inf')``). ``None`` means "use the default".
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidRequestError(f"invalid keep_alive {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        pos, seconds = 0, 0.0
+        negative = text.startswith("-")
+        if negative:
+            text = text[1:]
+        if not text:
+            raise InvalidRequestError(f"invalid keep_alive {value!r}")
+        while pos < len(text):
+            match = _DURATION.match(text, pos)
+            if not match or match.group("num").startswith("-"):
+                raise InvalidRequestError(
+                    f"invalid keep_alive {value!r}: use seconds or a duration like '5m', '1h', '30s'"
+                )
+            seconds += float(match.group("num")) * _UNIT_SECONDS[match.group("unit")]
+            pos = match.end()
+        seconds = -seconds if negative else seconds
+    if seconds < 0:
+        return float("inf")
+    return seconds

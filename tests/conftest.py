@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated AUTONOM_HOME per test and the real default model, pulled once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from autonom.config import Settings, load_settings  # noqa: E402
+from autonom.models.pull import pull  # noqa: E402
+from autonom.services import Services  # noqa: E402
+
+DEFAULT_MODEL = "smollm2-135m"
+_ENV_KEYS = ("AUTONOM_HOME", "AUTONOM_CONFIG", "HF_ENDPOINT", "HF_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("AUTONOM_") or key in _ENV_KEYS:
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AUTONOM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return load_settings(home=home)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = Services(settings)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def default_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real SmolLM2-135M GGUF, fetched once per test session the way users fetch it."""
+    session_home = tmp_path_factory.mktemp("session-home")
+    svc = Services(Settings(home=session_home))
+    record = pull(DEFAULT_MODEL, svc.registry, svc.settings)
+    return record.path
+
+
+@pytest.fixture
+def model_services(services: Services, default_model_file: Path) -> Services:
+    """Services whose store holds the default model under its usual name."""
+    pull(str(default_model_file), services.registry, services.settings, name=DEFAULT_MODEL)
+    return services

@@ -1,0 +1,84 @@
+from pathlib import Path
+
+import pytest
+
+from autonom.config import ensure_home, load_settings
+from autonom.errors import ConfigError
+
+
+def test_environment_overrides_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTONOM_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("AUTONOM_ENGINE__THREADS", "3")
+    monkeypatch.setenv("AUTONOM_KEEP_ALIVE", "10m")
+    settings = load_settings()
+    assert settings.home == tmp_path / "h"
+    assert settings.engine.threads == 3
+    assert settings.keep_alive_seconds == 600
+
+
+def test_toml_file_in_home_is_read(monkeypatch, tmp_path):
+    home = tmp_path / "h"
+    home.mkdir()
+    (home / "autonom.toml").write_text(
+        'default_model = "gemma3-270m"\nmax_loaded_models = 3\n[engine]\nn_ctx = 2048\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AUTONOM_HOME", str(home))
+    settings = load_settings()
+    assert settings.default_model == "gemma3-270m"
+    assert settings.max_loaded_models == 3
+    assert settings.engine.n_ctx == 2048
+
+
+def test_environment_beats_toml(monkeypatch, tmp_path):
+    cfg = tmp_path / "autonom.toml"
+    cfg.write_text("max_loaded_models = 3\n", encoding="utf-8")
+    monkeypatch.setenv("AUTONOM_CONFIG", str(cfg))
+    monkeypatch.setenv("AUTONOM_MAX_LOADED_MODELS", "5")
+    assert load_settings().max_loaded_models == 5
+
+
+def test_hf_endpoint_variable_is_honoured(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9999")
+    assert load_settings().hf_endpoint == "http://127.0.0.1:9999"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [("AUTONOM_KEEP_ALIVE", "bald", "keep_alive"),
+     ("AUTONOM_ENGINE__THREADS", "0", "engine.threads"),
+     ("AUTONOM_MAX_LOADED_MODELS", "viele", "max_loaded_models")],
+)
+def test_invalid_setting_names_the_setting(monkeypatch, key, value, where):
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=where):
+        load_settings()
+
+
+def test_unknown_toml_key_is_refused(monkeypatch, tmp_path):
+    cfg = tmp_path / "autonom.toml"
+    cfg.write_text("modell = 'x'\n", encoding="utf-8")
+    monkeypatch.setenv("AUTONOM_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match="modell"):
+        load_settings()
+
+
+def test_missing_explicit_config_file_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTONOM_CONFIG", str(tmp_path / "fehlt.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings()
+
+
+def test_unwritable_home_is_reported(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    settings = load_settings(home=blocker / "home")
+    with pytest.raises(ConfigError, match="not writable"):
+        ensure_home(settings)
+
+
+def test_home_is_created(tmp_path):
+    settings = load_settings(home=tmp_path / "new" / "home")
+    assert ensure_home(settings) == tmp_path / "new" / "home"
+    assert (tmp_path / "new" / "home" / "models").is_dir()
+    assert isinstance(settings.db_path, Path)
