@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from autonom.config import Settings, load_settings  # noqa: E402
-from autonom.models.pull import pull  # noqa: E402
-from autonom.services import Services  # noqa: E402
+from autonom.config import Settings, load_settings
+from autonom.models.pull import pull
+from autonom.services import Services
 
 DEFAULT_MODEL = "smollm2-135m"
 _ENV_KEYS = ("AUTONOM_HOME", "AUTONOM_CONFIG", "HF_ENDPOINT", "HF_TOKEN")

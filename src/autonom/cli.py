@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from autonom import console
 from autonom.config import load_settings
@@ -214,15 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="autonom", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         console.err.print("")
         return 130
     except AutonomError as exc:
         console.error(str(exc))
         return 1
+    except TyperException as exc:  # usage errors: bad option values, missing arguments
+        exc.show()
+        return getattr(exc, "exit_code", 2)
     return result if isinstance(result, int) else 0

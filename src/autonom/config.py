@@ -34,7 +34,7 @@ class EngineSettings(BaseModel):
     """Options of the embedded llama.cpp engine."""
 
     n_ctx: int = Field(default=4096, ge=256, le=1_048_576)
-    """Context window in tokens, shared by all parallel slots."""
+    """Context window of one request in tokens (Ollama's num_ctx); capped at the model's."""
     n_parallel: int = Field(default=4, ge=1, le=64)
     """Parallel sequences (continuous batching slots) per loaded model."""
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=512)

@@ -77,6 +77,16 @@ def stats(chunk: ChatChunk) -> None:
     )
 
 
+class LineProgress:
+    """Progress for logs and pipes: one line per phase, no redrawing."""
+
+    def start(self, description: str, total: int | None) -> None:
+        err.print(f"{description}" + (f" ({size(total)})" if total else ""), markup=False)
+
+    def advance(self, n: int) -> None:
+        pass
+
+
 class BarProgress:
     """Adapts rich's Progress to the pull Progress protocol (one task per phase)."""
 
@@ -96,7 +106,10 @@ class BarProgress:
 
 
 @contextmanager
-def progress() -> Iterator[BarProgress]:
+def progress() -> Iterator[BarProgress | LineProgress]:
+    if not err.is_terminal:
+        yield LineProgress()
+        return
     bar = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -107,7 +107,8 @@ def parse_keep_alive(value: str | int | float | None) -> float | None:
             match = _DURATION.match(text, pos)
             if not match or match.group("num").startswith("-"):
                 raise InvalidRequestError(
-                    f"invalid keep_alive {value!r}: use seconds or a duration like '5m', '1h', '30s'"
+                    f"invalid keep_alive {value!r}: "
+                    "use seconds or a duration like '5m', '1h', '30s'"
                 )
             seconds += float(match.group("num")) * _UNIT_SECONDS[match.group("unit")]
             pos = match.end()

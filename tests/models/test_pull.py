@@ -167,7 +167,7 @@ def test_bad_hugging_face_reference_is_explained(services):
 def test_hugging_face_serving_garbage_is_refused(services):
     with hf_standin({"acme/bad/bad.gguf": b"<html>not found</html>"}) as (endpoint, _):
         services.settings.hf_endpoint = endpoint
-        with pytest.raises(InvalidModelFileError, match="bad.gguf is not a GGUF"):
+        with pytest.raises(InvalidModelFileError, match=r"bad\.gguf is not a GGUF"):
             pull("hf://acme/bad/bad.gguf", services.registry, services.settings)
     assert services.registry.list() == []
 

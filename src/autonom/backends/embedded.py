@@ -183,19 +183,20 @@ class EmbeddedBackend:
     def _keep_alive(self, request: ChatRequest) -> float:
         return self.default_keep_alive if request.keep_alive is None else request.keep_alive
 
-    def _n_ctx(self, record: ModelRecord) -> int:
-        trained = record.info.context_length or self.engine.n_ctx
-        return max(256, min(self.engine.n_ctx, trained * self.engine.n_parallel))
+    def context_size(self, record: ModelRecord) -> int:
+        """Total KV-cache tokens: the per-request context times the parallel slots."""
+        per_slot = min(self.engine.n_ctx, record.info.context_length or self.engine.n_ctx)
+        return per_slot * self.engine.n_parallel
 
     def estimate_bytes(self, record: ModelRecord) -> int:
-        kv = record.info.kv_bytes_per_token() * self._n_ctx(record)
+        kv = record.info.kv_bytes_per_token() * self.context_size(record)
         return record.size_bytes + kv + _RUNTIME_OVERHEAD
 
     # -- blocking calls (run on the executor) ------------------------------------------
 
     def _loader(self, record: ModelRecord, embedding: bool) -> EngineHandle:
         xlc = import_engine()
-        params = engine_params(str(record.path), self.engine, self._n_ctx(record),
+        params = engine_params(str(record.path), self.engine, self.context_size(record),
                                embedding=embedding)
         started = time.perf_counter()
         try:

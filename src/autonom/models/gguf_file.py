@@ -230,7 +230,9 @@ def _summarise(
 
     def arch_int(key: str) -> int | None:
         value = meta.get(f"{arch}.{key}")
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return int(value)
 
     def token(key: str) -> str | None:
         idx = meta.get(f"tokenizer.ggml.{key}_token_id")
@@ -257,7 +259,9 @@ def _summarise(
         chat_template=template if isinstance(template, str) else None,
         bos_token=token("bos"),
         eos_token=token("eos"),
-        add_bos_token=add_bos if isinstance(add_bos, bool) else meta.get("tokenizer.ggml.model") == "llama",
+        add_bos_token=(
+            add_bos if isinstance(add_bos, bool) else meta.get("tokenizer.ggml.model") == "llama"
+        ),
         license=licence if isinstance(licence, str) else None,
         size_label=meta.get("general.size_label")
         if isinstance(meta.get("general.size_label"), str)

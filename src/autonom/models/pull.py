@@ -19,6 +19,7 @@ from typing import Protocol
 
 from autonom.config import Settings
 from autonom.errors import InvalidModelFileError, ModelNotFoundError, PullError
+from autonom.models.gguf_file import read_gguf
 from autonom.models.registry import BlobWriter, ModelRecord, Registry, normalise_name
 
 
@@ -126,6 +127,7 @@ def _pull_file(path: Path, registry: Registry, name: str | None, progress: Progr
         raise InvalidModelFileError(f"{path} does not exist")
     if not path.is_file():
         raise InvalidModelFileError(f"{path} is not a file")
+    read_gguf(path)  # refuse a bad file before copying anything
     target = normalise_name(name or default_name(path.name))
     return _adopt(path, registry, target, f"file:{path.resolve()}", progress, "copying")
 
@@ -199,7 +201,7 @@ class _TqdmBridge:
         from tqdm.auto import tqdm
 
         class Bridge(tqdm):  # type: ignore[misc]
-            def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            def __init__(self, *args, **kwargs) -> None:
                 kwargs["disable"] = True
                 super().__init__(*args, **kwargs)
                 progress.start(description, kwargs.get("total"))

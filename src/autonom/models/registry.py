@@ -13,13 +13,13 @@ import os
 import re
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
-from collections.abc import Callable
 
-from autonom.errors import ModelFileMissingError, ModelNotFoundError, ModelError
+from autonom.errors import ModelError, ModelFileMissingError, ModelNotFoundError
 from autonom.models.gguf_file import GGUFInfo, read_gguf
 from autonom.store import Database
 
@@ -130,7 +130,8 @@ class Registry:
             row = conn.execute("SELECT * FROM models WHERE name = ?", (key,)).fetchone()
         if row is None:
             raise ModelNotFoundError(
-                f"model {name!r} not found; see 'autonom list', or fetch it with 'autonom pull {name}'"
+                f"model {name!r} not found; see 'autonom list', "
+                f"or fetch it with 'autonom pull {name}'"
             )
         return self._record(row)
 

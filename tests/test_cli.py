@@ -1,0 +1,242 @@
+"""The autonom command line, in-process for speed and as a real process for signals and TTYs."""
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autonom.cli import main
+from conftest import DEFAULT_MODEL
+from gguf_maker import truncate, write_tiny_gguf
+
+
+def cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def with_model(capsys, default_model_file):
+    code, _, err = cli(capsys, "pull", str(default_model_file), "--name", DEFAULT_MODEL)
+    assert code == 0, err
+    return DEFAULT_MODEL
+
+
+def test_pull_list_show_rm_roundtrip(capsys, tmp_path):
+    src = write_tiny_gguf(tmp_path / "Werk-Modell.gguf")
+    code, out, _ = cli(capsys, "pull", str(src))
+    assert code == 0
+    assert "pulled werk-modell" in out and "sha256" in out
+    code, out, _ = cli(capsys, "list")
+    assert code == 0 and "werk-modell" in out and "F32" in out
+    code, out, _ = cli(capsys, "show", "werk-modell", "--json")
+    facts = json.loads(out)
+    assert facts["architecture"] == "llama"
+    assert facts["parameters"] == 40
+    assert facts["context_length"] == 512
+    assert facts["license"] == "apache-2.0"
+    assert facts["file_size"] == src.stat().st_size
+    assert facts["chat_template"].startswith("none")
+    code, out, _ = cli(capsys, "rm", "werk-modell")
+    assert code == 0 and "deleted werk-modell" in out
+    code, out, _ = cli(capsys, "list")
+    assert "werk-modell" not in out
+
+
+def test_show_reports_the_real_models_facts(capsys, with_model):
+    code, out, _ = cli(capsys, "show", with_model)
+    assert code == 0
+    for fact in ("llama", "134.5M", "Q4_1", "8192", "apache-2.0", "renders in the sandbox",
+                 "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"):
+        assert fact in out
+
+
+def test_show_flags_an_unsafe_template(capsys, tmp_path):
+    src = write_tiny_gguf(tmp_path / "evil.gguf", chat_template="{{ ''.__class__.__mro__ }}")
+    cli(capsys, "pull", str(src))
+    code, out, _ = cli(capsys, "show", "evil")
+    assert code == 0 and "REFUSED" in out
+
+
+def test_run_answers_once(capsys, with_model):
+    code, out, err = cli(capsys, "run", with_model, "Was ist ein Wartungsvertrag?",
+                         "--max-tokens", "16", "--temperature", "0", "--seed", "1", "--verbose")
+    assert code == 0, err
+    assert out.strip()
+    assert "tokens/s" in err
+
+
+def test_run_with_system_prompt_and_json_schema(capsys, with_model, tmp_path):
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({
+        "type": "object",
+        "properties": {"antwort": {"type": "string", "maxLength": 40}},
+        "required": ["antwort"],
+    }), encoding="utf-8")
+    code, out, err = cli(capsys, "run", with_model, "Antworte als JSON: Was ist Öl?",
+                         "--system", "Du antwortest nur mit JSON.", "--json-schema", str(schema),
+                         "--max-tokens", "60")
+    assert code == 0, err
+    assert isinstance(json.loads(out)["antwort"], str)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "gibt-es-nicht", "Hallo"), "not found"),
+        (("show", "gibt-es-nicht"), "not found"),
+        (("rm", "gibt-es-nicht"), "not found"),
+        (("pull", "gibt-es-nicht"), "unknown model"),
+        (("pull", "/nirgends/modell.gguf"), "does not exist"),
+    ],
+)
+def test_bad_names_and_paths_are_one_line_errors(capsys, args, message):
+    code, _, err = cli(capsys, *args)
+    assert code == 1
+    assert message in one_line_error(err)
+
+
+def test_non_gguf_and_truncated_files_are_refused(capsys, tmp_path):
+    text = tmp_path / "preisliste.csv"
+    text.write_text("Artikel;Preis\nPumpe P-100;1.234,50 €\n", encoding="utf-8")
+    code, _, err = cli(capsys, "pull", str(text))
+    assert code == 1 and "not a GGUF" in one_line_error(err)
+    cut = truncate(write_tiny_gguf(tmp_path / "ganz.gguf"), tmp_path / "halb.gguf", 0.7)
+    code, _, err = cli(capsys, "pull", str(cut))
+    assert code == 1 and "truncated" in one_line_error(err)
+    code, out, _ = cli(capsys, "list")
+    assert "halb" not in out and "preisliste" not in out
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
+     ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+      "time budget")],
+)
+def test_hostile_chat_templates_are_refused(capsys, monkeypatch, tmp_path, template, message):
+    monkeypatch.setenv("AUTONOM_ENGINE__TEMPLATE_BUDGET_S", "0.3")
+    cli(capsys, "pull", str(write_tiny_gguf(tmp_path / "boese.gguf", chat_template=template)))
+    code, _, err = cli(capsys, "run", "boese", "Hallo")
+    assert code == 1
+    assert message in one_line_error(err)
+    code, out, _ = cli(capsys, "list")
+    assert "boese" in out  # the registry is untouched
+
+
+def test_unwritable_home_is_a_one_line_error(capsys, monkeypatch, tmp_path):
+    blocker = tmp_path / "datei"
+    blocker.write_text("x")
+    monkeypatch.setenv("AUTONOM_HOME", str(blocker / "home"))
+    code, _, err = cli(capsys, "list")
+    assert code == 1 and "not writable" in one_line_error(err)
+
+
+def test_model_file_deleted_behind_our_back(capsys, tmp_path):
+    cli(capsys, "pull", str(write_tiny_gguf(tmp_path / "weg.gguf")))
+    code, out, _ = cli(capsys, "show", "weg", "--json")
+    Path(json.loads(out)["path"]).unlink()
+    code, _, err = cli(capsys, "run", "weg", "Hallo")
+    assert code == 1 and "missing" in one_line_error(err)
+    code, out, _ = cli(capsys, "list")
+    assert code == 0 and "file missing" in out
+    code, _, _ = cli(capsys, "rm", "weg")
+    assert code == 0
+    code, out, _ = cli(capsys, "list")
+    assert "weg" not in out
+
+
+def test_bad_json_schema_file_is_a_one_line_error(capsys, with_model, tmp_path):
+    bad = tmp_path / "schema.json"
+    bad.write_text("{kein json", encoding="utf-8")
+    code, _, err = cli(capsys, "run", with_model, "Hallo", "--json-schema", str(bad))
+    assert code == 1 and "not valid JSON" in one_line_error(err)
+
+
+def test_bad_option_value_is_a_usage_error(capsys, with_model):
+    code, _, err = cli(capsys, "run", with_model, "Hallo", "--temperature", "heiß")
+    assert code == 2 and "temperature" in err
+
+
+def test_ps_lists_nothing_when_nothing_is_loaded(capsys):
+    code, out, _ = cli(capsys, "ps")
+    assert code == 0 and "NAME" in out
+
+
+# --- real processes -------------------------------------------------------------------
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
+    env["AUTONOM_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def test_interactive_session_streams_and_ends_on_ctrl_d(with_model, home):
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autonom", "run", with_model, "--max-tokens", "8",
+         "--keep-alive", "10m"],
+        stdin=child_fd, stdout=child_fd, stderr=child_fd, env=_env(home), close_fds=True,
+    )
+    os.close(child_fd)
+    transcript = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal transcript
+        deadline = time.monotonic() + timeout
+        while marker not in transcript and time.monotonic() < deadline:
+            ready, _, _ = select.select([main_fd], [], [], 0.5)
+            if ready:
+                try:
+                    transcript += os.read(main_fd, 4096)
+                except OSError:
+                    break
+        assert marker in transcript, transcript
+
+    try:
+        read_until(b">>> ")
+        os.write(main_fd, b"Hallo, wer bist du?\n")
+        transcript = b""
+        read_until(b">>> ")  # an answer was printed and the next prompt came back
+        ps = subprocess.run([sys.executable, "-m", "autonom", "ps"], capture_output=True,
+                            text=True, env=_env(home), timeout=60)
+        assert with_model in ps.stdout and "minutes from now" in ps.stdout
+        os.write(main_fd, b"\x04")  # Ctrl-D
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        os.close(main_fd)
+    ps = subprocess.run([sys.executable, "-m", "autonom", "ps"], capture_output=True, text=True,
+                        env=_env(home), timeout=60)
+    assert with_model not in ps.stdout
+
+
+def test_ctrl_c_stops_a_one_shot_answer_cleanly(with_model, home):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autonom", "run", with_model,
+         "Erzähle eine sehr lange Geschichte über eine Pumpe.", "--max-tokens", "2000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=_env(home),
+    )
+    first = proc.stdout.read(1)  # the answer has started streaming
+    assert first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert b"Traceback" not in err

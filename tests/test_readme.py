@@ -1,0 +1,47 @@
+"""The README's commands are the ones the project really has."""
+
+import re
+from pathlib import Path
+
+from autonom.cli import main
+from conftest import DEFAULT_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    assert "make test" in README
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [ln.strip() for ln in ci.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert commands[-1] == "make test"
+
+
+def test_readme_make_targets_exist():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in re.findall(r"^make (\w+)", README, flags=re.M):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), target
+
+
+def test_readme_cli_commands_exist(capsys):
+    used = set(re.findall(r"^autonom (\w+)", README, flags=re.M))
+    assert {"pull", "list", "show", "run", "ps", "rm"} <= used
+    for command in used:
+        assert main([command, "--help"]) == 0, command
+    capsys.readouterr()
+
+
+def test_readme_sections_come_in_the_promised_order():
+    headings = [h.lower() for h in re.findall(r"^## (.+)$", README, flags=re.M)]
+    order = ["two commands", "pointing existing clients", "configuration", "numbers"]
+    positions = [next(i for i, h in enumerate(headings) if key in h) for key in order]
+    assert positions == sorted(positions)
+    assert "benchmarks/RESULTS.md" in README
+
+
+def test_quickstart_answers_the_first_question(capsys, default_model_file):
+    assert main(["pull", str(default_model_file), "--name", DEFAULT_MODEL]) == 0
+    assert main(["quickstart"]) == 0
+    out, err = capsys.readouterr()
+    assert "Wartungsvertrag" in err  # the question is shown
+    assert out.strip()  # and answered
