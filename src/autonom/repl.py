@@ -36,28 +36,31 @@ class ChatSession:
         head = [Message(role="system", content=self.system)] if self.system else []
         return [*head, *self.history, Message(role="user", content=prompt)]
 
-    async def _stream(self, prompt: str) -> str:
+    async def _stream(self, prompt: str) -> tuple[str, ChatChunk | None]:
         request = ChatRequest(
             model=self.model, messages=self.messages(prompt), options=self.options,
             keep_alive=self.keep_alive,
         )
         parts: list[str] = []
+        final = None
         async for chunk in self.backend.stream(request):
             if chunk.delta:
                 parts.append(chunk.delta)
                 self.out.write(chunk.delta)
                 self.out.flush()
-            if chunk.finish_reason and self.on_stats:
-                self.on_stats(chunk)
-        return "".join(parts)
+            if chunk.finish_reason:
+                final = chunk
+        return "".join(parts), final
 
     def ask(self, prompt: str) -> str:
         """Stream one answer; it joins the history. Ctrl-C propagates as KeyboardInterrupt."""
         try:
-            answer = asyncio.run(self._stream(prompt))
+            answer, final = asyncio.run(self._stream(prompt))
         finally:
             self.out.write("\n")
             self.out.flush()
+        if final is not None and self.on_stats is not None:
+            self.on_stats(final)
         self.history += [Message(role="user", content=prompt),
                          Message(role="assistant", content=answer)]
         return answer
