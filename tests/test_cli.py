@@ -240,3 +240,17 @@ def test_ctrl_c_stops_a_one_shot_answer_cleanly(with_model, home):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert b"Traceback" not in err
+
+
+def test_pull_from_hugging_face_standin_via_hf_endpoint(capsys, monkeypatch, tmp_path):
+    from hf_standin import hf_standin
+
+    data = write_tiny_gguf(tmp_path / "t.gguf", name="Hub-Modell").read_bytes()
+    with hf_standin({"werk/pumpen-GGUF/pumpen-q4.gguf": data}) as (endpoint, _):
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        code, out, err = cli(capsys, "pull", "hf://werk/pumpen-GGUF/pumpen-q4.gguf")
+    assert code == 0, err
+    assert "downloading pumpen-q4.gguf" in err  # progress is shown
+    assert "pulled pumpen-q4" in out
+    code, out, _ = cli(capsys, "show", "pumpen-q4", "--json")
+    assert json.loads(out)["source"] == "hf:werk/pumpen-GGUF/pumpen-q4.gguf"
