@@ -11,8 +11,9 @@ import pytest
 from autonom.config import Settings, load_settings
 from autonom.models.pull import pull
 from autonom.services import Services
+from support import DEFAULT_MODEL
 
-DEFAULT_MODEL = "smollm2-135m"
+pytest_plugins = ["server_support"]
 _ENV_KEYS = ("AUTONOM_HOME", "AUTONOM_CONFIG", "HF_ENDPOINT", "HF_TOKEN")
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from autonom.cli import main
-from conftest import DEFAULT_MODEL
 from gguf_maker import truncate, write_tiny_gguf
+from support import DEFAULT_MODEL
 
 
 def cli(capsys, *args):

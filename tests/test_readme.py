@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from autonom.cli import main
-from conftest import DEFAULT_MODEL
+from support import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

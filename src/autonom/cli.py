@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 import time
@@ -11,13 +12,15 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from autonom import console
+from autonom import __version__, console
 from autonom.config import load_settings
-from autonom.errors import AutonomError, InvalidRequestError
+from autonom.errors import AutonomError, ConfigError, InvalidRequestError
 from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull as pull_model
 from autonom.repl import ChatSession
 from autonom.services import Services
+from autonom.store import request_log
+from autonom.store.keys import KeyStore, parse_scopes
 from autonom.store.loaded import list_loaded
 from autonom.types import GenerationOptions, parse_keep_alive
 
@@ -207,6 +210,130 @@ def quickstart(
         session.ask(question)
     finally:
         services.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 11435)")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="no API keys (loopback only)")]
+    = False,
+) -> None:
+    """Serve the OpenAI- and Ollama-compatible HTTP API."""
+    import uvicorn
+
+    from autonom.server import create_app
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if no_auth:
+        overrides["auth"] = False
+    settings = load_settings()
+    settings.server = settings.server.model_copy(update=overrides)
+    check_bind(settings.server.host, settings.server.auth)
+    services = Services(settings)
+    if settings.server.auth and not KeyStore(services.db).list():
+        console.err.print("no API keys yet: create one with "
+                          "'autonom keys create NAME --scopes chat,embed'")
+    console.err.print(f"autonom {__version__} listening on "
+                      f"http://{settings.server.host}:{settings.server.port}")
+    try:
+        uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port,
+                    log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        services.close()
+
+
+def check_bind(host: str, auth: bool) -> None:
+    if auth:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigError(f"refusing to serve without API keys on {host}: "
+                          "without keys, bind to 127.0.0.1 only")
+
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    scopes: Annotated[str, typer.Option(help="comma-separated: chat, embed, admin")]
+    = "chat,embed",
+    rpm: Annotated[int | None, typer.Option(help="requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option(help="tokens per minute")] = None,
+) -> None:
+    """Create an API key; its secret is printed once and never stored."""
+    key, secret = KeyStore(_services().db).create(name, parse_scopes(scopes), rpm, tpm)
+    console.err.print(f"created {key.id} ({key.name}, scopes {','.join(sorted(key.scopes))}); "
+                      "the key is shown only now:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    rows = [[k.id, k.name, ",".join(sorted(k.scopes)), str(k.rpm or "-"), str(k.tpm or "-"),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at)),
+             "active" if k.active else "revoked"]
+            for k in KeyStore(_services().db).list()]
+    console.table(["ID", "NAME", "SCOPES", "RPM", "TPM", "CREATED", "STATUS"], rows)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id or name")]) -> None:
+    """Revoke an API key at once."""
+    key = KeyStore(_services().db).revoke(key_id)
+    console.out.print(f"revoked {key.id} ({key.name})")
+
+
+@app.command()
+def logs(
+    entry: Annotated[str | None, typer.Argument(help="show this request id in full")] = None,
+    model: str | None = None,
+    key: Annotated[str | None, typer.Option(help="key id")] = None,
+    since: Annotated[str | None, typer.Option(help="e.g. 1h, 30m, 2d")] = None,
+    status: int | None = None,
+    limit: int = 50,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="export as JSON lines")] = False,
+) -> None:
+    """List, filter, show or export the request log."""
+    db = _services().db
+    if entry is not None:
+        found = request_log.get(db, entry)
+        if found is None:
+            raise InvalidRequestError(f"no logged request {entry!r}")
+        print(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+        return
+    start = None
+    if since is not None:
+        seconds = parse_keep_alive(since.replace("d", "h") if since.endswith("d") else since)
+        if since.endswith("d") and seconds is not None:
+            seconds *= 24
+        if seconds is None or seconds == float("inf"):
+            raise InvalidRequestError(f"invalid --since {since!r}")
+        start = time.time() - seconds
+    entries = request_log.query(db, model=model, key_id=key, since=start, status=status,
+                                limit=None if jsonl else limit)
+    if jsonl:
+        for e in reversed(entries):
+            print(json.dumps(e.to_dict(), ensure_ascii=False))
+        return
+    rows = [[e.id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created_at)), e.route,
+             e.model or "-", e.key_id or "-", str(e.status),
+             f"{e.prompt_tokens}/{e.completion_tokens}", f"{e.total_ms:.0f}",
+             "yes" if e.cancelled else ""]
+            for e in entries]
+    console.table(["ID", "TIME", "ROUTE", "MODEL", "KEY", "STATUS", "TOKENS", "MS", "CANCELLED"],
+                  rows)
 
 
 def main(argv: list[str] | None = None) -> int:

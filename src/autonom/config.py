@@ -43,6 +43,26 @@ class EngineSettings(BaseModel):
     """Time allowed to render a model's chat template (templates are untrusted input)."""
 
 
+class ServerSettings(BaseModel):
+    """``autonom serve``: address, authentication, limits, logging."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=11435, ge=1, le=65535)
+    auth: bool = True
+    """Require an API key on every route but /health. Off is allowed only on loopback."""
+    max_body_bytes: int = Field(default=4 * 2**20, ge=1024)
+    max_concurrent: int = Field(default=4, ge=1, le=1024)
+    """Requests handed to the engine at once (match engine.n_parallel)."""
+    max_queue: int = Field(default=32, ge=0, le=100_000)
+    """Requests that may wait for the engine; beyond that: 503 with Retry-After."""
+    request_timeout_s: float = Field(default=300.0, gt=0)
+    max_tokens_cap: int = Field(default=4096, ge=1)
+    """Largest max_tokens a client may ask for; also the default when it asks for none."""
+    log_content: bool = True
+    """Log prompts and answers; off keeps only metadata (route, model, tokens, timings)."""
+    cors_origins: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTONOM_",
@@ -63,6 +83,7 @@ class Settings(BaseSettings):
     """Extra arguments for ``pip download`` (e.g. ``--index-url`` of an internal mirror)."""
     debug: bool = False
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @field_validator("keep_alive")
     @classmethod

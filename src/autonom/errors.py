@@ -13,8 +13,13 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     │   └── PullError            a download or extraction failed
     ├── TemplateError            a chat template was rejected (unsafe, too slow, broken)
     ├── InvalidRequestError      a request that cannot be served as given
+    ├── AuthenticationError      missing, invalid or revoked API key (401)
+    ├── PermissionDeniedError    the key lacks the scope for this route (403)
+    ├── RateLimitError           the key's requests or tokens per minute are used up (429)
     └── BackendError             the engine or an upstream failed
-        └── CapacityError        no room to load a model (memory budget, all slots busy)
+        ├── CapacityError        no room to load a model (memory budget, all slots busy)
+        │   └── QueueFullError   the admission queue is full (503)
+        └── DeadlineError        a request ran past its deadline (504)
 """
 
 from __future__ import annotations
@@ -66,3 +71,56 @@ class BackendError(AutonomError):
 
 class CapacityError(BackendError):
     """A model cannot be loaded now: over the memory budget or every slot busy."""
+
+
+class AuthenticationError(AutonomError):
+    """No API key, an unknown one, or a revoked one."""
+
+
+class PermissionDeniedError(AutonomError):
+    """The API key is valid but lacks the scope this route needs."""
+
+
+class RateLimitError(AutonomError):
+    """A per-key limit is used up; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueFullError(CapacityError):
+    """Too many requests are already waiting for the engine."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DeadlineError(BackendError):
+    """The request did not finish within its deadline."""
+
+
+_HTTP_STATUS: list[tuple[type[AutonomError], int]] = [
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (ModelNotFoundError, 404),
+    (RateLimitError, 429),
+    (QueueFullError, 503),
+    (DeadlineError, 504),
+    (InvalidRequestError, 400),
+    (TemplateError, 400),
+    (ModelFileMissingError, 500),
+    (CapacityError, 503),
+    (ModelError, 400),
+    (ConfigError, 500),
+    (BackendError, 502),
+]
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status for an error, chosen by its type (most specific first)."""
+    for kind, status in _HTTP_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autonom.errors import InvalidRequestError
 
@@ -33,11 +33,21 @@ class GenerationOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
+    """A conversation to continue, or (with ``prompt``) a raw text to complete as given."""
+
     model: str
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(default_factory=list)
+    prompt: str | None = None
+    """Raw completion: the text goes to the model unchanged, without a chat template."""
     options: GenerationOptions = Field(default_factory=GenerationOptions)
     keep_alive: float | None = None
     """Seconds to keep the model loaded after this request; None = backend default."""
+
+    @model_validator(mode="after")
+    def _needs_input(self) -> ChatRequest:
+        if not self.messages and self.prompt is None:
+            raise ValueError("messages must not be empty")
+        return self
 
 
 class Usage(BaseModel):

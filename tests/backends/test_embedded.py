@@ -10,8 +10,8 @@ from autonom.errors import InvalidRequestError, ModelNotFoundError, TemplateErro
 from autonom.models.pull import pull
 from autonom.store.loaded import list_loaded
 from autonom.types import ChatRequest, GenerationOptions, Message
-from conftest import DEFAULT_MODEL
 from gguf_maker import write_tiny_gguf
+from support import DEFAULT_MODEL
 
 pytestmark = pytest.mark.engine
 

@@ -168,6 +168,8 @@ class EmbeddedBackend:
 
     def _prepare(self, request: ChatRequest) -> tuple[ModelRecord, dict[str, Any]]:
         record = self.registry.resolve(request.model)
+        if request.prompt is not None:
+            return record, completion_payload(request.prompt, request)
         info = record.info
         prompt = render_chat(
             info.chat_template,

@@ -78,6 +78,7 @@ class FakeBackend:
 
 def _usage(request: ChatRequest, text: str) -> Usage:
     prompt = sum(len(m.content.split()) for m in request.messages)
+    prompt += len((request.prompt or "").split())
     return Usage(prompt_tokens=prompt, completion_tokens=len(text.split()))
 
 

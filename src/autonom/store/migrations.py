@@ -34,4 +34,45 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "API keys (hashed)",
+        """
+        CREATE TABLE api_keys (
+            id          TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            secret_hash TEXT NOT NULL UNIQUE,
+            scopes      TEXT NOT NULL,
+            rpm         INTEGER,
+            tpm         INTEGER,
+            created_at  REAL NOT NULL,
+            revoked_at  REAL
+        );
+        """,
+    ),
+    (
+        4,
+        "request log",
+        """
+        CREATE TABLE request_log (
+            id                TEXT PRIMARY KEY,
+            created_at        REAL NOT NULL,
+            route             TEXT NOT NULL,
+            key_id            TEXT,
+            model             TEXT,
+            status            INTEGER NOT NULL,
+            error             TEXT,
+            request           TEXT,
+            response          TEXT,
+            prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            ttft_ms           REAL,
+            total_ms          REAL NOT NULL,
+            cancelled         INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX request_log_created ON request_log(created_at);
+        CREATE INDEX request_log_model ON request_log(model, created_at);
+        CREATE INDEX request_log_key ON request_log(key_id, created_at);
+        """,
+    ),
 ]

@@ -1,0 +1,244 @@
+"""The service layer every client request goes through, whatever API it came in on.
+
+It enforces per-key rate limits, the ``max_tokens`` cap, a bounded admission queue in front
+of the engine and a per-request deadline; it records metrics; and it writes exactly one log
+row per request — before the client sees the end of the answer, so nothing acknowledged is
+missing from the log after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from autonom.backends.base import Backend
+from autonom.config import ServerSettings
+from autonom.errors import (
+    DeadlineError,
+    InvalidRequestError,
+    QueueFullError,
+    RateLimitError,
+    http_status,
+)
+from autonom.metrics import Metrics
+from autonom.store import Database, request_log
+from autonom.store.keys import ApiKey
+from autonom.types import ChatChunk, ChatRequest, ChatResponse, Usage
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(10)
+
+
+@dataclass
+class CallContext:
+    """Who asked, through which route, and what to log as their request."""
+
+    route: str
+    key: ApiKey | None = None
+    request_id: str = field(default_factory=new_request_id)
+    body: Any = None
+
+
+class RateLimiter:
+    """Sliding one-minute windows of requests and tokens per key (per server process)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._requests: dict[str, deque[float]] = {}
+        self._tokens: dict[str, deque[tuple[float, int]]] = {}
+
+    def check(self, key: ApiKey | None) -> None:
+        if key is None or (key.rpm is None and key.tpm is None):
+            return
+        now = self._clock()
+        reqs = self._trim(self._requests.setdefault(key.id, deque()), now)
+        toks = self._trim_tokens(self._tokens.setdefault(key.id, deque()), now)
+        if key.rpm is not None and len(reqs) >= key.rpm:
+            raise RateLimitError(f"rate limit of {key.rpm} requests per minute reached",
+                                 retry_after=max(1.0, reqs[0] + 60 - now))
+        if key.tpm is not None and sum(n for _, n in toks) >= key.tpm:
+            raise RateLimitError(f"rate limit of {key.tpm} tokens per minute reached",
+                                 retry_after=max(1.0, toks[0][0] + 60 - now))
+        reqs.append(now)
+
+    def add_tokens(self, key: ApiKey | None, tokens: int) -> None:
+        if key is not None and key.tpm is not None and tokens:
+            self._tokens.setdefault(key.id, deque()).append((self._clock(), tokens))
+
+    @staticmethod
+    def _trim(window: deque[float], now: float) -> deque[float]:
+        while window and window[0] <= now - 60:
+            window.popleft()
+        return window
+
+    @staticmethod
+    def _trim_tokens(window: deque[tuple[float, int]], now: float) -> deque[tuple[float, int]]:
+        while window and window[0][0] <= now - 60:
+            window.popleft()
+        return window
+
+
+class Gateway:
+    def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
+                 metrics: Metrics | None = None) -> None:
+        self.backend = backend
+        self.db = db
+        self.limits = limits
+        self.metrics = metrics or Metrics()
+        self.rate = RateLimiter()
+        self._slots: asyncio.Semaphore | None = None
+        self._waiting = 0
+
+    # -- admission --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limits.max_concurrent)
+        if self._slots.locked() and self._waiting >= self.limits.max_queue:
+            raise QueueFullError(
+                f"server busy: {self._waiting} requests are already waiting", retry_after=2.0
+            )
+        self._waiting += 1
+        self.metrics.queue_depth.set(self._waiting)
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+            self.metrics.queue_depth.set(self._waiting)
+        self.metrics.in_flight.inc()
+        try:
+            yield
+        finally:
+            self.metrics.in_flight.dec()
+            self._slots.release()
+
+    def _prepare(self, request: ChatRequest, ctx: CallContext) -> ChatRequest:
+        self.rate.check(ctx.key)
+        cap = self.limits.max_tokens_cap
+        wanted = request.options.max_tokens
+        if wanted is not None and wanted > cap:
+            raise InvalidRequestError(f"max_tokens {wanted} exceeds this server's limit of {cap}")
+        if wanted is None:
+            options = request.options.model_copy(update={"max_tokens": cap})
+            request = request.model_copy(update={"options": options})
+        return request
+
+    # -- chat -------------------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        started = time.perf_counter()
+        try:
+            request = self._prepare(request, ctx)
+            async with self._admitted(), self._deadline():
+                response = await self.backend.chat(request)
+        except BaseException as exc:
+            self._log(ctx, request, started, error=exc)
+            raise
+        self._log(ctx, request, started, text=response.message.content, usage=response.usage)
+        return response
+
+    async def stream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
+        started = time.perf_counter()
+        parts: list[str] = []
+        ttft: float | None = None
+        logged = False
+        try:
+            request = self._prepare(request, ctx)
+            async with (
+                self._admitted(),
+                self._deadline(),
+                aclosing(self.backend.stream(request)) as chunks,
+            ):
+                async for chunk in chunks:
+                    if chunk.delta:
+                        ttft = ttft if ttft is not None else time.perf_counter() - started
+                        parts.append(chunk.delta)
+                    if chunk.finish_reason is not None:
+                        self._log(ctx, request, started, text="".join(parts),
+                                  usage=chunk.usage, ttft=ttft)
+                        logged = True
+                    yield chunk
+        except BaseException as exc:
+            if not logged:
+                cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+                self._log(ctx, request, started, text="".join(parts), ttft=ttft,
+                          error=None if cancelled else exc, cancelled=cancelled)
+            raise
+
+    async def embed(self, model: str, texts: list[str], ctx: CallContext) -> list[list[float]]:
+        started = time.perf_counter()
+        request = ChatRequest(model=model, prompt="")
+        try:
+            self.rate.check(ctx.key)
+            async with self._admitted(), self._deadline():
+                vectors = await self.backend.embed(model, texts)
+        except BaseException as exc:
+            self._log(ctx, request, started, error=exc)
+            raise
+        self._log(ctx, request, started, text=None, usage=Usage(), embed_count=len(vectors))
+        return vectors
+
+    @asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.limits.request_timeout_s):
+                yield
+        except TimeoutError as exc:
+            raise DeadlineError(
+                f"request exceeded the deadline of {self.limits.request_timeout_s:g} s"
+            ) from exc
+
+    # -- logging ----------------------------------------------------------------------
+
+    def _log(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        started: float,
+        *,
+        text: str | None = None,
+        usage: Usage | None = None,
+        ttft: float | None = None,
+        error: BaseException | None = None,
+        cancelled: bool = False,
+        embed_count: int | None = None,
+    ) -> None:
+        usage = usage or Usage()
+        total = time.perf_counter() - started
+        status = 499 if cancelled else (http_status(error) if error is not None else 200)
+        self.rate.add_tokens(ctx.key, usage.total_tokens)
+        if error is None and not cancelled:
+            self.metrics.tokens.labels(request.model, "prompt").inc(usage.prompt_tokens)
+            self.metrics.tokens.labels(request.model, "completion").inc(usage.completion_tokens)
+            if ttft is not None:
+                self.metrics.ttft.labels(request.model).observe(ttft)
+        content = self.limits.log_content
+        response: Any = None
+        if content and text is not None:
+            response = {"text": text}
+        elif content and embed_count is not None:
+            response = {"embeddings": embed_count}
+        request_log.write(self.db, request_log.LogEntry(
+            id=ctx.request_id,
+            created_at=time.time(),
+            route=ctx.route,
+            key_id=ctx.key.id if ctx.key else None,
+            model=request.model,
+            status=status,
+            error=None if error is None else f"{type(error).__name__}: {error}",
+            request=ctx.body if content else None,
+            response=response,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            ttft_ms=None if ttft is None else ttft * 1000,
+            total_ms=total * 1000,
+            cancelled=cancelled,
+        ))

@@ -1,0 +1,132 @@
+"""The ASGI application: built from explicit objects, no module-level state."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from autonom import __version__
+from autonom.errors import AutonomError
+from autonom.gateway import Gateway
+from autonom.metrics import Metrics
+from autonom.server import errors
+from autonom.server.auth import require
+from autonom.server.ollama_api import router as ollama_router
+from autonom.server.openai_api import router as openai_router
+from autonom.services import Services
+from autonom.store.keys import KeyStore
+
+
+class BodyLimit:
+    """Refuses bodies over ``limit`` bytes with 413, in the route family's error shape."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = json.dumps(errors.error_body(
+            scope["path"], 413, f"request body larger than {self.limit} bytes")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class JsonBodies:
+    """Treats every request body as JSON, as Ollama does (``curl -d '{...}'`` sends a form
+    content type)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "DELETE"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
+    settings = services.settings
+    metrics = metrics or Metrics(loaded_models=lambda: len(services.backend.loaded()))
+    app = FastAPI(title="autonom", version=__version__,
+                  description="OpenAI- and Ollama-compatible API of autonom")
+    app.state.settings = settings
+    app.state.services = services
+    app.state.keys = KeyStore(services.db)
+    app.state.metrics = metrics
+    app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics)
+
+    app.add_exception_handler(AutonomError, errors.on_autonom_error)
+    app.add_exception_handler(RequestValidationError, errors.on_validation_error)
+    app.add_exception_handler(HTTPException, errors.on_http_error)
+    app.add_exception_handler(Exception, errors.on_unexpected)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        label = getattr(route, "path", "unmatched")
+        metrics.requests.labels(label, str(response.status_code)).inc()
+        metrics.latency.labels(label).observe(time.perf_counter() - started)
+        return response
+
+    if settings.server.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["authorization", "content-type"])
+    app.add_middleware(JsonBodies)
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["operations"], dependencies=[Depends(require("admin"))])
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> JSONResponse:
+        return JSONResponse({"name": "autonom", "version": __version__})
+
+    app.include_router(openai_router)
+    app.include_router(ollama_router)
+    return app

@@ -1,0 +1,49 @@
+"""Bearer API keys with scopes, on every route family."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from autonom.errors import AuthenticationError, PermissionDeniedError
+from autonom.store.keys import ApiKey, KeyStore
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
+    """A dependency: the caller's key, which must carry ``scope`` (None: any valid key)."""
+
+    async def dependency(request: Request) -> ApiKey | None:
+        state = request.app.state
+        if not state.settings.server.auth:
+            return None
+        token = bearer(request)
+        if token is None:
+            raise AuthenticationError(
+                "missing API key: send 'Authorization: Bearer <key>' "
+                "(create one with 'autonom keys create')"
+            )
+        keys: KeyStore = state.keys
+        key = keys.verify(token)
+        if key is None:
+            raise AuthenticationError("invalid or revoked API key")
+        if scope is not None and scope not in key.scopes:
+            raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
+        return key
+
+    return dependency
+
+
+ChatKey = Annotated[ApiKey | None, Depends(require("chat"))]
+EmbedKey = Annotated[ApiKey | None, Depends(require("embed"))]
+AdminKey = Annotated[ApiKey | None, Depends(require("admin"))]
+AnyKey = Annotated[ApiKey | None, Depends(require(None))]

@@ -1,0 +1,378 @@
+"""Ollama-compatible routes under /api (chat, generate, embed, tags, ps, show, version, pull,
+delete). Streams are NDJSON, durations are nanoseconds, errors are ``{"error": "..."}``."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from autonom import __version__
+from autonom.errors import AutonomError, InvalidRequestError
+from autonom.gateway import CallContext, Gateway
+from autonom.models.pull import pull as pull_model
+from autonom.models.registry import ModelRecord
+from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
+from autonom.server.streaming import ndjson, primed
+from autonom.store.keys import ApiKey
+from autonom.types import ChatChunk, ChatRequest, GenerationOptions, Message, parse_keep_alive
+
+router = APIRouter(prefix="/api", tags=["ollama"])
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Options(_Open):
+    temperature: float | None = Field(default=None, ge=0, le=5)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    seed: int | None = None
+    stop: list[str] | None = None
+    num_ctx: int | None = Field(default=None, ge=1)
+    num_predict: int | None = None
+
+
+class OllamaMessage(_Open):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    images: list[str] | None = None
+
+
+class _Generation(_Open):
+    model: str = Field(min_length=1, max_length=200)
+    stream: bool = True
+    format: Literal["json", ""] | dict[str, Any] | None = None
+    options: Options | None = None
+    keep_alive: str | float | None = None
+
+
+class ChatBody(_Generation):
+    messages: list[OllamaMessage] = Field(default_factory=list)
+
+
+class GenerateBody(_Generation):
+    prompt: str = ""
+    system: str | None = None
+    raw: bool = False
+    images: list[str] | None = None
+
+
+class EmbedBody(_Open):
+    model: str = Field(min_length=1, max_length=200)
+    input: str | list[str]
+    keep_alive: str | float | None = None
+
+
+class LegacyEmbedBody(_Open):
+    model: str = Field(min_length=1, max_length=200)
+    prompt: str
+
+
+class ModelBody(_Open):
+    model: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+
+    @property
+    def target(self) -> str:
+        target = self.model or self.name
+        if not target:
+            raise InvalidRequestError("model is required")
+        return target
+
+
+class PullBody(ModelBody):
+    stream: bool = True
+
+
+# -- conversions ---------------------------------------------------------------------------
+
+
+def _options(body: _Generation) -> GenerationOptions:
+    o = body.options or Options()
+    # num_ctx is accepted but the context size is a server setting (engine.n_ctx): a prompt
+    # that does not fit is refused with 400, never silently truncated.
+    max_tokens = o.num_predict if o.num_predict is not None and o.num_predict > 0 else None
+    schema: dict[str, Any] | None = None
+    if body.format == "json":
+        schema = {"type": "object"}
+    elif isinstance(body.format, dict):
+        schema = body.format
+    return GenerationOptions(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
+                             seed=o.seed, stop=o.stop or [], max_tokens=max_tokens,
+                             json_schema=schema)
+
+
+def _no_images(images: list[str] | None) -> None:
+    if images:
+        raise InvalidRequestError("images are not supported by this model")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def _context(request: Request, key: ApiKey | None, body: BaseModel) -> CallContext:
+    return CallContext(route=request.url.path, key=key,
+                       request_id="ollama-" + secrets.token_hex(12),
+                       body=body.model_dump(mode="json", exclude_none=True))
+
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+def _stats(chunk_or_response: Any, started: float) -> dict[str, Any]:
+    usage, timings = chunk_or_response.usage, chunk_or_response.timings
+    stats: dict[str, Any] = {"total_duration": _ns(time.perf_counter() - started),
+                             "load_duration": _ns(getattr(chunk_or_response, "load_ms", 0) / 1000)}
+    if usage is not None:
+        stats["prompt_eval_count"] = usage.prompt_tokens
+        stats["eval_count"] = usage.completion_tokens
+    if timings is not None:
+        stats["prompt_eval_duration"] = _ns(timings.prompt_ms / 1000)
+        stats["eval_duration"] = _ns(timings.decode_ms / 1000)
+    return stats
+
+
+# -- chat and generate ---------------------------------------------------------------------
+
+
+@router.post("/chat", response_model=None)
+async def chat(body: ChatBody, request: Request,
+               key: ChatKey) -> Response:
+    for message in body.messages:
+        _no_images(message.images)
+    keep_alive = parse_keep_alive(body.keep_alive)
+    if not body.messages:
+        return _load_or_unload(request, body.model, keep_alive, "message")
+    chat_request = ChatRequest(
+        model=body.model, messages=[Message(role=m.role, content=m.content)
+                                    for m in body.messages],
+        options=_options(body), keep_alive=keep_alive)
+    return await _run(request, key, body, chat_request, "message")
+
+
+@router.post("/generate", response_model=None)
+async def generate(body: GenerateBody, request: Request,
+                   key: ChatKey) -> Response:
+    _no_images(body.images)
+    keep_alive = parse_keep_alive(body.keep_alive)
+    if not body.prompt:
+        return _load_or_unload(request, body.model, keep_alive, "response")
+    if body.raw:
+        chat_request = ChatRequest(model=body.model, prompt=body.prompt, options=_options(body),
+                                   keep_alive=keep_alive)
+    else:
+        messages = [Message(role="system", content=body.system)] if body.system else []
+        messages.append(Message(role="user", content=body.prompt))
+        chat_request = ChatRequest(model=body.model, messages=messages, options=_options(body),
+                                   keep_alive=keep_alive)
+    return await _run(request, key, body, chat_request, "response")
+
+
+def _load_or_unload(request: Request, model: str, keep_alive: float | None,
+                    field: str) -> JSONResponse:
+    """An empty prompt: Ollama's way to load a model, or with keep_alive 0 to unload it."""
+    services = request.app.state.services
+    services.registry.resolve(model)
+    reason = "load"
+    if keep_alive == 0:
+        services.backend.unload(model)
+        reason = "unload"
+    content: Any = {"role": "assistant", "content": ""} if field == "message" else ""
+    return JSONResponse({"model": model, "created_at": _now(), field: content, "done": True,
+                         "done_reason": reason})
+
+
+async def _run(request: Request, key: ApiKey | None, body: _Generation,
+               chat_request: ChatRequest, field: str) -> Response:
+    ctx = _context(request, key, body)
+    gateway = _gateway(request)
+    started = time.perf_counter()
+
+    def piece(text: str) -> Any:
+        return {"role": "assistant", "content": text} if field == "message" else text
+
+    if not body.stream:
+        response = await gateway.chat(chat_request, ctx)
+        return JSONResponse({"model": response.model, "created_at": _now(),
+                             field: piece(response.message.content), "done": True,
+                             "done_reason": response.finish_reason,
+                             **_stats(response, started)})
+    chunks = await primed(gateway.stream(chat_request, ctx))
+    return StreamingResponse(_lines(chunks, chat_request.model, field, piece, started),
+                             media_type="application/x-ndjson")
+
+
+async def _lines(chunks: AsyncIterator[ChatChunk], model: str, field: str, piece: Any,
+                 started: float) -> AsyncIterator[str]:
+    try:
+        async for chunk in chunks:
+            line: dict[str, Any] = {"model": model, "created_at": _now(),
+                                    field: piece(chunk.delta), "done": False}
+            if chunk.finish_reason is not None:
+                if chunk.delta:
+                    yield ndjson(line)
+                    line[field] = piece("")
+                line.update(done=True, done_reason=chunk.finish_reason, **_stats(chunk, started))
+            yield ndjson(line)
+    except AutonomError as exc:
+        yield ndjson({"error": str(exc)})
+
+
+# -- embeddings ----------------------------------------------------------------------------
+
+
+@router.post("/embed")
+async def embed(body: EmbedBody, request: Request,
+                key: EmbedKey) -> dict[str, Any]:
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts:
+        raise InvalidRequestError("input must not be empty")
+    started = time.perf_counter()
+    vectors = await _gateway(request).embed(body.model, texts, _context(request, key, body))
+    return {"model": body.model, "embeddings": vectors,
+            "total_duration": _ns(time.perf_counter() - started)}
+
+
+@router.post("/embeddings")
+async def embeddings(body: LegacyEmbedBody, request: Request,
+                     key: EmbedKey) -> dict[str, Any]:
+    [vector] = await _gateway(request).embed(body.model, [body.prompt],
+                                             _context(request, key, body))
+    return {"embedding": vector}
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+def _details(record: ModelRecord) -> dict[str, Any]:
+    info = record.info
+    return {"parent_model": "", "format": "gguf", "family": info.architecture,
+            "families": [info.architecture],
+            "parameter_size": info.size_label or f"{info.parameters / 1e6:.0f}M",
+            "quantization_level": info.quantization}
+
+
+@router.get("/tags")
+async def tags(request: Request, _: AnyKey) -> dict[str, Any]:
+    records = request.app.state.services.registry.list()
+    return {"models": [
+        {"name": r.name, "model": r.name, "modified_at": r.created_at, "size": r.size_bytes,
+         "digest": r.sha256, "details": _details(r)}
+        for r in records
+    ]}
+
+
+@router.get("/ps")
+async def ps(request: Request, _: AnyKey) -> dict[str, Any]:
+    services = request.app.state.services
+    now = time.time()
+    models = []
+    for snapshot in services.backend.loaded():
+        if snapshot.kind != "chat":
+            continue
+        record = services.registry.get(snapshot.name)
+        expires = None if snapshot.expires_in is None else now + snapshot.expires_in
+        models.append({
+            "name": record.name, "model": record.name, "size": snapshot.size_bytes,
+            "digest": record.sha256, "details": _details(record), "size_vram": 0,
+            "expires_at": datetime.fromtimestamp(expires or now + 10 * 365 * 86400, UTC)
+            .isoformat().replace("+00:00", "Z"),
+            "context_length": services.settings.engine.n_ctx,
+        })
+    return {"models": models}
+
+
+@router.post("/show")
+async def show(body: ModelBody, request: Request,
+               _: AnyKey) -> dict[str, Any]:
+    record = request.app.state.services.registry.resolve(body.target)
+    info = record.info
+    arch = info.architecture
+    model_info = {"general.architecture": arch, "general.parameter_count": info.parameters,
+                  "general.file_type": info.quantization, f"{arch}.context_length":
+                  info.context_length, f"{arch}.embedding_length": info.embedding_length,
+                  f"{arch}.block_count": info.block_count}
+    return {"license": info.license or "", "modelfile": f"FROM {record.path}\n",
+            "parameters": "", "template": info.chat_template or "",
+            "details": _details(record), "model_info": model_info,
+            "modified_at": record.created_at, "capabilities": ["completion", "embedding"]}
+
+
+@router.get("/version")
+async def version() -> dict[str, str]:
+    return {"version": __version__}
+
+
+@router.delete("/delete")
+async def delete(body: ModelBody, request: Request,
+                 _: AdminKey) -> Response:
+    services = request.app.state.services
+    services.backend.unload(body.target)
+    services.registry.remove(body.target)
+    return Response(status_code=200)
+
+
+@router.post("/pull", response_model=None)
+async def pull(body: PullBody, request: Request,
+               _: AdminKey) -> Response:
+    services = request.app.state.services
+    if not body.stream:
+        record = await asyncio.to_thread(pull_model, body.target, services.registry,
+                                         services.settings)
+        return JSONResponse({"status": "success", "digest": record.sha256})
+    return StreamingResponse(_pull_lines(services, body.target),
+                             media_type="application/x-ndjson")
+
+
+async def _pull_lines(services: Any, source: str) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    class Progress:
+        total: int | None = None
+        done = 0
+
+        def start(self, description: str, total: int | None) -> None:
+            self.total, self.done = total, 0
+            loop.call_soon_threadsafe(queue.put_nowait, {"status": description})
+
+        def advance(self, n: int) -> None:
+            self.done += n
+            loop.call_soon_threadsafe(queue.put_nowait, {
+                "status": "downloading", "total": self.total or 0, "completed": self.done})
+
+    def work() -> None:
+        try:
+            record = pull_model(source, services.registry, services.settings,
+                                progress=Progress())
+            loop.call_soon_threadsafe(queue.put_nowait,
+                                      {"status": "success", "digest": record.sha256})
+        except AutonomError as exc:
+            loop.call_soon_threadsafe(queue.put_nowait, {"error": str(exc)})
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    task = loop.run_in_executor(None, work)
+    last_sent = 0.0
+    while (item := await queue.get()) is not None:
+        if item.get("status") == "downloading":  # at most ~10 progress lines per second
+            if time.monotonic() - last_sent < 0.1 and item["completed"] != item["total"]:
+                continue
+            last_sent = time.monotonic()
+        yield ndjson(item)
+    await task

@@ -1,0 +1,113 @@
+"""API keys: random secrets shown once, stored only as SHA-256 hashes, with scopes and limits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from autonom.errors import InvalidRequestError
+from autonom.store.db import Database
+
+SCOPES = ("chat", "embed", "admin")
+PREFIX = "sk-autonom-"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    name: str
+    scopes: frozenset[str]
+    rpm: int | None
+    tpm: int | None
+    created_at: float
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    scopes = frozenset(s.strip() for s in text.split(",") if s.strip())
+    unknown = scopes - set(SCOPES)
+    if not scopes or unknown:
+        raise InvalidRequestError(
+            f"invalid scopes {text!r}: choose from {', '.join(SCOPES)} (comma-separated)"
+        )
+    return scopes
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, name: str, scopes: frozenset[str], rpm: int | None = None,
+               tpm: int | None = None) -> tuple[ApiKey, str]:
+        """A new key; returns it with its secret, which is never stored or shown again."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidRequestError("a key needs a name of 1 to 100 characters")
+        for label, value in (("rpm", rpm), ("tpm", tpm)):
+            if value is not None and value < 1:
+                raise InvalidRequestError(f"--{label} must be a positive number")
+        secret = PREFIX + secrets.token_urlsafe(32)
+        key_id = "key_" + secrets.token_hex(4)
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO api_keys(id, name, secret_hash, scopes, rpm, tpm, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key_id, name, _hash(secret), ",".join(sorted(scopes)), rpm, tpm, now),
+            )
+        return self.get(key_id), secret
+
+    def get(self, key_id: str) -> ApiKey:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM api_keys WHERE id = ? OR name = ? ORDER BY created_at DESC",
+                (key_id, key_id),
+            ).fetchone()
+        if row is None:
+            raise InvalidRequestError(f"no API key {key_id!r}; see 'autonom keys list'")
+        return _key(row)
+
+    def list(self) -> list[ApiKey]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT * FROM api_keys ORDER BY created_at").fetchall()
+        return [_key(row) for row in rows]
+
+    def revoke(self, key_id: str) -> ApiKey:
+        key = self.get(key_id)
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), key.id),
+            )
+        return self.get(key.id)
+
+    def verify(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None."""
+        if not secret.startswith(PREFIX) or len(secret) > 200:
+            return None
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT * FROM api_keys WHERE secret_hash = ?", (_hash(secret),)
+            ).fetchone()
+        if row is None or row["revoked_at"] is not None:
+            return None
+        return _key(row)
+
+
+def _key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"], name=row["name"], scopes=frozenset(row["scopes"].split(",")),
+        rpm=row["rpm"], tpm=row["tpm"], created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )

@@ -1,0 +1,98 @@
+"""The conversation log: one row per client request, written in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from autonom.store.db import Database
+
+
+@dataclass
+class LogEntry:
+    id: str
+    created_at: float
+    route: str
+    key_id: str | None
+    model: str | None
+    status: int
+    error: str | None
+    request: Any
+    response: Any
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float | None
+    total_ms: float
+    cancelled: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_COLUMNS = (
+    "id", "created_at", "route", "key_id", "model", "status", "error", "request", "response",
+    "prompt_tokens", "completion_tokens", "ttft_ms", "total_ms", "cancelled",
+)
+
+
+def write(db: Database, entry: LogEntry) -> None:
+    values = entry.to_dict()
+    for key in ("request", "response"):
+        if values[key] is not None:
+            values[key] = json.dumps(values[key], ensure_ascii=False)
+    values["cancelled"] = int(entry.cancelled)
+    with db.transaction() as conn:
+        conn.execute(
+            f"INSERT INTO request_log({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
+            [values[c] for c in _COLUMNS],
+        )
+
+
+def query(
+    db: Database,
+    *,
+    model: str | None = None,
+    key_id: str | None = None,
+    since: float | None = None,
+    status: int | None = None,
+    limit: int | None = 50,
+) -> list[LogEntry]:
+    clauses, args = [], []
+    for column, value in (("model", model), ("key_id", key_id), ("status", status)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    if since is not None:
+        clauses.append("created_at >= ?")
+        args.append(since)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"SELECT * FROM request_log {where} ORDER BY created_at DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with db.read() as conn:
+        return [_entry(row) for row in conn.execute(sql, args)]
+
+
+def get(db: Database, entry_id: str) -> LogEntry | None:
+    with db.read() as conn:
+        row = conn.execute("SELECT * FROM request_log WHERE id = ?", (entry_id,)).fetchone()
+    return None if row is None else _entry(row)
+
+
+def ids(db: Database) -> Iterator[str]:
+    with db.read() as conn:
+        for row in conn.execute("SELECT id FROM request_log"):
+            yield row[0]
+
+
+def _entry(row: sqlite3.Row) -> LogEntry:
+    data = dict(row)
+    for key in ("request", "response"):
+        if data[key] is not None:
+            data[key] = json.loads(data[key])
+    data["cancelled"] = bool(data["cancelled"])
+    return LogEntry(**data)

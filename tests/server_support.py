@@ -1,0 +1,99 @@
+"""A real ``autonom serve`` process on 127.0.0.1 with the default model and API keys."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autonom.config import Settings
+from autonom.models.pull import pull
+from autonom.services import Services
+from autonom.store.keys import KeyStore
+from support import DEFAULT_MODEL
+
+
+@dataclass
+class RunningServer:
+    url: str
+    home: Path
+    process: subprocess.Popen
+    keys: dict[str, str]  # name -> secret
+    model: str = DEFAULT_MODEL
+
+    def headers(self, key: str = "all") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[key]}"}
+
+    def services(self) -> Services:
+        return Services(Settings(home=self.home))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(home: Path, extra_env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
+    env.update({"AUTONOM_HOME": str(home), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    log = (home / "serve.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autonom", "serve", "--port", str(port), *args],
+        env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((home / "serve.log").read_text(errors="replace"))
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 60 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def prepare_home(home: Path, model_file: Path) -> dict[str, str]:
+    services = Services(Settings(home=home))
+    pull(str(model_file), services.registry, services.settings, name=DEFAULT_MODEL)
+    store = KeyStore(services.db)
+    keys = {}
+    for name, scopes in (("all", {"chat", "embed", "admin"}), ("chat", {"chat"}),
+                         ("embed", {"embed"}), ("revoked", {"chat", "embed", "admin"})):
+        _, keys[name] = store.create(name, frozenset(scopes))
+    store.revoke("revoked")
+    return keys
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory,
+           default_model_file: Path) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("serve-home")
+    keys = prepare_home(home, default_model_file)
+    process, url = start_server(home)
+    try:
+        yield RunningServer(url=url, home=home, process=process, keys=keys)
+    finally:
+        stop_server(process)

@@ -1,0 +1,3 @@
+"""Constants shared by tests."""
+
+DEFAULT_MODEL = "smollm2-135m"
