@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from autonom.backends.base import Backend
 from autonom.backends.embedded import EmbeddedBackend
 from autonom.config import Settings, ensure_home
 from autonom.models.registry import Registry
@@ -18,6 +19,8 @@ from autonom.store import Database
 @dataclass
 class Services:
     settings: Settings
+    backend_override: Backend | None = None
+    """A backend to use instead of the embedded engine (tests pass a FakeBackend)."""
     db: Database = field(init=False)
     registry: Registry = field(init=False)
 
@@ -27,7 +30,9 @@ class Services:
         self.registry = Registry(self.db, self.settings.models_dir)
 
     @cached_property
-    def backend(self) -> EmbeddedBackend:
+    def backend(self) -> Backend:
+        if self.backend_override is not None:
+            return self.backend_override
         return EmbeddedBackend(self.registry, self.settings, self.db)
 
     def close(self) -> None:

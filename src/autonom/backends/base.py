@@ -21,7 +21,7 @@ class Capabilities:
 
 @runtime_checkable
 class Backend(Protocol):
-    """chat, streamed chat, embeddings, what is loaded, and shutdown."""
+    """chat, streamed chat, embeddings, what is loaded, unloading, and shutdown."""
 
     name: str
     capabilities: Capabilities
@@ -34,4 +34,6 @@ class Backend(Protocol):
 
     def loaded(self) -> list[PoolSnapshot]: ...
 
-    async def aclose(self) -> None: ...
+    def unload(self, model: str) -> bool: ...
+
+    def close(self) -> None: ...

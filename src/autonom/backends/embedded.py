@@ -157,9 +157,6 @@ class EmbeddedBackend:
     def unload(self, model: str) -> bool:
         return self.pool.unload(model)
 
-    async def aclose(self) -> None:
-        self.close()
-
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.pool.close()

@@ -72,7 +72,10 @@ class FakeBackend:
     def loaded(self) -> list[PoolSnapshot]:
         return []
 
-    async def aclose(self) -> None:
+    def unload(self, model: str) -> bool:
+        return False
+
+    def close(self) -> None:
         pass
 
 

@@ -1,0 +1,119 @@
+"""The official ollama client against a real autonom server."""
+
+import json
+
+import ollama
+import pytest
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def client(server):
+    return ollama.Client(host=server.url, headers=server.headers(), timeout=120)
+
+
+def test_chat(client, server):
+    reply = client.chat(model=server.model, options={"num_predict": 10, "temperature": 0},
+                        messages=[{"role": "user", "content": "Was ist ein Wartungsvertrag?"}])
+    assert reply.message.role == "assistant"
+    assert reply.message.content
+    assert reply.done and reply.done_reason in ("stop", "length")
+    assert 0 < reply.eval_count <= 10
+    assert reply.prompt_eval_count > 0
+    assert reply.total_duration > 0
+
+
+def test_chat_stream(client, server):
+    parts = list(client.chat(model=server.model, stream=True,
+                             options={"num_predict": 8, "temperature": 0, "seed": 4},
+                             messages=[{"role": "user", "content": "Hallo!"}]))
+    assert len(parts) > 2
+    assert all(not p.done for p in parts[:-1])
+    assert parts[-1].done and parts[-1].eval_count > 0
+    whole = client.chat(model=server.model, options={"num_predict": 8, "temperature": 0,
+                                                     "seed": 4},
+                        messages=[{"role": "user", "content": "Hallo!"}])
+    assert "".join(p.message.content for p in parts) == whole.message.content
+
+
+def test_generate_with_system_and_stream(client, server):
+    reply = client.generate(model=server.model, prompt="Nenne eine Farbe.",
+                            system="Antworte auf Deutsch.", options={"num_predict": 6})
+    assert reply.response and reply.done
+    parts = list(client.generate(model=server.model, prompt="Nenne eine Zahl.", stream=True,
+                                 options={"num_predict": 6}))
+    assert parts[-1].done and "".join(p.response for p in parts)
+
+
+def test_generate_raw(client, server):
+    reply = client.generate(model=server.model, prompt="1, 2, 3, 4,", raw=True,
+                            options={"num_predict": 4, "temperature": 0})
+    assert reply.response
+
+
+def test_format_json_schema(client, server):
+    schema = {"type": "object", "properties": {"farbe": {"type": "string", "maxLength": 20}},
+              "required": ["farbe"], "additionalProperties": False}
+    reply = client.chat(model=server.model, format=schema, options={"num_predict": 40},
+                        messages=[{"role": "user", "content": "Nenne eine Farbe als JSON."}])
+    assert isinstance(json.loads(reply.message.content)["farbe"], str)
+
+
+def test_embed_string_and_list(client, server):
+    one = client.embed(model=server.model, input="Wartungsvertrag")
+    assert len(one.embeddings) == 1 and len(one.embeddings[0]) == 576
+    two = client.embed(model=server.model, input=["Pumpe", "Größe: 5,5 kW"])
+    assert len(two.embeddings) == 2
+    legacy = client.embeddings(model=server.model, prompt="Pumpe")
+    assert legacy.embedding == pytest.approx(two.embeddings[0], abs=1e-5)
+
+
+def test_list_ps_show(client, server):
+    client.chat(model=server.model, messages=[{"role": "user", "content": "Hi"}],
+                options={"num_predict": 1}, keep_alive="10m")
+    assert server.model in [m.model for m in client.list().models]
+    [loaded] = [m for m in client.ps().models if m.model == server.model]
+    assert loaded.size > 98_000_000 and loaded.expires_at is not None
+    shown = client.show(server.model)
+    assert shown.details.quantization_level == "Q4_1"
+    assert shown.details.family == "llama"
+    assert shown.modelinfo["general.architecture"] == "llama"
+    assert "<|im_start|>" in shown.template
+
+
+def test_unknown_model_is_an_ollama_error(client):
+    with pytest.raises(ollama.ResponseError) as info:
+        client.chat(model="gibt-es-nicht", messages=[{"role": "user", "content": "Hallo"}])
+    assert info.value.status_code == 404
+    assert "gibt-es-nicht" in info.value.error
+
+
+def test_requests_without_a_key_are_refused(server):
+    anonymous = ollama.Client(host=server.url)
+    with pytest.raises(ollama.ResponseError) as info:
+        anonymous.list()
+    assert info.value.status_code == 401
+
+
+def test_pull_and_delete_need_admin(server, tmp_path):
+    chat_only = ollama.Client(host=server.url, headers=server.headers("chat"))
+    with pytest.raises(ollama.ResponseError) as info:
+        chat_only.delete(server.model)
+    assert info.value.status_code == 403
+
+
+def test_admin_pulls_with_streamed_progress_and_deletes(server, tmp_path):
+    from gguf_maker import write_tiny_gguf
+
+    src = write_tiny_gguf(tmp_path / "api-modell.gguf")
+    admin = ollama.Client(host=server.url, headers=server.headers("all"))
+    events = list(admin.pull(str(src), stream=True))
+    assert events[-1].status == "success"
+    assert any(e.status == "downloading" and e.completed == e.total for e in events)
+    assert "api-modell" in [m.model for m in admin.list().models]
+    admin.delete("api-modell")
+    assert "api-modell" not in [m.model for m in admin.list().models]
+    with pytest.raises(ollama.ResponseError) as info:
+        admin.delete("api-modell")
+    assert info.value.status_code == 404
