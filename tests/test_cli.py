@@ -254,3 +254,55 @@ def test_pull_from_hugging_face_standin_via_hf_endpoint(capsys, monkeypatch, tmp
     assert "pulled pumpen-q4" in out
     code, out, _ = cli(capsys, "show", "pumpen-q4", "--json")
     assert json.loads(out)["source"] == "hf:werk/pumpen-GGUF/pumpen-q4.gguf"
+
+
+def test_keys_create_list_revoke(capsys):
+    code, out, err = cli(capsys, "keys", "create", "n8n-produktion", "--scopes", "chat,embed",
+                         "--rpm", "60")
+    assert code == 0
+    secret = out.strip()
+    assert secret.startswith("sk-autonom-") and "created key_" in err
+    code, out, _ = cli(capsys, "keys", "list")
+    assert "n8n-produktion" in out and "chat,embed" in out and "active" in out
+    assert secret not in out  # never shown again
+    code, out, _ = cli(capsys, "keys", "revoke", "n8n-produktion")
+    assert code == 0 and "revoked" in out
+    code, out, _ = cli(capsys, "keys", "list")
+    assert "revoked" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("keys", "create", "x", "--scopes", "chat,root"), "invalid scopes"),
+     (("keys", "revoke", "gibt-es-nicht"), "no API key"),
+     (("serve", "--no-auth", "--host", "0.0.0.0"), "without API keys"),
+     (("logs", "req_gibt-es-nicht"), "no logged request"),
+     (("logs", "--since", "gestern"), "since")],
+)
+def test_server_admin_mistakes_are_one_line_errors(capsys, args, message):
+    code, _, err = cli(capsys, *args)
+    assert code == 1
+    assert message in one_line_error(err)
+
+
+def test_logs_list_filter_show_and_export(capsys, home):
+    from autonom.config import load_settings
+    from autonom.services import Services
+    from autonom.store import request_log
+
+    db = Services(load_settings(home=home)).db
+    for i, model in enumerate(("smollm2-135m", "gemma3-270m")):
+        request_log.write(db, request_log.LogEntry(
+            id=f"req_{i}", created_at=time.time() - i, route="/api/chat", key_id="key_1",
+            model=model, status=200, error=None, request={"messages": ["Größe?"]},
+            response={"text": "5,5 kW"}, prompt_tokens=3, completion_tokens=2, ttft_ms=5.0,
+            total_ms=9.0, cancelled=False))
+    code, out, _ = cli(capsys, "logs")
+    assert code == 0 and "req_0" in out and "req_1" in out
+    code, out, _ = cli(capsys, "logs", "--model", "gemma3-270m")
+    assert "req_1" in out and "req_0" not in out
+    code, out, _ = cli(capsys, "logs", "req_0")
+    assert json.loads(out)["response"] == {"text": "5,5 kW"}
+    code, out, _ = cli(capsys, "logs", "--jsonl", "--since", "1h")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in rows] == ["req_1", "req_0"]

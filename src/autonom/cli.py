@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -313,14 +314,7 @@ def logs(
             raise InvalidRequestError(f"no logged request {entry!r}")
         print(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
         return
-    start = None
-    if since is not None:
-        seconds = parse_keep_alive(since.replace("d", "h") if since.endswith("d") else since)
-        if since.endswith("d") and seconds is not None:
-            seconds *= 24
-        if seconds is None or seconds == float("inf"):
-            raise InvalidRequestError(f"invalid --since {since!r}")
-        start = time.time() - seconds
+    start = None if since is None else time.time() - _since_seconds(since)
     entries = request_log.query(db, model=model, key_id=key, since=start, status=status,
                                 limit=None if jsonl else limit)
     if jsonl:
@@ -334,6 +328,13 @@ def logs(
             for e in entries]
     console.table(["ID", "TIME", "ROUTE", "MODEL", "KEY", "STATUS", "TOKENS", "MS", "CANCELLED"],
                   rows)
+
+
+def _since_seconds(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not match:
+        raise InvalidRequestError(f"invalid --since {text!r}: use e.g. 30m, 12h, 7d")
+    return float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
 def main(argv: list[str] | None = None) -> int:
