@@ -17,6 +17,7 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from autonom import tools
 from autonom.backends.base import Backend
 from autonom.config import ServerSettings
 from autonom.errors import (
@@ -29,7 +30,7 @@ from autonom.errors import (
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
 from autonom.store.keys import ApiKey
-from autonom.types import ChatChunk, ChatRequest, ChatResponse, Usage
+from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
 
 
 def new_request_id() -> str:
@@ -138,12 +139,49 @@ class Gateway:
         try:
             request = self._prepare(request, ctx)
             async with self._admitted(), self._deadline():
-                response = await self.backend.chat(request)
+                response = await self._chat(request)
         except BaseException as exc:
             self._log(ctx, request, started, error=exc)
             raise
-        self._log(ctx, request, started, text=response.message.content, usage=response.usage)
+        self._log(ctx, request, started, text=response.message.content, usage=response.usage,
+                  tool_calls=response.message.tool_calls)
         return response
+
+    def _uses_tools(self, request: ChatRequest) -> bool:
+        """Whether this request needs autonom's tool strategy (the backend has none)."""
+        if self.backend.capabilities.tools:
+            return False
+        return bool(request.tools) or any(
+            m.role == "tool" or m.tool_calls for m in request.messages)
+
+    async def _chat(self, request: ChatRequest) -> ChatResponse:
+        if not self._uses_tools(request):
+            return await self.backend.chat(request)
+        calling = bool(tools.selected_tools(request))
+        response = await self.backend.chat(tools.constrained_request(request))
+        if not calling:
+            return response
+        text, calls = tools.parse_output(response.message.content)
+        return response.model_copy(update={
+            "message": Message(role="assistant", content=text, tool_calls=calls),
+            "finish_reason": "tool_calls" if calls else response.finish_reason,
+        })
+
+    async def _chunks(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """The backend's stream; a tool-calling answer arrives whole, as one or two chunks."""
+        if self._uses_tools(request) and tools.selected_tools(request):
+            response = await self._chat(request)
+            if response.message.content:
+                yield ChatChunk(model=response.model, delta=response.message.content)
+            yield ChatChunk(model=response.model, tool_calls=response.message.tool_calls,
+                            finish_reason=response.finish_reason, usage=response.usage,
+                            timings=response.timings)
+            return
+        if self._uses_tools(request):
+            request = tools.constrained_request(request)
+        async with aclosing(self.backend.stream(request)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def stream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
         started = time.perf_counter()
@@ -155,7 +193,7 @@ class Gateway:
             async with (
                 self._admitted(),
                 self._deadline(),
-                aclosing(self.backend.stream(request)) as chunks,
+                aclosing(self._chunks(request)) as chunks,
             ):
                 async for chunk in chunks:
                     if chunk.delta:
@@ -163,7 +201,7 @@ class Gateway:
                         parts.append(chunk.delta)
                     if chunk.finish_reason is not None:
                         self._log(ctx, request, started, text="".join(parts),
-                                  usage=chunk.usage, ttft=ttft)
+                                  usage=chunk.usage, ttft=ttft, tool_calls=chunk.tool_calls)
                         logged = True
                     yield chunk
         except BaseException as exc:
@@ -210,6 +248,7 @@ class Gateway:
         error: BaseException | None = None,
         cancelled: bool = False,
         embed_count: int | None = None,
+        tool_calls: tuple[ToolCall, ...] = (),
     ) -> None:
         usage = usage or Usage()
         total = time.perf_counter() - started
@@ -224,6 +263,8 @@ class Gateway:
         response: Any = None
         if content and text is not None:
             response = {"text": text}
+            if tool_calls:
+                response["tool_calls"] = [c.model_dump() for c in tool_calls]
         elif content and embed_count is not None:
             response = {"embeddings": embed_count}
         request_log.write(self.db, request_log.LogEntry(

@@ -10,7 +10,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from autonom.errors import InvalidRequestError
 
 Role = Literal["system", "user", "assistant", "tool"]
-FinishReason = Literal["stop", "length", "cancelled"]
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled"]
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class Tool(BaseModel):
+    """A function the model may call: name, description and a JSON schema of its arguments."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
 
 
 class Message(BaseModel):
@@ -18,6 +34,11 @@ class Message(BaseModel):
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """For assistant messages that called tools."""
+    tool_call_id: str | None = None
+    name: str | None = None
+    """For tool messages: the tool whose result this is."""
 
 
 class GenerationOptions(BaseModel):
@@ -42,6 +63,9 @@ class ChatRequest(BaseModel):
     options: GenerationOptions = Field(default_factory=GenerationOptions)
     keep_alive: float | None = None
     """Seconds to keep the model loaded after this request; None = backend default."""
+    tools: list[Tool] = Field(default_factory=list)
+    tool_choice: Literal["auto", "none", "required"] | str = "auto"
+    """"auto", "none", "required", or the name of the one tool that must be called."""
 
     @model_validator(mode="after")
     def _needs_input(self) -> ChatRequest:
@@ -83,6 +107,7 @@ class ChatChunk(BaseModel):
 
     model: str
     delta: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None

@@ -117,3 +117,22 @@ def test_admin_pulls_with_streamed_progress_and_deletes(server, tmp_path):
     with pytest.raises(ollama.ResponseError) as info:
         admin.delete("api-modell")
     assert info.value.status_code == 404
+
+
+def test_tool_calls(client, server):
+    def wetter_abfragen(stadt: str) -> str:
+        """Aktuelles Wetter für eine Stadt.
+
+        Args:
+          stadt: Name der Stadt
+        """
+        return "12 °C"
+
+    reply = client.chat(model=server.model, tools=[wetter_abfragen],
+                        options={"num_predict": 60, "temperature": 0},
+                        messages=[{"role": "user", "content": "Wetter in Berlin?"}])
+    calls = reply.message.tool_calls or []
+    assert bool(calls) != bool(reply.message.content)
+    for call in calls:
+        assert call.function.name == "wetter_abfragen"
+        assert isinstance(call.function.arguments, dict)

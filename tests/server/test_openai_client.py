@@ -128,3 +128,61 @@ def test_key_without_scope_is_403(server):
     with pytest.raises(openai.PermissionDeniedError, match="chat"):
         client.chat.completions.create(model=server.model,
                                        messages=[{"role": "user", "content": "Hallo"}])
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "wetter_abfragen",
+        "description": "Aktuelles Wetter für eine Stadt",
+        "parameters": {"type": "object", "properties": {"stadt": {"type": "string",
+                                                                  "maxLength": 30}},
+                       "required": ["stadt"], "additionalProperties": False},
+    },
+}
+
+
+def test_tools_round_trip(client, server):
+    messages = [{"role": "user", "content": "Wie ist das Wetter in München?"}]
+    first = client.chat.completions.create(model=server.model, messages=messages,
+                                           tools=[WEATHER], tool_choice="required",
+                                           max_tokens=60, temperature=0)
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls
+    assert call.function.name == "wetter_abfragen"
+    assert isinstance(json.loads(call.function.arguments)["stadt"], str)
+    messages += [choice.message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "12 °C, Regen"}]
+    second = client.chat.completions.create(model=server.model, messages=messages,
+                                            tools=[WEATHER], tool_choice="none",
+                                            max_tokens=30, temperature=0)
+    assert second.choices[0].message.content
+    assert second.choices[0].message.tool_calls is None
+
+
+def test_tool_call_in_a_stream(client, server):
+    stream = client.chat.completions.create(
+        model=server.model, stream=True, tools=[WEATHER], max_tokens=60,
+        tool_choice={"type": "function", "function": {"name": "wetter_abfragen"}},
+        messages=[{"role": "user", "content": "Wetter in Köln?"}])
+    chunks = [c for c in stream if c.choices]
+    calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+    assert calls and calls[0].function.name == "wetter_abfragen"
+    assert "stadt" in json.loads(calls[0].function.arguments)
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_auto_tool_choice_gives_a_call_or_an_answer(client, server):
+    reply = client.chat.completions.create(
+        model=server.model, tools=[WEATHER], max_tokens=60, temperature=0,
+        messages=[{"role": "user", "content": "Wie ist das Wetter in Hamburg?"}])
+    message = reply.choices[0].message
+    assert bool(message.tool_calls) != bool(message.content)
+
+
+def test_prompt_longer_than_the_context_is_a_clear_400(client, server):
+    with pytest.raises(openai.BadRequestError, match="context"):
+        client.chat.completions.create(
+            model=server.model, max_tokens=5,
+            messages=[{"role": "user", "content": "Wartungsvertrag " * 6000}])

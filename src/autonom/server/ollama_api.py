@@ -22,7 +22,15 @@ from autonom.models.registry import ModelRecord
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed
 from autonom.store.keys import ApiKey
-from autonom.types import ChatChunk, ChatRequest, GenerationOptions, Message, parse_keep_alive
+from autonom.types import (
+    ChatChunk,
+    ChatRequest,
+    GenerationOptions,
+    Message,
+    Tool,
+    ToolCall,
+    parse_keep_alive,
+)
 
 router = APIRouter(prefix="/api", tags=["ollama"])
 
@@ -41,10 +49,32 @@ class Options(_Open):
     num_predict: int | None = None
 
 
+class OllamaFunction(_Open):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class OllamaToolCall(_Open):
+    function: OllamaFunction
+
+
 class OllamaMessage(_Open):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
     images: list[str] | None = None
+    tool_calls: list[OllamaToolCall] | None = None
+    tool_name: str | None = None
+
+
+class FunctionSpec(_Open):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class ToolSpec(_Open):
+    type: Literal["function"] = "function"
+    function: FunctionSpec
 
 
 class _Generation(_Open):
@@ -57,6 +87,7 @@ class _Generation(_Open):
 
 class ChatBody(_Generation):
     messages: list[OllamaMessage] = Field(default_factory=list)
+    tools: list[ToolSpec] | None = None
 
 
 class GenerateBody(_Generation):
@@ -111,6 +142,10 @@ def _options(body: _Generation) -> GenerationOptions:
                              json_schema=schema)
 
 
+def _done_reason(reason: str | None) -> str | None:
+    return "stop" if reason == "tool_calls" else reason  # Ollama says "stop" for tool calls
+
+
 def _no_images(images: list[str] | None) -> None:
     if images:
         raise InvalidRequestError("images are not supported by this model")
@@ -159,10 +194,25 @@ async def chat(body: ChatBody, request: Request,
     if not body.messages:
         return _load_or_unload(request, body.model, keep_alive, "message")
     chat_request = ChatRequest(
-        model=body.model, messages=[Message(role=m.role, content=m.content)
-                                    for m in body.messages],
-        options=_options(body), keep_alive=keep_alive)
+        model=body.model, messages=[_message(m) for m in body.messages],
+        options=_options(body), keep_alive=keep_alive,
+        tools=[Tool(name=t.function.name, description=t.function.description,
+                    parameters=t.function.parameters) for t in body.tools or []])
     return await _run(request, key, body, chat_request, "message")
+
+
+def _message(m: OllamaMessage) -> Message:
+    calls = tuple(ToolCall(id=f"call_{i}", name=c.function.name, arguments=c.function.arguments)
+                  for i, c in enumerate(m.tool_calls or []))
+    return Message(role=m.role, content=m.content, tool_calls=calls, name=m.tool_name)
+
+
+def _message_out(text: str, calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        out["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}}
+                             for c in calls]
+    return out
 
 
 @router.post("/generate", response_model=None)
@@ -203,14 +253,15 @@ async def _run(request: Request, key: ApiKey | None, body: _Generation,
     gateway = _gateway(request)
     started = time.perf_counter()
 
-    def piece(text: str) -> Any:
-        return {"role": "assistant", "content": text} if field == "message" else text
+    def piece(text: str, calls: tuple[ToolCall, ...] = ()) -> Any:
+        return _message_out(text, calls) if field == "message" else text
 
     if not body.stream:
         response = await gateway.chat(chat_request, ctx)
         return JSONResponse({"model": response.model, "created_at": _now(),
-                             field: piece(response.message.content), "done": True,
-                             "done_reason": response.finish_reason,
+                             field: piece(response.message.content, response.message.tool_calls),
+                             "done": True,
+                             "done_reason": _done_reason(response.finish_reason),
                              **_stats(response, started)})
     chunks = await primed(gateway.stream(chat_request, ctx))
     return StreamingResponse(_lines(chunks, chat_request.model, field, piece, started),
@@ -222,12 +273,13 @@ async def _lines(chunks: AsyncIterator[ChatChunk], model: str, field: str, piece
     try:
         async for chunk in chunks:
             line: dict[str, Any] = {"model": model, "created_at": _now(),
-                                    field: piece(chunk.delta), "done": False}
+                                    field: piece(chunk.delta, chunk.tool_calls), "done": False}
             if chunk.finish_reason is not None:
                 if chunk.delta:
                     yield ndjson(line)
                     line[field] = piece("")
-                line.update(done=True, done_reason=chunk.finish_reason, **_stats(chunk, started))
+                line.update(done=True, done_reason=_done_reason(chunk.finish_reason),
+                            **_stats(chunk, started))
             yield ndjson(line)
     except AutonomError as exc:
         yield ndjson({"error": str(exc)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import struct
 import time
@@ -20,7 +21,15 @@ from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.streaming import primed, sse
 from autonom.store.keys import ApiKey
-from autonom.types import ChatChunk, ChatRequest, ChatResponse, GenerationOptions, Message
+from autonom.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    GenerationOptions,
+    Message,
+    Tool,
+    ToolCall,
+)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 FINGERPRINT = f"autonom-{__version__}"
@@ -35,10 +44,39 @@ class ContentPart(_Open):
     text: str | None = None
 
 
+class FunctionCall(_Open):
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallIn(_Open):
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+
+
+class FunctionSpec(_Open):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class ToolSpec(_Open):
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
+class NamedChoice(_Open):
+    type: Literal["function"] = "function"
+    function: FunctionCall
 
 
 class StreamOptions(_Open):
@@ -72,6 +110,8 @@ class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     response_format: ResponseFormat | None = None
+    tools: list[ToolSpec] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedChoice | None = None
 
 
 class CompletionRequest(SamplingFields):
@@ -118,14 +158,42 @@ def _schema(fmt: ResponseFormat | None) -> dict[str, Any] | None:
     return fmt.json_schema.schema_
 
 
+def _message(m: ChatMessage) -> Message:
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=_arguments(c.function.arguments))
+        for c in m.tool_calls or []
+    )
+    return Message(role="system" if m.role == "developer" else m.role, content=_text(m.content),
+                   tool_calls=calls, tool_call_id=m.tool_call_id, name=m.name)
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError("tool call arguments must be a JSON object string") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequestError("tool call arguments must be a JSON object string")
+    return value
+
+
 def chat_request(body: ChatCompletionRequest) -> ChatRequest:
-    messages = [
-        Message(role="system" if m.role == "developer" else m.role, content=_text(m.content))
-        for m in body.messages
-    ]
     max_tokens = body.max_completion_tokens or body.max_tokens
-    return ChatRequest(model=body.model, messages=messages,
-                       options=_options(body, max_tokens, _schema(body.response_format)))
+    choice = body.tool_choice or "auto"
+    return ChatRequest(
+        model=body.model, messages=[_message(m) for m in body.messages],
+        options=_options(body, max_tokens, _schema(body.response_format)),
+        tools=[Tool(name=t.function.name, description=t.function.description,
+                    parameters=t.function.parameters) for t in body.tools or []],
+        tool_choice=choice.function.name if isinstance(choice, NamedChoice) else choice,
+    )
+
+
+def _calls_out(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": json.dumps(c.arguments,
+                                                                  ensure_ascii=False)}}
+            for c in calls]
 
 
 def _usage(usage: Any) -> dict[str, int]:
@@ -171,10 +239,17 @@ def _chat_completion(response: ChatResponse, request_id: str) -> dict[str, Any]:
     return {
         **_envelope("chat.completion", response.model, request_id),
         "choices": [{"index": 0, "logprobs": None, "finish_reason": response.finish_reason,
-                     "message": {"role": "assistant", "content": response.message.content,
-                                 "refusal": None}}],
+                     "message": _message_out(response.message)}],
         "usage": _usage(response.usage),
     }
+
+
+def _message_out(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "assistant", "refusal": None,
+                           "content": message.content if not message.tool_calls else None}
+    if message.tool_calls:
+        out["tool_calls"] = _calls_out(message.tool_calls)
+    return out
 
 
 async def _chat_events(chunks: AsyncIterator[ChatChunk], request_id: str, model: str,
@@ -187,7 +262,10 @@ async def _chat_events(chunks: AsyncIterator[ChatChunk], request_id: str, model:
     usage = None
     try:
         async for chunk in chunks:
-            delta = {"content": chunk.delta} if chunk.delta else {}
+            delta: dict[str, Any] = {"content": chunk.delta} if chunk.delta else {}
+            if chunk.tool_calls:
+                delta["tool_calls"] = [{"index": i, **call}
+                                       for i, call in enumerate(_calls_out(chunk.tool_calls))]
             yield sse({**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                             "finish_reason": chunk.finish_reason}]})
             usage = chunk.usage or usage
