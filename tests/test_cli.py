@@ -90,7 +90,7 @@ def test_run_with_system_prompt_and_json_schema(capsys, with_model, tmp_path):
     }), encoding="utf-8")
     code, out, err = cli(capsys, "run", with_model, "Antworte als JSON: Was ist Öl?",
                          "--system", "Du antwortest nur mit JSON.", "--json-schema", str(schema),
-                         "--max-tokens", "60")
+                         "--max-tokens", "120", "--temperature", "0", "--seed", "7")
     assert code == 0, err
     assert isinstance(json.loads(out)["antwort"], str)
 
