@@ -30,9 +30,9 @@ from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull
 from autonom.services import Services
 from autonom.types import ChatRequest, GenerationOptions, Message
+from results_file import write_section
 
 MODEL = "smollm2-135m"
-RESULTS = Path(__file__).with_name("RESULTS.md")
 LOAD_TIMES: dict[str, list[float]] = {"raw": [], "autonom": []}
 START, END = "<!-- engine:start -->", "<!-- engine:end -->"
 
@@ -225,18 +225,8 @@ def main() -> int:
     ])
     print(report)
     if not args.no_write:
-        write_section(report)
+        write_section(START, END, report)
     return 0
-
-
-def write_section(report: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + report + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + report + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

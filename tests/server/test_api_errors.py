@@ -253,3 +253,29 @@ def test_serving_without_keys_is_refused_off_loopback():
     check_bind("0.0.0.0", auth=True)
     with pytest.raises(ConfigError, match="without API keys"):
         check_bind("0.0.0.0", auth=False)
+
+
+def test_request_past_its_deadline_is_504_and_logged(home):
+    backend = GatedBackend(models=("fake",))  # the gate never opens
+    services, app, secrets = make(home, backend=backend, request_timeout_s=0.2)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                               headers={"Authorization": f"Bearer {secrets['all']}"})
+    response = run(post(client, "/api/chat", json={**CHAT, "stream": False}))
+    assert_ollama_error(response, 504, "deadline")
+    [entry] = request_log.query(services.db)
+    assert entry.status == 504 and "DeadlineError" in entry.error
+
+
+def test_cors_is_off_unless_origins_are_configured(home, tmp_path):
+    preflight = {"Origin": "https://intranet.example", "Access-Control-Request-Method": "POST"}
+
+    async def options(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as c:
+            return await c.options("/v1/chat/completions", headers=preflight)
+
+    _, app, _ = make(home)
+    assert "access-control-allow-origin" not in run(options(app)).headers
+    _, app, _ = make(tmp_path / "other", cors_origins=["https://intranet.example"])
+    allowed = run(options(app)).headers
+    assert allowed["access-control-allow-origin"] == "https://intranet.example"

@@ -136,3 +136,20 @@ def test_tool_calls(client, server):
     for call in calls:
         assert call.function.name == "wetter_abfragen"
         assert isinstance(call.function.arguments, dict)
+
+
+def test_generate_context_continues_the_conversation(client, server):
+    first = client.generate(model=server.model, prompt="Merke dir die Zahl 42.",
+                            options={"num_predict": 8, "temperature": 0})
+    assert first.context and all(isinstance(t, int) for t in first.context)
+    second = client.generate(model=server.model, prompt="Welche Zahl?", context=first.context,
+                             options={"num_predict": 8, "temperature": 0})
+    assert second.response
+    assert second.prompt_eval_count > first.prompt_eval_count  # the history was included
+    assert len(second.context) > len(first.context)
+
+
+def test_invalid_context_is_a_clear_400(client, server):
+    with pytest.raises(ollama.ResponseError) as info:
+        client.generate(model=server.model, prompt="Hallo", context=[999999, -1])
+    assert info.value.status_code == 400 and "context" in info.value.error

@@ -67,6 +67,8 @@ def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: b
     params.n_batch = engine.batch_size
     params.cpuparams.n_threads = engine.threads
     params.cpuparams_batch.n_threads = engine.threads
+    params.cpuparams.poll = engine.poll
+    params.cpuparams_batch.poll = engine.poll
     params.verbosity = -1
     if embedding:
         params.embedding = True

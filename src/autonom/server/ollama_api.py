@@ -4,6 +4,7 @@ delete). Streams are NDJSON, durations are nanoseconds, errors are ``{"error": "
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -95,6 +96,7 @@ class GenerateBody(_Generation):
     system: str | None = None
     raw: bool = False
     images: list[str] | None = None
+    context: list[int] | None = None
 
 
 class EmbedBody(_Open):
@@ -225,12 +227,40 @@ async def generate(body: GenerateBody, request: Request,
     if body.raw:
         chat_request = ChatRequest(model=body.model, prompt=body.prompt, options=_options(body),
                                    keep_alive=keep_alive)
-    else:
-        messages = [Message(role="system", content=body.system)] if body.system else []
-        messages.append(Message(role="user", content=body.prompt))
-        chat_request = ChatRequest(model=body.model, messages=messages, options=_options(body),
-                                   keep_alive=keep_alive)
-    return await _run(request, key, body, chat_request, "response")
+        return await _run(request, key, body, chat_request, "response")
+    history = decode_context(body.context)
+    messages = [Message(role="system", content=body.system)] if body.system else []
+    messages += [*history, Message(role="user", content=body.prompt)]
+    chat_request = ChatRequest(model=body.model, messages=messages, options=_options(body),
+                               keep_alive=keep_alive)
+    turn = [*history, Message(role="user", content=body.prompt)]
+    return await _run(request, key, body, chat_request, "response", context=turn)
+
+
+# Ollama's ``context`` is an opaque list of integers that a client passes back to continue a
+# conversation. Here it carries the conversation itself (UTF-8 bytes of a JSON list of
+# messages), so it works with every backend and is re-rendered by the model's template.
+_MAX_CONTEXT = 1_000_000
+
+
+def encode_context(messages: list[Message]) -> list[int]:
+    data = [{"role": m.role, "content": m.content} for m in messages]
+    return list(json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+
+def decode_context(context: list[int] | None) -> list[Message]:
+    if not context:
+        return []
+    try:
+        if len(context) > _MAX_CONTEXT:
+            raise ValueError("too long")
+        data = json.loads(bytes(context).decode("utf-8"))
+        return [Message(role=m["role"], content=m["content"]) for m in data
+                if m["role"] in ("user", "assistant")]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidRequestError(
+            "invalid context: pass back the context of an earlier /api/generate answer"
+        ) from exc
 
 
 def _load_or_unload(request: Request, model: str, keep_alive: float | None,
@@ -248,7 +278,8 @@ def _load_or_unload(request: Request, model: str, keep_alive: float | None,
 
 
 async def _run(request: Request, key: ApiKey | None, body: _Generation,
-               chat_request: ChatRequest, field: str) -> Response:
+               chat_request: ChatRequest, field: str,
+               context: list[Message] | None = None) -> Response:
     ctx = _context(request, key, body)
     gateway = _gateway(request)
     started = time.perf_counter()
@@ -256,22 +287,32 @@ async def _run(request: Request, key: ApiKey | None, body: _Generation,
     def piece(text: str, calls: tuple[ToolCall, ...] = ()) -> Any:
         return _message_out(text, calls) if field == "message" else text
 
+    def continuation(answer: str) -> dict[str, Any]:
+        if context is None:
+            return {}
+        turn = [*context, Message(role="assistant", content=answer)]
+        return {"context": encode_context(turn)}
+
     if not body.stream:
         response = await gateway.chat(chat_request, ctx)
         return JSONResponse({"model": response.model, "created_at": _now(),
                              field: piece(response.message.content, response.message.tool_calls),
                              "done": True,
                              "done_reason": _done_reason(response.finish_reason),
-                             **_stats(response, started)})
+                             **_stats(response, started),
+                             **continuation(response.message.content)})
     chunks = await primed(gateway.stream(chat_request, ctx))
-    return StreamingResponse(_lines(chunks, chat_request.model, field, piece, started),
-                             media_type="application/x-ndjson")
+    return StreamingResponse(
+        _lines(chunks, chat_request.model, field, piece, started, continuation),
+        media_type="application/x-ndjson")
 
 
 async def _lines(chunks: AsyncIterator[ChatChunk], model: str, field: str, piece: Any,
-                 started: float) -> AsyncIterator[str]:
+                 started: float, continuation: Any) -> AsyncIterator[str]:
+    parts: list[str] = []
     try:
         async for chunk in chunks:
+            parts.append(chunk.delta)
             line: dict[str, Any] = {"model": model, "created_at": _now(),
                                     field: piece(chunk.delta, chunk.tool_calls), "done": False}
             if chunk.finish_reason is not None:
@@ -279,7 +320,7 @@ async def _lines(chunks: AsyncIterator[ChatChunk], model: str, field: str, piece
                     yield ndjson(line)
                     line[field] = piece("")
                 line.update(done=True, done_reason=_done_reason(chunk.finish_reason),
-                            **_stats(chunk, started))
+                            **_stats(chunk, started), **continuation("".join(parts)))
             yield ndjson(line)
     except AutonomError as exc:
         yield ndjson({"error": str(exc)})
