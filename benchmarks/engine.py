@@ -207,7 +207,7 @@ def main() -> int:
         f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()},"
         f" xllamacpp {xllamacpp.__version__}; model {MODEL} ({record.info.quantization}), "
-        f"{engine.threads} threads, n_ctx {backend.context_size(record)}, "
+        f"{engine.threads} threads (poll {engine.poll}), n_ctx {backend.context_size(record)}, "
         f"{engine.n_parallel} slots.",
         "",
         f"Answers: {args.max_tokens} tokens, greedy; medians of {args.rounds} rounds per "

@@ -225,7 +225,8 @@ def render(results: dict, levels: list[int], args: argparse.Namespace, settings)
         "",
         f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; model {MODEL}; "
-        f"{settings.engine.threads} threads, {settings.engine.n_parallel} slots; streaming "
+        f"{settings.engine.threads} threads (poll {settings.engine.poll}), "
+        f"{settings.engine.n_parallel} slots; streaming "
         f"chat completions of up to {args.max_tokens} tokens (seeded sampling, so both sides "
         "generate the same answers), short prompts; at least 8 requests per level and round; "
         f"{args.rounds} rounds alternating which side runs first, samples pooled.",

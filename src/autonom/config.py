@@ -39,7 +39,7 @@ class EngineSettings(BaseModel):
     """Parallel sequences (continuous batching slots) per loaded model."""
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=512)
     batch_size: int = Field(default=512, ge=32, le=65_536)
-    poll: int = Field(default=0, ge=0, le=100)
+    poll: int = Field(default=50, ge=0, le=100)
     """How busily llama.cpp's idle worker threads wait for work (0: sleep, 100: spin)."""
     template_budget_s: float = Field(default=1.0, gt=0.0, le=30.0)
     """Time allowed to render a model's chat template (templates are untrusted input)."""
