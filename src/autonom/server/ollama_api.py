@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
@@ -22,13 +22,13 @@ from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed
+from autonom.server.wire import Open, ToolSpec
 from autonom.store.keys import ApiKey
 from autonom.types import (
     ChatChunk,
     ChatRequest,
     GenerationOptions,
     Message,
-    Tool,
     ToolCall,
     parse_keep_alive,
 )
@@ -36,11 +36,7 @@ from autonom.types import (
 router = APIRouter(prefix="/api", tags=["ollama"])
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Options(_Open):
+class Options(Open):
     temperature: float | None = Field(default=None, ge=0, le=5)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
@@ -50,16 +46,16 @@ class Options(_Open):
     num_predict: int | None = None
 
 
-class OllamaFunction(_Open):
+class OllamaFunction(Open):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-class OllamaToolCall(_Open):
+class OllamaToolCall(Open):
     function: OllamaFunction
 
 
-class OllamaMessage(_Open):
+class OllamaMessage(Open):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = ""
     images: list[str] | None = None
@@ -67,18 +63,7 @@ class OllamaMessage(_Open):
     tool_name: str | None = None
 
 
-class FunctionSpec(_Open):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    description: str = ""
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-
-
-class ToolSpec(_Open):
-    type: Literal["function"] = "function"
-    function: FunctionSpec
-
-
-class _Generation(_Open):
+class _Generation(Open):
     model: str = Field(min_length=1, max_length=200)
     stream: bool = True
     format: Literal["json", ""] | dict[str, Any] | None = None
@@ -99,18 +84,18 @@ class GenerateBody(_Generation):
     context: list[int] | None = None
 
 
-class EmbedBody(_Open):
+class EmbedBody(Open):
     model: str = Field(min_length=1, max_length=200)
     input: str | list[str]
     keep_alive: str | float | None = None
 
 
-class LegacyEmbedBody(_Open):
+class LegacyEmbedBody(Open):
     model: str = Field(min_length=1, max_length=200)
     prompt: str
 
 
-class ModelBody(_Open):
+class ModelBody(Open):
     model: str | None = Field(default=None, max_length=200)
     name: str | None = Field(default=None, max_length=200)
 
@@ -198,8 +183,7 @@ async def chat(body: ChatBody, request: Request,
     chat_request = ChatRequest(
         model=body.model, messages=[_message(m) for m in body.messages],
         options=_options(body), keep_alive=keep_alive,
-        tools=[Tool(name=t.function.name, description=t.function.description,
-                    parameters=t.function.parameters) for t in body.tools or []])
+        tools=[t.to_tool() for t in body.tools or []])
     return await _run(request, key, body, chat_request, "message")
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError, http_status
@@ -20,6 +20,7 @@ from autonom.gateway import CallContext, Gateway
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.streaming import primed, sse
+from autonom.server.wire import Open, ToolSpec
 from autonom.store.keys import ApiKey
 from autonom.types import (
     ChatChunk,
@@ -27,7 +28,6 @@ from autonom.types import (
     ChatResponse,
     GenerationOptions,
     Message,
-    Tool,
     ToolCall,
 )
 
@@ -35,27 +35,23 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 FINGERPRINT = f"autonom-{__version__}"
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ContentPart(_Open):
+class ContentPart(Open):
     type: str
     text: str | None = None
 
 
-class FunctionCall(_Open):
+class FunctionCall(Open):
     name: str
     arguments: str = "{}"
 
 
-class ToolCallIn(_Open):
+class ToolCallIn(Open):
     id: str = ""
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
-class ChatMessage(_Open):
+class ChatMessage(Open):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
@@ -63,38 +59,27 @@ class ChatMessage(_Open):
     tool_call_id: str | None = None
 
 
-class FunctionSpec(_Open):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    description: str = ""
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-
-
-class ToolSpec(_Open):
-    type: Literal["function"] = "function"
-    function: FunctionSpec
-
-
-class NamedChoice(_Open):
+class NamedChoice(Open):
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
-class StreamOptions(_Open):
+class StreamOptions(Open):
     include_usage: bool = False
 
 
-class JsonSchemaFormat(_Open):
+class JsonSchemaFormat(Open):
     name: str = "response"
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
     strict: bool | None = None
 
 
-class ResponseFormat(_Open):
+class ResponseFormat(Open):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaFormat | None = None
 
 
-class SamplingFields(_Open):
+class SamplingFields(Open):
     model: str = Field(min_length=1, max_length=200)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -119,7 +104,7 @@ class CompletionRequest(SamplingFields):
     max_tokens: int | None = Field(default=16, ge=1)
 
 
-class EmbeddingRequest(_Open):
+class EmbeddingRequest(Open):
     model: str = Field(min_length=1, max_length=200)
     input: str | list[str]
     encoding_format: Literal["float", "base64"] = "float"
@@ -183,8 +168,7 @@ def chat_request(body: ChatCompletionRequest) -> ChatRequest:
     return ChatRequest(
         model=body.model, messages=[_message(m) for m in body.messages],
         options=_options(body, max_tokens, _schema(body.response_format)),
-        tools=[Tool(name=t.function.name, description=t.function.description,
-                    parameters=t.function.parameters) for t in body.tools or []],
+        tools=[t.to_tool() for t in body.tools or []],
         tool_choice=choice.function.name if isinstance(choice, NamedChoice) else choice,
     )
 
