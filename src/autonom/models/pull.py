@@ -193,24 +193,22 @@ def _locate_members(
     return [found[m] for m in members]
 
 
-class _TqdmBridge:
-    """Builds a tqdm class whose updates go to our Progress (huggingface_hub takes one)."""
+def _tqdm_class(progress: Progress, description: str) -> type:
+    """A tqdm class whose updates go to our Progress (huggingface_hub takes one)."""
+    from tqdm.auto import tqdm
 
-    @staticmethod
-    def make(progress: Progress, description: str) -> type:
-        from tqdm.auto import tqdm
+    class Bridge(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+            total = kwargs.get("total")
+            progress.start(description, int(total) if isinstance(total, int | float) else None)
 
-        class Bridge(tqdm):  # type: ignore[misc]
-            def __init__(self, *args, **kwargs) -> None:
-                kwargs["disable"] = True
-                super().__init__(*args, **kwargs)
-                progress.start(description, kwargs.get("total"))
+        def update(self, n: float | None = 1) -> bool | None:
+            progress.advance(int(n or 0))
+            return None
 
-            def update(self, n: float | None = 1) -> bool | None:
-                progress.advance(int(n or 0))
-                return None
-
-        return Bridge
+    return Bridge
 
 
 def _pull_hf(
@@ -235,7 +233,7 @@ def _pull_hf(
                 endpoint=settings.hf_endpoint,
                 token=settings.hf_token or False,
                 local_dir=tmp,
-                tqdm_class=_TqdmBridge.make(progress, f"downloading {filename}"),
+                tqdm_class=_tqdm_class(progress, f"downloading {filename}"),
             )
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
