@@ -52,35 +52,30 @@ class RateLimiter:
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._clock = clock
-        self._requests: dict[str, deque[float]] = {}
+        # per key: (time, amount) events of the last minute
+        self._requests: dict[str, deque[tuple[float, int]]] = {}
         self._tokens: dict[str, deque[tuple[float, int]]] = {}
 
     def check(self, key: ApiKey | None) -> None:
         if key is None or (key.rpm is None and key.tpm is None):
             return
         now = self._clock()
-        reqs = self._trim(self._requests.setdefault(key.id, deque()), now)
-        toks = self._trim_tokens(self._tokens.setdefault(key.id, deque()), now)
-        if key.rpm is not None and len(reqs) >= key.rpm:
-            raise RateLimitError(f"rate limit of {key.rpm} requests per minute reached",
-                                 retry_after=max(1.0, reqs[0] + 60 - now))
-        if key.tpm is not None and sum(n for _, n in toks) >= key.tpm:
-            raise RateLimitError(f"rate limit of {key.tpm} tokens per minute reached",
-                                 retry_after=max(1.0, toks[0][0] + 60 - now))
-        reqs.append(now)
+        for limit, windows, unit in ((key.rpm, self._requests, "requests"),
+                                     (key.tpm, self._tokens, "tokens")):
+            window = self._window(windows, key.id, now)
+            if limit is not None and sum(n for _, n in window) >= limit:
+                raise RateLimitError(f"rate limit of {limit} {unit} per minute reached",
+                                     retry_after=max(1.0, window[0][0] + 60 - now))
+        self._requests[key.id].append((now, 1))
 
     def add_tokens(self, key: ApiKey | None, tokens: int) -> None:
         if key is not None and key.tpm is not None and tokens:
             self._tokens.setdefault(key.id, deque()).append((self._clock(), tokens))
 
     @staticmethod
-    def _trim(window: deque[float], now: float) -> deque[float]:
-        while window and window[0] <= now - 60:
-            window.popleft()
-        return window
-
-    @staticmethod
-    def _trim_tokens(window: deque[tuple[float, int]], now: float) -> deque[tuple[float, int]]:
+    def _window(windows: dict[str, deque[tuple[float, int]]], key_id: str,
+                now: float) -> deque[tuple[float, int]]:
+        window = windows.setdefault(key_id, deque())
         while window and window[0][0] <= now - 60:
             window.popleft()
         return window
@@ -169,7 +164,8 @@ class Gateway:
 
     async def _chunks(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """The backend's stream; a tool-calling answer arrives whole, as one or two chunks."""
-        if self._uses_tools(request) and tools.selected_tools(request):
+        uses_tools = self._uses_tools(request)
+        if uses_tools and tools.selected_tools(request):
             response = await self._chat(request)
             if response.message.content:
                 yield ChatChunk(model=response.model, delta=response.message.content)
@@ -177,7 +173,7 @@ class Gateway:
                             finish_reason=response.finish_reason, usage=response.usage,
                             timings=response.timings)
             return
-        if self._uses_tools(request):
+        if uses_tools:
             request = tools.constrained_request(request)
         async with aclosing(self.backend.stream(request)) as chunks:
             async for chunk in chunks:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,16 +12,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
-from autonom.gateway import CallContext, Gateway
 from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed
-from autonom.server.wire import Open, ToolSpec
+from autonom.server.wire import Open, ToolSpec, call_context, gateway
 from autonom.store.keys import ApiKey
 from autonom.types import (
     ChatChunk,
@@ -146,16 +144,6 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _context(request: Request, key: ApiKey | None, body: BaseModel) -> CallContext:
-    return CallContext(route=request.url.path, key=key,
-                       request_id="ollama-" + secrets.token_hex(12),
-                       body=body.model_dump(mode="json", exclude_none=True))
-
-
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
-
-
 def _stats(chunk_or_response: Any, started: float) -> dict[str, Any]:
     usage, timings = chunk_or_response.usage, chunk_or_response.timings
     stats: dict[str, Any] = {"total_duration": _ns(time.perf_counter() - started),
@@ -264,8 +252,8 @@ def _load_or_unload(request: Request, model: str, keep_alive: float | None,
 async def _run(request: Request, key: ApiKey | None, body: _Generation,
                chat_request: ChatRequest, field: str,
                context: list[Message] | None = None) -> Response:
-    ctx = _context(request, key, body)
-    gateway = _gateway(request)
+    ctx = call_context(request, key, body, "ollama")
+    service = gateway(request)
     started = time.perf_counter()
 
     def piece(text: str, calls: tuple[ToolCall, ...] = ()) -> Any:
@@ -278,14 +266,14 @@ async def _run(request: Request, key: ApiKey | None, body: _Generation,
         return {"context": encode_context(turn)}
 
     if not body.stream:
-        response = await gateway.chat(chat_request, ctx)
+        response = await service.chat(chat_request, ctx)
         return JSONResponse({"model": response.model, "created_at": _now(),
                              field: piece(response.message.content, response.message.tool_calls),
                              "done": True,
                              "done_reason": _done_reason(response.finish_reason),
                              **_stats(response, started),
                              **continuation(response.message.content)})
-    chunks = await primed(gateway.stream(chat_request, ctx))
+    chunks = await primed(service.stream(chat_request, ctx))
     return StreamingResponse(
         _lines(chunks, chat_request.model, field, piece, started, continuation),
         media_type="application/x-ndjson")
@@ -320,7 +308,8 @@ async def embed(body: EmbedBody, request: Request,
     if not texts:
         raise InvalidRequestError("input must not be empty")
     started = time.perf_counter()
-    vectors = await _gateway(request).embed(body.model, texts, _context(request, key, body))
+    ctx = call_context(request, key, body, "ollama")
+    vectors = await gateway(request).embed(body.model, texts, ctx)
     return {"model": body.model, "embeddings": vectors,
             "total_duration": _ns(time.perf_counter() - started)}
 
@@ -328,8 +317,8 @@ async def embed(body: EmbedBody, request: Request,
 @router.post("/embeddings")
 async def embeddings(body: LegacyEmbedBody, request: Request,
                      key: EmbedKey) -> dict[str, Any]:
-    [vector] = await _gateway(request).embed(body.model, [body.prompt],
-                                             _context(request, key, body))
+    ctx = call_context(request, key, body, "ollama")
+    [vector] = await gateway(request).embed(body.model, [body.prompt], ctx)
     return {"embedding": vector}
 
 

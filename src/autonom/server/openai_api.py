@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -12,16 +11,14 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError, http_status
-from autonom.gateway import CallContext, Gateway
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.streaming import primed, sse
-from autonom.server.wire import Open, ToolSpec
-from autonom.store.keys import ApiKey
+from autonom.server.wire import Open, ToolSpec, call_context, gateway
 from autonom.types import (
     ChatChunk,
     ChatRequest,
@@ -190,16 +187,6 @@ def _envelope(kind: str, model: str, request_id: str) -> dict[str, Any]:
             "system_fingerprint": FINGERPRINT}
 
 
-def _context(request: Request, key: ApiKey | None, body: BaseModel, prefix: str) -> CallContext:
-    return CallContext(route=request.url.path, key=key,
-                       request_id=f"{prefix}-{secrets.token_hex(12)}",
-                       body=body.model_dump(mode="json", by_alias=True, exclude_none=True))
-
-
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
-
-
 # -- routes --------------------------------------------------------------------------------
 
 
@@ -208,13 +195,13 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request, key: ChatKey
 ) -> JSONResponse | StreamingResponse:
     chat = chat_request(body)
-    ctx = _context(request, key, body, "chatcmpl")
-    gateway = _gateway(request)
+    ctx = call_context(request, key, body, "chatcmpl")
+    service = gateway(request)
     if not body.stream:
-        response = await gateway.chat(chat, ctx)
+        response = await service.chat(chat, ctx)
         return JSONResponse(_chat_completion(response, ctx.request_id))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    chunks = await primed(gateway.stream(chat, ctx))
+    chunks = await primed(service.stream(chat, ctx))
     return StreamingResponse(_chat_events(chunks, ctx.request_id, chat.model, include_usage),
                              media_type="text/event-stream")
 
@@ -270,17 +257,17 @@ async def completions(
         raise InvalidRequestError("exactly one prompt per request is supported")
     chat = ChatRequest(model=body.model, prompt=prompts[0],
                        options=_options(body, body.max_tokens))
-    ctx = _context(request, key, body, "cmpl")
-    gateway = _gateway(request)
+    ctx = call_context(request, key, body, "cmpl")
+    service = gateway(request)
     if not body.stream:
-        response = await gateway.chat(chat, ctx)
+        response = await service.chat(chat, ctx)
         return JSONResponse({
             **_envelope("text_completion", response.model, ctx.request_id),
             "choices": [{"index": 0, "text": response.message.content, "logprobs": None,
                          "finish_reason": response.finish_reason}],
             "usage": _usage(response.usage),
         })
-    chunks = await primed(gateway.stream(chat, ctx))
+    chunks = await primed(service.stream(chat, ctx))
     return StreamingResponse(_completion_events(chunks, ctx.request_id, chat.model),
                              media_type="text/event-stream")
 
@@ -305,8 +292,8 @@ async def embeddings(
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts:
         raise InvalidRequestError("input must not be empty")
-    ctx = _context(request, key, body, "embd")
-    vectors = await _gateway(request).embed(body.model, texts, ctx)
+    ctx = call_context(request, key, body, "embd")
+    vectors = await gateway(request).embed(body.model, texts, ctx)
     return {
         "object": "list",
         "data": [{"object": "embedding", "index": i,

@@ -1,11 +1,16 @@
-"""Request shapes both APIs share: lenient models and the function-tool declaration."""
+"""What both APIs share: lenient request models, the function-tool declaration, and the
+per-request context handed to the gateway."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from autonom.gateway import CallContext, Gateway
+from autonom.store.keys import ApiKey
 from autonom.types import Tool
 
 
@@ -30,3 +35,15 @@ class ToolSpec(Open):
     def to_tool(self) -> Tool:
         return Tool(name=self.function.name, description=self.function.description,
                     parameters=self.function.parameters)
+
+
+def call_context(request: Request, key: ApiKey | None, body: BaseModel,
+                 prefix: str) -> CallContext:
+    """Route, caller and logged body of one request; ``prefix`` starts its id."""
+    return CallContext(route=request.url.path, key=key,
+                       request_id=f"{prefix}-{secrets.token_hex(12)}",
+                       body=body.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
