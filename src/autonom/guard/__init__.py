@@ -1,0 +1,2 @@
+"""Defences around what goes into and comes out of the model: injected instructions in
+documents and tool results, input checks, output filters."""

@@ -1,0 +1,63 @@
+"""One object for everything a caller does with collections: ingest, search, ask, manage.
+
+Entry points (CLI, HTTP server, MCP server) build a :class:`KnowledgeBase` from settings and
+the database; the embedder is created on first use, so commands that only list documents
+start fast.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from autonom.backends.base import Backend
+from autonom.config import KnowledgeSettings
+from autonom.knowledge.answer import Answer, Answerer, Mode
+from autonom.knowledge.embed import Embedder, make_embedder
+from autonom.knowledge.ingest import Ingestor, IngestReport
+from autonom.knowledge.retrieve import Hit, Retriever
+from autonom.models.pull import Progress
+from autonom.store import Database
+from autonom.store.documents import DocumentStore, check_collection_name
+
+
+class KnowledgeBase:
+    def __init__(self, db: Database, settings: KnowledgeSettings,
+                 backend: Backend | None = None, threads: int | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.store = DocumentStore(db)
+        self.backend = backend
+        self._threads = threads
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def embedder(self) -> Embedder | None:
+        return make_embedder(self.settings.embedder, self._threads)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder)
+
+    def collection_name(self, name: str | None) -> str:
+        return check_collection_name(name or self.settings.default_collection)
+
+    def ingest(self, paths: list[Path], collection: str | None = None, prune: bool = False,
+               reindex: bool = False, progress: Progress | None = None) -> IngestReport:
+        ingestor = Ingestor(self.store, self.embedder, self.settings)
+        return ingestor.run(paths, self.collection_name(collection), prune=prune,
+                            reindex=reindex, progress=progress)
+
+    def search(self, query: str, collection: str | None = None,
+               k: int | None = None) -> list[Hit]:
+        return self.retriever.search(query, self.collection_name(collection),
+                                     k or self.settings.top_k)
+
+    async def ask(self, question: str, collection: str | None = None,
+                  model: str | None = None, mode: Mode | None = None,
+                  model_parameters: int | None = None) -> Answer:
+        answerer = Answerer(self.retriever, self.store, self.backend)
+        return await answerer.ask(question, self.collection_name(collection), model=model,
+                                  mode=mode or self.settings.answer_mode,
+                                  model_parameters=model_parameters)

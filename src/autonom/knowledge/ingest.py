@@ -1,0 +1,186 @@
+"""Ingest files and folders into a collection: parse, chunk, flag, embed, store.
+
+Incremental by content hash: unchanged files are skipped, changed ones replaced, and with
+``prune`` documents whose file is gone are removed. Each document is committed on its own in
+one transaction, so an interrupted run (Ctrl-C, SIGKILL) leaves every document either fully
+indexed or untouched. A file that cannot be parsed is reported and skipped; the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autonom.config import KnowledgeSettings
+from autonom.errors import InvalidRequestError
+from autonom.knowledge import dates
+from autonom.knowledge.chunk import chunk_document
+from autonom.knowledge.embed import Embedder
+from autonom.knowledge.parse import ParseError, parse_file, supported
+from autonom.models.pull import NullProgress, Progress
+from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    root: Path
+    path: Path
+
+    @property
+    def source(self) -> str:
+        return self.path.relative_to(self.root).as_posix()
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    chunks: int = 0
+    flagged: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+
+def discover(paths: list[Path]) -> Iterator[SourceFile]:
+    """Supported files under each path (recursively, hidden entries skipped), sorted."""
+    for given in paths:
+        if not given.exists():
+            raise InvalidRequestError(f"{given}: no such file or directory")
+        root = given.resolve()
+        if root.is_file():
+            yield SourceFile(root.parent, root)
+            continue
+        found: list[Path] = []
+        for folder, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            found.extend(Path(folder) / name for name in filenames
+                         if not name.startswith((".", "~$")))
+        yield from (SourceFile(root, path) for path in sorted(found))
+
+
+class Ingestor:
+    def __init__(self, store: DocumentStore, embedder: Embedder | None,
+                 settings: KnowledgeSettings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def run(self, paths: list[Path], collection: str, prune: bool = False,
+            reindex: bool = False, progress: Progress | None = None) -> IngestReport:
+        progress = progress or NullProgress()
+        started = time.perf_counter()
+        files = list(discover(paths))
+        embedder_name = self.embedder.name if self.embedder else None
+        if reindex:
+            self._reset(collection, embedder_name)
+        self.store.ensure_collection(collection, embedder_name)
+        known = self.store.hashes(collection)
+        report = IngestReport(collection)
+        progress.start(f"indexing {len(files)} files into {collection}",
+                       sum(_size(f.path) for f in files))
+        for file in files:
+            self._one(file, collection, known, report)
+            progress.advance(_size(file.path))
+        if prune:
+            self._prune(files, paths, collection, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _reset(self, collection: str, embedder_name: str | None) -> None:
+        """--reindex: forget the collection's documents (and its embedder) first."""
+        if any(c.name == collection for c in self.store.collections(collection)):
+            self.store.drop_collection(collection)
+
+    def _one(self, file: SourceFile, collection: str, known: dict[str, str],
+             report: IngestReport) -> None:
+        source = file.source
+        if not supported(file.path):
+            report.skipped.append((source, f"unsupported file type {file.path.suffix or '-'}"))
+            self.store.skip(collection, source, str(file.root), report.skipped[-1][1])
+            return
+        try:
+            data = self._read(file.path)
+            digest = hashlib.sha256(data).hexdigest()
+            if known.get(source) == digest:
+                report.unchanged.append(source)
+                return
+            record = self.build(data, file, collection, digest)
+        except (ParseError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            report.skipped.append((source, reason))
+            self.store.skip(collection, source, str(file.root), reason)
+            return
+        self.store.put(record)
+        (report.updated if source in known else report.added).append(source)
+        report.chunks += len(record.chunks)
+        if any(c.injection for c in record.chunks):
+            report.flagged.append(source)
+
+    def _read(self, path: Path) -> bytes:
+        size = path.stat().st_size
+        if size > self.settings.max_file_bytes:
+            raise ParseError(f"larger than knowledge.max_file_bytes "
+                             f"({size} > {self.settings.max_file_bytes} bytes)")
+        return path.read_bytes()
+
+    def build(self, data: bytes, file: SourceFile, collection: str,
+              digest: str) -> DocumentRecord:
+        """Parse, chunk, flag and embed one file into a record ready to store."""
+        parsed = parse_file(file.path, data)
+        chunks = chunk_document(parsed, self.settings.chunk_chars)
+        title = parsed.title or file.path.stem
+        found_date = dates.document_date(parsed.text)
+        notice = dates.superseded_notice(parsed.text)
+        records = [ChunkRecord(c.ordinal, c.start, c.end, c.kind, c.headings, c.body,
+                               c.injection) for c in chunks]
+        if self.embedder is not None and chunks:
+            vectors = self.embedder.embed_passages([c.index_text(title) for c in chunks])
+            for record, vector in zip(records, vectors, strict=True):
+                record.embedding = np.asarray(vector, dtype=np.float32).tobytes()
+        return DocumentRecord(
+            collection=collection, source=file.source, root=str(file.root), sha256=digest,
+            size_bytes=len(data), format=file.path.suffix.lower().lstrip("."),
+            text=parsed.text, title=title, doc_date=found_date.value if found_date else None,
+            version=dates.document_version(parsed.text),
+            superseded=_line_of(parsed.text, notice.start) if notice else None,
+            chunks=records)
+
+    def _prune(self, files: list[SourceFile], paths: list[Path], collection: str,
+               report: IngestReport) -> None:
+        seen: dict[str, set[str]] = {}
+        for file in files:
+            seen.setdefault(str(file.root), set()).add(file.source)
+        for given in paths:
+            root = given.resolve()
+            if root.is_file():
+                continue
+            gone = [s for s in self.store.sources_under(collection, str(root))
+                    if s not in seen.get(str(root), set())]
+            self.store.remove(collection, gone)
+            report.removed.extend(gone)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _line_of(text: str, position: int) -> str:
+    start = text.rfind("\n", 0, position) + 1
+    end = text.find("\n", position)
+    return " ".join(text[start:end if end >= 0 else len(text)].split()).strip("*_ ")

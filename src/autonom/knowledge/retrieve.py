@@ -1,0 +1,101 @@
+"""Hybrid retrieval: BM25 and embeddings ranked separately, fused by reciprocal rank.
+
+Reciprocal rank fusion needs no score calibration between the two rankings: each list gives
+``1 / (60 + rank)`` to its candidates. Chunks of outdated documents are kept (the answer
+step needs them to say that an older version differs) but rank behind current ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from autonom.knowledge.embed import Embedder
+from autonom.knowledge.index import CollectionIndex, Entry
+from autonom.knowledge.text import tokens
+from autonom.store.documents import DocumentStore
+
+RRF_K = 60
+CANDIDATES = 50
+OUTDATED_PENALTY = 0.5
+
+
+@dataclass
+class Hit:
+    entry: Entry
+    score: float
+    bm25: float
+    dense: float | None
+    bm25_rank: int | None
+    dense_rank: int | None
+    outdated: bool
+    replaced_by: int | None = None
+
+    @property
+    def source(self) -> str:
+        return self.entry.document.source
+
+
+class Retriever:
+    """Searches collections; keeps one index per collection, rebuilt when it changes."""
+
+    def __init__(self, store: DocumentStore, embedder: Embedder | None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._indexes: dict[str, CollectionIndex] = {}
+        self._lock = threading.Lock()
+
+    def index(self, collection: str) -> CollectionIndex:
+        generation = self.store.generation(collection)
+        with self._lock:
+            cached = self._indexes.get(collection)
+            if cached is not None and cached.generation == generation:
+                return cached
+        info = self.store.collection(collection)
+        name = self.embedder.name if self.embedder else None
+        if info.documents and info.embedder != name:
+            self.store.ensure_collection(collection, name)  # raises with the fix to run
+        generation, rows = self.store.index_rows(collection)
+        built = CollectionIndex(collection, generation, rows)
+        with self._lock:
+            self._indexes[collection] = built
+        return built
+
+    def search(self, query: str, collection: str, k: int = 5) -> list[Hit]:
+        index = self.index(collection)
+        if not len(index):
+            return []
+        lexical = index.bm25(tokens(query))
+        vector = self.embedder.embed_query(query) if (
+            self.embedder is not None and index.vectors is not None) else None
+        dense = index.dense(vector)
+        return fuse(index, lexical, dense, k)
+
+
+def _ranks(scores: np.ndarray, positive_only: bool) -> dict[int, int]:
+    order = np.argsort(-scores, kind="stable")[:CANDIDATES]
+    return {int(i): rank for rank, i in enumerate(order, 1)
+            if not positive_only or scores[i] > 0}
+
+
+def fuse(index: CollectionIndex, lexical: np.ndarray, dense: np.ndarray | None,
+         k: int) -> list[Hit]:
+    lexical_ranks = _ranks(lexical, positive_only=True)
+    dense_ranks = _ranks(dense, positive_only=False) if dense is not None else {}
+    hits = []
+    for i in set(lexical_ranks) | set(dense_ranks):
+        entry = index.entries[i]
+        score = sum(1.0 / (RRF_K + ranks[i]) for ranks in (lexical_ranks, dense_ranks)
+                    if i in ranks)
+        doc_id = entry.document.id
+        outdated = doc_id in index.outdated
+        if outdated:
+            score *= OUTDATED_PENALTY
+        hits.append(Hit(entry, score, float(lexical[i]),
+                        float(dense[i]) if dense is not None else None,
+                        lexical_ranks.get(i), dense_ranks.get(i), outdated,
+                        index.outdated.get(doc_id) if outdated else None))
+    hits.sort(key=lambda h: (-h.score, h.entry.document.source, h.entry.chunk.ordinal))
+    return hits[:k]
