@@ -43,5 +43,5 @@ def test_quickstart_answers_the_first_question(capsys, default_model_file):
     assert main(["pull", str(default_model_file), "--name", DEFAULT_MODEL]) == 0
     assert main(["quickstart"]) == 0
     out, err = capsys.readouterr()
-    assert "Wartungsvertrag" in err  # the question is shown
-    assert out.strip()  # and answered
+    assert "KP-55" in err  # the question is shown
+    assert "5,5 kW" in out and "produkte/kp-55-datenblatt.md" in out  # answered, with citation

@@ -102,7 +102,8 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(help="your question")],
     collection: Collection = None,
-    model: Annotated[str | None, typer.Option(help="model that words the answer")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="model that words the answer (default: default_model when pulled)")] = None,
     mode: Annotated[str | None, typer.Option(
         help="auto | extractive | generate (default: knowledge.answer_mode)")] = None,
     as_json: AsJson = False,
@@ -112,10 +113,13 @@ def ask(
         raise typer.BadParameter("use auto, extractive or generate", param_hint="--mode")
     services = _services()
     name = model or services.settings.default_model
+    parameters = services.model_parameters(name)
+    if model is None and parameters is None:
+        name = None  # the default model is not pulled: answer extractively, no model needed
     try:
         answer = asyncio.run(services.knowledge.ask(
             question, collection, model=name, mode=mode,  # type: ignore[arg-type]
-            model_parameters=services.model_parameters(name)))
+            model_parameters=parameters))
     finally:
         services.close()
     if as_json:

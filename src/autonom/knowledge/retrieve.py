@@ -19,7 +19,7 @@ from autonom.store.documents import DocumentStore
 
 RRF_K = 60
 CANDIDATES = 50
-OUTDATED_PENALTY = 0.5
+OUTDATED_PENALTY = 0.8
 
 
 @dataclass
