@@ -90,32 +90,33 @@ class Answerer:
         question = " ".join(question.split())
         language = guess_language(question)
         index = self.retriever.index(collection)
-        hits = self.retriever.search(question, collection, SEARCH_DEPTH)
-        texts = self.store.texts(collection)
+        hits = self.retriever.rank(index, question, SEARCH_DEPTH)
+        texts = self.store.texts({hit.entry.document.id for hit in hits})
         chosen, scored = evidence.best(question, hits, texts, index)
         if chosen is None:
             return Answer(ABSTAIN[language], True, [], EXTRACTIVE_MODEL, "abstained")
         support = _supporting(chosen, scored)
         citations = [Citation(c.source, c.quote) for c in [chosen, *support]]
         context = [c.hit.entry.index_text for c in [chosen, *support]]
-        notes = _older_versions(chosen, index, texts)
+        older = _older_versions(chosen, index, self.store)
+        notes = list(older)
         if mode == "auto":
             small = model_parameters is not None and model_parameters < SMALL_MODEL_PARAMETERS
             mode = "extractive" if small or model is None else "generate"
         if mode == "generate" and model is not None and self.backend is not None:
             generated = await self._generate(question, model, [chosen, *support])
-            problem = (_check(generated, citations, question, context) if generated
-                       else "empty answer")
             if generated == NOT_FOUND:
                 return Answer(ABSTAIN[language], True, [], model, "abstained")
+            problem = (_check(generated, citations, question, context) if generated
+                       else "empty answer")
             if problem is None:
-                return Answer(_with_note(generated, notes, language), False, citations, model,
-                              "generate", notes)
+                return Answer(_with_note(generated, bool(older), language), False, citations,
+                              model, "generate", notes)
             notes.append(f"the generated answer was replaced ({problem}): {generated!r}")
         answer = _shorten(chosen.readable)
         if _check(answer, citations, question, context) is not None:
             answer = _shorten(" ".join(chosen.quote.split()))
-        return Answer(_with_note(answer, notes, language), False, citations,
+        return Answer(_with_note(answer, bool(older), language), False, citations,
                       EXTRACTIVE_MODEL, "extractive", notes)
 
     async def _generate(self, question: str, model: str, evidence_list: list[Candidate]) -> str:
@@ -149,7 +150,7 @@ def _supporting(chosen: Candidate, scored: list[Candidate]) -> list[Candidate]:
 
 
 def _older_versions(chosen: Candidate, index: CollectionIndex,
-                    texts: dict[int, str]) -> list[str]:
+                    store: DocumentStore) -> list[str]:
     """Notes on outdated versions of the chosen document that say something else about the
     same attribute (``Motorleistung: 4,0 kW`` in the 2023 sheet vs ``5,5 kW`` now)."""
     doc_id = chosen.hit.entry.document.id
@@ -159,7 +160,7 @@ def _older_versions(chosen: Candidate, index: CollectionIndex,
         return []
     hits = [Hit(entry, 0.0, 0.0, None, None, None, True, doc_id)
             for entry in index.entries if entry.document.id in older]
-    for other in evidence.candidates(hits, texts):
+    for other in evidence.candidates(hits, store.texts(older)):
         if _label(other.readable) == label and other.readable != chosen.readable:
             document = other.hit.entry.document
             when = f"Stand {document.doc_date}" if document.doc_date else "older version"
@@ -176,10 +177,8 @@ def _label(sentence: str) -> str | None:
     return " ".join(words[:3]) or None
 
 
-def _with_note(answer: str, notes: list[str], language: str) -> str:
-    if any(" says: " in note for note in notes):
-        return f"{answer} {OLDER_DIFFERS[language]}"
-    return answer
+def _with_note(answer: str, older_differs: bool, language: str) -> str:
+    return f"{answer} {OLDER_DIFFERS[language]}" if older_differs else answer
 
 
 def _check(answer: str, citations: list[Citation], question: str,

@@ -27,10 +27,14 @@ class Chunk:
     injection: bool = False
 
     def index_text(self, title: str | None) -> str:
-        """What search sees: document title and heading path, then the body."""
-        path = [h for h in [title, *self.headings] if h]
-        unique = [h for i, h in enumerate(path) if h not in path[:i]]
-        return (" › ".join(unique) + "\n" + self.body) if unique else self.body
+        return index_text(title, self.headings, self.body)
+
+
+def index_text(title: str | None, headings: list[str], body: str) -> str:
+    """What search sees of a chunk: document title and heading path, then the body."""
+    path = [h for h in [title, *headings] if h]
+    unique = [h for i, h in enumerate(path) if h not in path[:i]]
+    return (" › ".join(unique) + "\n" + body) if unique else body
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9„\"(])")

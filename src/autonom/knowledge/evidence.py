@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from autonom.knowledge.chunk import sentence_spans
 from autonom.knowledge.index import CollectionIndex
 from autonom.knowledge.retrieve import Hit
-from autonom.knowledge.text import STOPWORDS, guess_language, normalize_number, numbers, tokens
+from autonom.knowledge.text import STOPWORDS, guess_language, numbers, tokens
 
 # What a question asks for → a pattern its answer must contain, and the question's own words
 # that name that kind (they count as covered when the pattern is found).
@@ -154,7 +154,7 @@ def _present(token: str, vocabulary: set[str]) -> bool:
 def score(candidate: Candidate, question: QuestionTerms, index: CollectionIndex) -> Candidate:
     entry = candidate.hit.entry
     own = set(tokens(candidate.readable))
-    context = set(tokens(entry.index_text))
+    context = set(entry.tokens)
     if not question.about_validity and _METADATA_LINE.match(candidate.readable):
         candidate.kind_ok = False
         candidate.score = -1.0
@@ -223,6 +223,3 @@ def unsupported_names(answer: str, quotes: list[str], question: str) -> list[str
             out.append(word)
     return out
 
-
-__all__ = ["Candidate", "analyse", "best", "normalize_number", "unsupported_names",
-           "unsupported_numbers"]

@@ -9,25 +9,27 @@ date ("Stand").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from autonom.knowledge.chunk import Chunk
+from autonom.knowledge.chunk import index_text
 from autonom.knowledge.text import tokens
 from autonom.store.documents import ChunkRecord, DocumentRecord
 
 
 @dataclass
 class Entry:
+    """A chunk with its document, and what search sees of it (computed once, at build)."""
+
     document: DocumentRecord
     chunk: ChunkRecord
+    index_text: str = field(init=False)
+    tokens: list[str] = field(init=False)
 
-    @property
-    def index_text(self) -> str:
-        c = self.chunk
-        return Chunk(c.ordinal, c.start, c.end, c.kind, c.headings, c.body).index_text(
-            self.document.title)
+    def __post_init__(self) -> None:
+        self.index_text = index_text(self.document.title, self.chunk.headings, self.chunk.body)
+        self.tokens = tokens(self.index_text)
 
 
 class CollectionIndex:
@@ -36,12 +38,11 @@ class CollectionIndex:
         self.name = name
         self.generation = generation
         self.entries = [Entry(d, c) for d, c in rows]
-        self.token_lists = [tokens(e.index_text) for e in self.entries]
         self.document_frequency: dict[str, int] = {}
-        for toks in self.token_lists:
-            for token in set(toks):
+        for entry in self.entries:
+            for token in set(entry.tokens):
                 self.document_frequency[token] = self.document_frequency.get(token, 0) + 1
-        self._bm25 = _build_bm25(self.token_lists)
+        self._bm25 = _build_bm25([e.tokens for e in self.entries])
         vectors = [np.frombuffer(c.embedding, dtype=np.float32) if c.embedding else None
                    for _, c in rows]
         self.vectors = (np.vstack(vectors) if vectors and all(v is not None for v in vectors)

@@ -84,25 +84,20 @@ class Ingestor:
         started = time.perf_counter()
         files = list(discover(paths))
         embedder_name = self.embedder.name if self.embedder else None
-        if reindex:
-            self._reset(collection, embedder_name)
+        if reindex and self.store.collections(collection):
+            self.store.drop_collection(collection)  # start afresh, embedder included
         self.store.ensure_collection(collection, embedder_name)
         known = self.store.hashes(collection)
         report = IngestReport(collection)
-        progress.start(f"indexing {len(files)} files into {collection}",
-                       sum(_size(f.path) for f in files))
-        for file in files:
+        sizes = [_size(f.path) for f in files]
+        progress.start(f"indexing {len(files)} files into {collection}", sum(sizes))
+        for file, size in zip(files, sizes, strict=True):
             self._one(file, collection, known, report)
-            progress.advance(_size(file.path))
+            progress.advance(size)
         if prune:
             self._prune(files, paths, collection, report)
         report.seconds = time.perf_counter() - started
         return report
-
-    def _reset(self, collection: str, embedder_name: str | None) -> None:
-        """--reindex: forget the collection's documents (and its embedder) first."""
-        if any(c.name == collection for c in self.store.collections(collection)):
-            self.store.drop_collection(collection)
 
     def _one(self, file: SourceFile, collection: str, known: dict[str, str],
              report: IngestReport) -> None:

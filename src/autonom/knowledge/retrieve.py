@@ -64,7 +64,10 @@ class Retriever:
         return built
 
     def search(self, query: str, collection: str, k: int = 5) -> list[Hit]:
-        index = self.index(collection)
+        return self.rank(self.index(collection), query, k)
+
+    def rank(self, index: CollectionIndex, query: str, k: int = 5) -> list[Hit]:
+        """The ``k`` best chunks of an index already in hand (one generation throughout)."""
         if not len(index):
             return []
         lexical = index.bm25(tokens(query))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from autonom.errors import InvalidRequestError, NotFoundError
@@ -223,11 +224,15 @@ class DocumentStore:
                 doc.flagged = sum(c.injection for c in doc.chunks)
         return doc
 
-    def texts(self, collection: str) -> dict[int, str]:
-        """document id → text, for cutting quotes."""
+    def texts(self, document_ids: Iterable[int | None]) -> dict[int, str]:
+        """document id → text of just these documents, for cutting quotes."""
+        ids = sorted({i for i in document_ids if i is not None})
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
         with self.db.read() as conn:
-            rows = conn.execute("SELECT id, text FROM documents WHERE collection = ?",
-                                (collection,)).fetchall()
+            rows = conn.execute(f"SELECT id, text FROM documents WHERE id IN ({marks})",
+                                ids).fetchall()
         return {r["id"]: r["text"] for r in rows}
 
     def index_rows(self, collection: str) -> tuple[int, list[tuple[DocumentRecord,
