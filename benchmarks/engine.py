@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -22,15 +21,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from autonom.backends.embedded import EmbeddedBackend, completion_payload, engine_params
 from autonom.config import load_settings
 from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull
 from autonom.services import Services
 from autonom.types import ChatRequest, GenerationOptions, Message
-from results_file import write_section
+from results_file import machine, publish
 
 MODEL = "smollm2-135m"
 LOAD_TIMES: dict[str, list[float]] = {"raw": [], "autonom": []}
@@ -204,9 +201,8 @@ def main() -> int:
         f"Command: `make bench` = `python benchmarks/engine.py --rounds {args.rounds} "
         f"--max-tokens {args.max_tokens} --paragraphs {args.paragraphs}`",
         "",
-        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()},"
-        f" xllamacpp {xllamacpp.__version__}; model {MODEL} ({record.info.quantization}), "
+        f"Machine: {machine()}, xllamacpp {xllamacpp.__version__}; "
+        f"model {MODEL} ({record.info.quantization}), "
         f"{engine.threads} threads (poll {engine.poll}), n_ctx {backend.context_size(record)}, "
         f"{engine.n_parallel} slots.",
         "",
@@ -223,9 +219,7 @@ def main() -> int:
         f"{statistics.median(LOAD_TIMES['autonom']):.2f} | | |",
         END,
     ])
-    print(report)
-    if not args.no_write:
-        write_section(START, END, report)
+    publish(START, END, report, write=not args.no_write)
     return 0
 
 

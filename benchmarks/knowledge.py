@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import random
 import statistics
 import sys
@@ -25,14 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from autonom.config import load_settings
 from autonom.knowledge import SAMPLE_DIR
 from autonom.knowledge.text import tokens
 from autonom.models.pull import pull
 from autonom.services import Services
-from results_file import write_section
+from results_file import machine, publish
 
 START, END = "<!-- knowledge:start -->", "<!-- knowledge:end -->"
 MODEL = "smollm2-135m"
@@ -158,9 +156,7 @@ def main() -> int:
         f"Command: `python benchmarks/knowledge.py --documents {args.documents} "
         f"--queries {args.queries}`",
         "",
-        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python "
-        f"{platform.python_version()}; embedder {services.knowledge.embedder.name}; answer "
+        f"Machine: {machine()}; embedder {services.knowledge.embedder.name}; answer "
         f"model {MODEL} ({record.info.quantization}) for generate mode.",
         "",
         "Answer quality on the sample company (accuracy: expected fact in the answer *and* the "
@@ -189,9 +185,7 @@ def main() -> int:
         f"| ratio autonom / reference (p50) | {s['ratio_p50']:.2f} | |",
         END,
     ])
-    print(report)
-    if not args.no_write:
-        write_section(START, END, report)
+    publish(START, END, report, write=not args.no_write)
     return 0
 
 

@@ -16,3 +16,21 @@ def write_section(start: str, end: str, report: str, path: Path = RESULTS) -> No
     else:
         text = text.rstrip() + "\n\n" + report + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def machine() -> str:
+    """This machine in one phrase, for the head of every results section."""
+    import platform
+
+    import psutil
+
+    return (f"{platform.machine()}, {psutil.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"Python {platform.python_version()}")
+
+
+def publish(start: str, end: str, report: str, write: bool) -> None:
+    """Print a section and, unless told not to, record it in RESULTS.md."""
+    print(report)
+    if write:
+        write_section(start, end, report)

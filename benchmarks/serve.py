@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from autonom.backends.embedded import EmbeddedBackend, engine_params
@@ -33,7 +31,7 @@ from autonom.config import load_settings
 from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull
 from autonom.services import Services
-from results_file import write_section
+from results_file import machine, publish
 from server_support import start_server, stop_server
 
 MODEL = "smollm2-135m"
@@ -179,9 +177,7 @@ def main() -> int:
                for side, rows in measured.items()}
 
     report = render(results, levels, args, settings)
-    print(report)
-    if not args.no_write:
-        write_section(START, END, report)
+    publish(START, END, report, write=not args.no_write)
     return 0
 
 
@@ -223,8 +219,7 @@ def render(results: dict, levels: list[int], args: argparse.Namespace, settings)
         f"{args.max_tokens} --requests-per-client {args.requests_per_client} "
         f"--rounds {args.rounds}`",
         "",
-        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; model {MODEL}; "
+        f"Machine: {machine()}; model {MODEL}; "
         f"{settings.engine.threads} threads (poll {settings.engine.poll}), "
         f"{settings.engine.n_parallel} slots; streaming "
         f"chat completions of up to {args.max_tokens} tokens (seeded sampling, so both sides "
