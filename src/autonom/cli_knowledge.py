@@ -71,7 +71,8 @@ def print_report(report: IngestReport) -> None:
 def search(
     query: Annotated[str, typer.Argument(help="what to look for")],
     collection: Collection = None,
-    k: Annotated[int, typer.Option("-k", min=1, max=100, help="how many chunks")] = 5,
+    k: Annotated[int | None, typer.Option(
+        "-k", min=1, max=100, help="how many chunks (default: knowledge.top_k)")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Show the chunks that match a query, best first, with their scores."""

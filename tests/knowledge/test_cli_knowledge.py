@@ -56,6 +56,12 @@ def test_search_shows_ranked_chunks_with_scores_and_flags(capsys, indexed):
     assert old and all(h["outdated"] for h in old)
 
 
+def test_search_shows_knowledge_top_k_chunks_by_default(capsys, indexed, monkeypatch):
+    monkeypatch.setenv("AUTONOM_KNOWLEDGE__TOP_K", "2")
+    assert main(["search", "Pumpe", "-c", "pumpenwerk", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
 def test_docs_list_show_and_rm(capsys, indexed):
     assert main(["docs", "list", "-c", "pumpenwerk", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
