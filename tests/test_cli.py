@@ -271,9 +271,31 @@ def test_keys_create_list_revoke(capsys):
     assert "revoked" in out
 
 
+def test_keys_are_granted_collections_explicitly(capsys, home):
+    from autonom.config import load_settings
+    from autonom.services import Services
+    from autonom.store.keys import KeyStore
+
+    code, _, err = cli(capsys, "keys", "create", "vertrieb-bot", "--collections",
+                       "vertrieb, preise")
+    assert code == 0 and "collections preise,vertrieb" in err
+    cli(capsys, "keys", "create", "ohne")
+    code, out, _ = cli(capsys, "keys", "grant", "vertrieb-bot", "personal")
+    assert code == 0 and "personal,preise,vertrieb" in out
+    code, out, _ = cli(capsys, "keys", "grant", "vertrieb-bot", "preise", "--remove")
+    assert "personal,vertrieb" in out
+    keys = {k.name: k for k in KeyStore(Services(load_settings(home=home)).db).list()}
+    assert keys["vertrieb-bot"].may_read("vertrieb") and not keys["vertrieb-bot"].may_read("preise")
+    assert keys["ohne"].collections == frozenset()  # a new key reads nothing unless granted
+    code, out, _ = cli(capsys, "keys", "list")
+    assert "personal,vertrieb" in out and "none" in out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(("keys", "create", "x", "--scopes", "chat,root"), "invalid scopes"),
+     (("keys", "create", "x", "--collections", "../geheim"), "invalid collection name"),
+     (("keys", "grant", "gibt-es-nicht", "vertrieb"), "no API key"),
      (("keys", "revoke", "gibt-es-nicht"), "no API key"),
      (("serve", "--no-auth", "--host", "0.0.0.0"), "without API keys"),
      (("logs", "req_gibt-es-nicht"), "no logged request"),

@@ -23,7 +23,7 @@ from autonom.models.pull import pull as pull_model
 from autonom.repl import ChatSession
 from autonom.services import Services
 from autonom.store import request_log
-from autonom.store.keys import KeyStore, parse_scopes
+from autonom.store.keys import KeyStore, parse_collections, parse_scopes
 from autonom.store.loaded import list_loaded
 from autonom.types import GenerationOptions, parse_keep_alive
 
@@ -213,9 +213,7 @@ def quickstart(
     cli_knowledge.print_report(report)
     console.err.print(f"[bold]Frage:[/] {question}")
     try:
-        answer = asyncio.run(services.knowledge.ask(
-            question, SAMPLE_COLLECTION, model=name,
-            model_parameters=services.model_parameters(name)))
+        answer = asyncio.run(services.knowledge.ask(question, SAMPLE_COLLECTION, model=name))
     finally:
         services.close()
     cli_knowledge.print_answer(answer)
@@ -283,22 +281,45 @@ def keys_create(
     = "chat,embed",
     rpm: Annotated[int | None, typer.Option(help="requests per minute")] = None,
     tpm: Annotated[int | None, typer.Option(help="tokens per minute")] = None,
+    collections: Annotated[str, typer.Option(
+        help="document collections it may read, comma-separated ('*': all)")] = "",
 ) -> None:
     """Create an API key; its secret is printed once and never stored."""
-    key, secret = KeyStore(_services().db).create(name, parse_scopes(scopes), rpm, tpm)
-    console.err.print(f"created {key.id} ({key.name}, scopes {','.join(sorted(key.scopes))}); "
-                      "the key is shown only now:")
+    key, secret = KeyStore(_services().db).create(name, parse_scopes(scopes), rpm, tpm,
+                                                  parse_collections(collections))
+    console.err.print(f"created {key.id} ({key.name}, scopes {','.join(sorted(key.scopes))}, "
+                      f"collections {_grants(key.collections)}); the key is shown only now:")
     print(secret)
+
+
+def _grants(collections: frozenset[str]) -> str:
+    return ",".join(sorted(collections)) or "none"
+
+
+@keys_app.command("grant")
+def keys_grant(
+    key_id: Annotated[str, typer.Argument(help="key id or name")],
+    collections: Annotated[str, typer.Argument(help="comma-separated names ('*': all)")],
+    remove: Annotated[bool, typer.Option("--remove", help="take the grants away")] = False,
+) -> None:
+    """Let a key read document collections (or, with --remove, no longer)."""
+    names = parse_collections(collections)
+    if not names:
+        raise InvalidRequestError("name at least one collection")
+    key = KeyStore(_services().db).grant(key_id, names, revoke=remove)
+    console.out.print(f"{key.id} ({key.name}) may read: {_grants(key.collections)}")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    rows = [[k.id, k.name, ",".join(sorted(k.scopes)), str(k.rpm or "-"), str(k.tpm or "-"),
+    rows = [[k.id, k.name, ",".join(sorted(k.scopes)), _grants(k.collections),
+             str(k.rpm or "-"), str(k.tpm or "-"),
              time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at)),
              "active" if k.active else "revoked"]
             for k in KeyStore(_services().db).list()]
-    console.table(["ID", "NAME", "SCOPES", "RPM", "TPM", "CREATED", "STATUS"], rows)
+    console.table(["ID", "NAME", "SCOPES", "COLLECTIONS", "RPM", "TPM", "CREATED", "STATUS"],
+                  rows)
 
 
 @keys_app.command("revoke")

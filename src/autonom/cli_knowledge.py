@@ -113,14 +113,9 @@ def ask(
     if mode not in (None, "auto", "extractive", "generate"):
         raise typer.BadParameter("use auto, extractive or generate", param_hint="--mode")
     services = _services()
-    name = model or services.settings.default_model
-    parameters = services.model_parameters(name)
-    if model is None and parameters is None:
-        name = None  # the default model is not pulled: answer extractively, no model needed
     try:
         answer = asyncio.run(services.knowledge.ask(
-            question, collection, model=name, mode=mode,  # type: ignore[arg-type]
-            model_parameters=parameters))
+            question, collection, model=model, mode=mode))  # type: ignore[arg-type]
     finally:
         services.close()
     if as_json:

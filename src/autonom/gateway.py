@@ -17,16 +17,18 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from autonom import tools
+from autonom import grounding, tools
 from autonom.backends.base import Backend
 from autonom.config import ServerSettings
 from autonom.errors import (
     DeadlineError,
     InvalidRequestError,
+    NotFoundError,
     QueueFullError,
     RateLimitError,
     http_status,
 )
+from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
 from autonom.store.keys import ApiKey
@@ -83,8 +85,10 @@ class RateLimiter:
 
 class Gateway:
     def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 knowledge: KnowledgeBase | None = None) -> None:
         self.backend = backend
+        self.knowledge = knowledge
         self.db = db
         self.limits = limits
         self.metrics = metrics or Metrics()
@@ -134,7 +138,7 @@ class Gateway:
         try:
             request = self._prepare(request, ctx)
             async with self._admitted(), self._deadline():
-                response = await self._chat(request)
+                response = await self._chat(request, ctx)
         except BaseException as exc:
             self._log(ctx, request, started, error=exc)
             raise
@@ -149,7 +153,9 @@ class Gateway:
         return bool(request.tools) or any(
             m.role == "tool" or m.tool_calls for m in request.messages)
 
-    async def _chat(self, request: ChatRequest) -> ChatResponse:
+    async def _chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        if (target := grounding.parse_target(request.model)) is not None:
+            return await self._grounded(target, request, ctx)
         if not self._uses_tools(request):
             return await self.backend.chat(request)
         calling = bool(tools.selected_tools(request))
@@ -162,11 +168,25 @@ class Gateway:
             "finish_reason": "tool_calls" if calls else response.finish_reason,
         })
 
-    async def _chunks(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        """The backend's stream; a tool-calling answer arrives whole, as one or two chunks."""
+    async def _grounded(self, target: grounding.Target, request: ChatRequest,
+                        ctx: CallContext) -> ChatResponse:
+        if self.knowledge is None:
+            raise NotFoundError("this server has no document collections")
+        return await grounding.answer(self.knowledge, target, request, ctx.key)
+
+    async def _chunks(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
+        """The backend's stream; a tool-calling answer or an answer from documents arrives
+        whole, as one or two chunks."""
+        if grounding.parse_target(request.model) is not None:
+            response = await self._chat(request, ctx)
+            yield ChatChunk(model=response.model, delta=response.message.content)
+            yield ChatChunk(model=response.model, finish_reason=response.finish_reason,
+                            usage=response.usage, citations=response.citations,
+                            abstained=response.abstained)
+            return
         uses_tools = self._uses_tools(request)
         if uses_tools and tools.selected_tools(request):
-            response = await self._chat(request)
+            response = await self._chat(request, ctx)
             if response.message.content:
                 yield ChatChunk(model=response.model, delta=response.message.content)
             yield ChatChunk(model=response.model, tool_calls=response.message.tool_calls,
@@ -189,7 +209,7 @@ class Gateway:
             async with (
                 self._admitted(),
                 self._deadline(),
-                aclosing(self._chunks(request)) as chunks,
+                aclosing(self._chunks(request, ctx)) as chunks,
             ):
                 async for chunk in chunks:
                     if chunk.delta:

@@ -40,7 +40,9 @@ class Services:
     @cached_property
     def knowledge(self) -> KnowledgeBase:
         return KnowledgeBase(self.db, self.settings.knowledge, backend=self.backend,
-                             threads=self.settings.engine.threads)
+                             threads=self.settings.engine.threads,
+                             default_model=self.settings.default_model,
+                             model_parameters=self.model_parameters)
 
     def model_parameters(self, name: str) -> int | None:
         """Parameter count of a registered model (None when unknown or not local)."""

@@ -93,6 +93,15 @@ class Timings(BaseModel):
     cached_tokens: int = 0
 
 
+class Citation(BaseModel):
+    """Where a grounded answer comes from: a document path and a verbatim quote of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    quote: str
+
+
 class ChatResponse(BaseModel):
     model: str
     message: Message
@@ -100,6 +109,9 @@ class ChatResponse(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     timings: Timings | None = None
     load_ms: float = 0.0
+    citations: tuple[Citation, ...] = ()
+    abstained: bool | None = None
+    """Set for answers from documents: whether the documents did not contain the answer."""
 
 
 class ChatChunk(BaseModel):
@@ -111,6 +123,8 @@ class ChatChunk(BaseModel):
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+    citations: tuple[Citation, ...] = ()
+    abstained: bool | None = None
 
 
 _DURATION = re.compile(r"(?P<num>-?\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")

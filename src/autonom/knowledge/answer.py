@@ -17,6 +17,7 @@ quoted evidence blocks, and chunks flagged as planted instructions never do.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,7 +29,7 @@ from autonom.knowledge.index import CollectionIndex
 from autonom.knowledge.retrieve import Hit, Retriever
 from autonom.knowledge.text import guess_language, numbers
 from autonom.store.documents import DocumentStore
-from autonom.types import ChatRequest, GenerationOptions, Message
+from autonom.types import ChatRequest, Citation, GenerationOptions, Message
 
 Mode = Literal["auto", "extractive", "generate"]
 EXTRACTIVE_MODEL = "extractive"
@@ -53,12 +54,6 @@ SYSTEM_PROMPT = (
     "Antworte in einem kurzen Satz in der Sprache der Frage und übernimm Zahlen und Einheiten "
     f"genau. Beantworten die Auszüge die Frage nicht, antworte nur: {NOT_FOUND}"
 )
-
-
-@dataclass(frozen=True)
-class Citation:
-    source: str
-    quote: str
 
 
 @dataclass
@@ -89,16 +84,13 @@ class Answerer:
                   mode: Mode = "extractive", model_parameters: int | None = None) -> Answer:
         question = " ".join(question.split())
         language = guess_language(question)
-        index = self.retriever.index(collection)
-        hits = self.retriever.rank(index, question, SEARCH_DEPTH)
-        texts = self.store.texts({hit.entry.document.id for hit in hits})
-        chosen, scored = evidence.best(question, hits, texts, index)
-        if chosen is None:
+        # retrieval and evidence are CPU and disk work: off the event loop
+        found = await asyncio.to_thread(self._evidence, question, collection)
+        if found is None:
             return Answer(ABSTAIN[language], True, [], EXTRACTIVE_MODEL, "abstained")
-        support = _supporting(chosen, scored)
-        citations = [Citation(c.source, c.quote) for c in [chosen, *support]]
+        chosen, support, older = found
+        citations = [Citation(source=c.source, quote=c.quote) for c in [chosen, *support]]
         context = [c.hit.entry.index_text for c in [chosen, *support]]
-        older = _older_versions(chosen, index, self.store)
         notes = list(older)
         if mode == "auto":
             small = model_parameters is not None and model_parameters < SMALL_MODEL_PARAMETERS
@@ -118,6 +110,18 @@ class Answerer:
             answer = _shorten(" ".join(chosen.quote.split()))
         return Answer(_with_note(answer, bool(older), language), False, citations,
                       EXTRACTIVE_MODEL, "extractive", notes)
+
+    def _evidence(self, question: str, collection: str
+                  ) -> tuple[Candidate, list[Candidate], list[str]] | None:
+        """The answering sentence, a second source stating the same, notes on older versions;
+        ``None`` when the documents do not answer the question."""
+        index = self.retriever.index(collection)
+        hits = self.retriever.rank(index, question, SEARCH_DEPTH)
+        texts = self.store.texts({hit.entry.document.id for hit in hits})
+        chosen, scored = evidence.best(question, hits, texts, index)
+        if chosen is None:
+            return None
+        return chosen, _supporting(chosen, scored), _older_versions(chosen, index, self.store)
 
     async def _generate(self, question: str, model: str, evidence_list: list[Candidate]) -> str:
         excerpts = "\n".join(f"[{i}] ({c.source}) «{c.readable}»"

@@ -7,6 +7,7 @@ start fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -24,10 +25,13 @@ from autonom.store.documents import DocumentStore, check_collection_name
 class KnowledgeBase:
     def __init__(self, db: Database, settings: KnowledgeSettings,
                  backend: Backend | None = None, threads: int | None = None,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, default_model: str | None = None,
+                 model_parameters: Callable[[str], int | None] | None = None) -> None:
         self.settings = settings
         self.store = DocumentStore(db)
         self.backend = backend
+        self.default_model = default_model
+        self._parameters = model_parameters
         self._threads = threads
         if embedder is not None:
             self.__dict__["embedder"] = embedder
@@ -54,10 +58,23 @@ class KnowledgeBase:
         return self.retriever.search(query, self.collection_name(collection),
                                      k or self.settings.top_k)
 
+    def answer_model(self, model: str | None) -> tuple[str | None, int | None]:
+        """The model that words answers and its parameter count (None when unknown).
+
+        Without an explicit ``model`` the default model is used only when it is installed;
+        otherwise answers are extractive and need no model at all."""
+        name = model or self.default_model
+        parameters = self._parameters(name) if name and self._parameters else None
+        if model is None and parameters is None:
+            return None, None
+        return name, parameters
+
     async def ask(self, question: str, collection: str | None = None,
                   model: str | None = None, mode: Mode | None = None,
                   model_parameters: int | None = None) -> Answer:
+        """A grounded answer; ``model_parameters`` overrides the looked-up model size."""
+        name, parameters = self.answer_model(model)
         answerer = Answerer(self.retriever, self.store, self.backend)
-        return await answerer.ask(question, self.collection_name(collection), model=model,
+        return await answerer.ask(question, self.collection_name(collection), model=name,
                                   mode=mode or self.settings.answer_mode,
-                                  model_parameters=model_parameters)
+                                  model_parameters=model_parameters or parameters)

@@ -19,6 +19,7 @@ from autonom.gateway import Gateway
 from autonom.metrics import Metrics
 from autonom.server import errors
 from autonom.server.auth import require
+from autonom.server.knowledge_api import router as knowledge_router
 from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.services import Services
@@ -91,7 +92,8 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.state.services = services
     app.state.keys = KeyStore(services.db)
     app.state.metrics = metrics
-    app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics)
+    app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics,
+                                knowledge=services.knowledge)
 
     app.add_exception_handler(AutonomError, errors.on_autonom_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
@@ -129,4 +131,5 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
 
     app.include_router(openai_router)
     app.include_router(ollama_router)
+    app.include_router(knowledge_router)
     return app

@@ -4,6 +4,7 @@ delete). Streams are NDJSON, durations are nanoseconds, errors are ``{"error": "
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,11 +17,19 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
+from autonom.grounding import PREFIX
 from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed
-from autonom.server.wire import Open, ToolSpec, call_context, gateway
+from autonom.server.wire import (
+    Open,
+    ToolSpec,
+    call_context,
+    gateway,
+    grounding_fields,
+    readable_collections,
+)
 from autonom.store.keys import ApiKey
 from autonom.types import (
     ChatChunk,
@@ -272,7 +281,8 @@ async def _run(request: Request, key: ApiKey | None, body: _Generation,
                              "done": True,
                              "done_reason": _done_reason(response.finish_reason),
                              **_stats(response, started),
-                             **continuation(response.message.content)})
+                             **continuation(response.message.content),
+                             **grounding_fields(response)})
     chunks = await primed(service.stream(chat_request, ctx))
     return StreamingResponse(
         _lines(chunks, chat_request.model, field, piece, started, continuation),
@@ -292,7 +302,8 @@ async def _lines(chunks: AsyncIterator[ChatChunk], model: str, field: str, piece
                     yield ndjson(line)
                     line[field] = piece("")
                 line.update(done=True, done_reason=_done_reason(chunk.finish_reason),
-                            **_stats(chunk, started), **continuation("".join(parts)))
+                            **_stats(chunk, started), **continuation("".join(parts)),
+                            **grounding_fields(chunk))
             yield ndjson(line)
     except AutonomError as exc:
         yield ndjson({"error": str(exc)})
@@ -334,13 +345,23 @@ def _details(record: ModelRecord) -> dict[str, Any]:
 
 
 @router.get("/tags")
-async def tags(request: Request, _: AnyKey) -> dict[str, Any]:
-    records = request.app.state.services.registry.list()
-    return {"models": [
+async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
+    services = request.app.state.services
+    models = [
         {"name": r.name, "model": r.name, "modified_at": r.created_at, "size": r.size_bytes,
          "digest": r.sha256, "details": _details(r)}
-        for r in records
-    ]}
+        for r in services.registry.list()
+    ]
+    for info in readable_collections(services, key):
+        name = PREFIX + info.name
+        models.append({
+            "name": name, "model": name, "size": 0,
+            "modified_at": datetime.fromtimestamp(info.created_at, UTC).isoformat(),
+            "digest": hashlib.sha256(name.encode()).hexdigest(),
+            "details": {"parent_model": "", "format": "rag", "family": "rag",
+                        "families": ["rag"], "parameter_size": f"{info.documents} documents",
+                        "quantization_level": ""}})
+    return {"models": models}
 
 
 @router.get("/ps")

@@ -15,10 +15,18 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError, http_status
+from autonom.grounding import PREFIX
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.streaming import primed, sse
-from autonom.server.wire import Open, ToolSpec, call_context, gateway
+from autonom.server.wire import (
+    Open,
+    ToolSpec,
+    call_context,
+    gateway,
+    grounding_fields,
+    readable_collections,
+)
 from autonom.types import (
     ChatChunk,
     ChatRequest,
@@ -212,6 +220,7 @@ def _chat_completion(response: ChatResponse, request_id: str) -> dict[str, Any]:
         "choices": [{"index": 0, "logprobs": None, "finish_reason": response.finish_reason,
                      "message": _message_out(response.message)}],
         "usage": _usage(response.usage),
+        **grounding_fields(response),
     }
 
 
@@ -238,7 +247,8 @@ async def _chat_events(chunks: AsyncIterator[ChatChunk], request_id: str, model:
                 delta["tool_calls"] = [{"index": i, **call}
                                        for i, call in enumerate(_calls_out(chunk.tool_calls))]
             yield sse({**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                            "finish_reason": chunk.finish_reason}]})
+                                            "finish_reason": chunk.finish_reason}],
+                       **grounding_fields(chunk)})
             usage = chunk.usage or usage
     except AutonomError as exc:
         yield sse(openai_error(http_status(exc), str(exc)))
@@ -266,6 +276,7 @@ async def completions(
             "choices": [{"index": 0, "text": response.message.content, "logprobs": None,
                          "finish_reason": response.finish_reason}],
             "usage": _usage(response.usage),
+            **grounding_fields(response),
         })
     chunks = await primed(service.stream(chat, ctx))
     return StreamingResponse(_completion_events(chunks, ctx.request_id, chat.model),
@@ -310,10 +321,14 @@ def _b64(vector: list[float]) -> str:
 
 
 @router.get("/models")
-async def models(request: Request, _: AnyKey) -> dict[str, Any]:
-    records = request.app.state.services.registry.list()
-    return {"object": "list", "data": [
+async def models(request: Request, key: AnyKey) -> dict[str, Any]:
+    services = request.app.state.services
+    data = [
         {"id": r.name, "object": "model", "owned_by": "autonom",
          "created": int(time.mktime(time.strptime(r.created_at[:19], "%Y-%m-%dT%H:%M:%S")))}
-        for r in records
-    ]}
+        for r in services.registry.list()
+    ]
+    for info in readable_collections(services, key):
+        data.append({"id": PREFIX + info.name, "object": "model", "owned_by": "autonom",
+                     "created": int(info.created_at)})
+    return {"object": "list", "data": data}

@@ -10,8 +10,10 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonom.gateway import CallContext, Gateway
+from autonom.services import Services
+from autonom.store.documents import CollectionInfo
 from autonom.store.keys import ApiKey
-from autonom.types import Tool
+from autonom.types import ChatChunk, ChatResponse, Tool
 
 
 class Open(BaseModel):
@@ -47,3 +49,18 @@ def call_context(request: Request, key: ApiKey | None, body: BaseModel,
 
 def gateway(request: Request) -> Gateway:
     return request.app.state.gateway
+
+
+def readable_collections(services: Services, key: ApiKey | None) -> list[CollectionInfo]:
+    """The document collections this caller may read (all of them when auth is off)."""
+    return [info for info in services.knowledge.store.collections()
+            if key is None or key.may_read(info.name)]
+
+
+def grounding_fields(response: ChatResponse | ChatChunk) -> dict[str, Any]:
+    """``citations`` and ``abstained`` of an answer from documents, as extra top-level fields
+    (OpenAI's client libraries keep them: ``completion.citations``)."""
+    if response.abstained is None:
+        return {}
+    return {"citations": [c.model_dump() for c in response.citations],
+            "abstained": response.abstained}

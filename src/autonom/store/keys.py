@@ -1,4 +1,9 @@
-"""API keys: random secrets shown once, stored only as SHA-256 hashes, with scopes and limits."""
+"""API keys: random secrets shown once, stored only as SHA-256 hashes, with scopes, limits
+and collection grants.
+
+A key reads only the document collections it was granted (``*`` grants all, including ones
+created later); a new key is granted none unless asked for.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from dataclasses import dataclass
 
 from autonom.errors import InvalidRequestError
 from autonom.store.db import Database
+from autonom.store.documents import check_collection_name
 
 SCOPES = ("chat", "embed", "admin")
 PREFIX = "sk-autonom-"
+ALL_COLLECTIONS = "*"
 
 
 @dataclass(frozen=True)
@@ -24,10 +31,14 @@ class ApiKey:
     tpm: int | None
     created_at: float
     revoked_at: float | None
+    collections: frozenset[str] = frozenset()
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def may_read(self, collection: str) -> bool:
+        return ALL_COLLECTIONS in self.collections or collection in self.collections
 
 
 def _hash(secret: str) -> str:
@@ -44,12 +55,21 @@ def parse_scopes(text: str) -> frozenset[str]:
     return scopes
 
 
+def parse_collections(text: str) -> frozenset[str]:
+    """``"a,b"`` → {"a", "b"}; ``"*"`` grants every collection; ``""`` none."""
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    for name in names - {ALL_COLLECTIONS}:
+        check_collection_name(name)
+    return names
+
+
 class KeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def create(self, name: str, scopes: frozenset[str], rpm: int | None = None,
-               tpm: int | None = None) -> tuple[ApiKey, str]:
+               tpm: int | None = None,
+               collections: frozenset[str] = frozenset()) -> tuple[ApiKey, str]:
         """A new key; returns it with its secret, which is never stored or shown again."""
         name = name.strip()
         if not name or len(name) > 100:
@@ -62,9 +82,10 @@ class KeyStore:
         now = time.time()
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO api_keys(id, name, secret_hash, scopes, rpm, tpm, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key_id, name, _hash(secret), ",".join(sorted(scopes)), rpm, tpm, now),
+                "INSERT INTO api_keys(id, name, secret_hash, scopes, rpm, tpm, created_at,"
+                " collections) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key_id, name, _hash(secret), ",".join(sorted(scopes)), rpm, tpm, now,
+                 ",".join(sorted(collections))),
             )
         return self.get(key_id), secret
 
@@ -92,6 +113,16 @@ class KeyStore:
             )
         return self.get(key.id)
 
+    def grant(self, key_id: str, collections: frozenset[str], *,
+              revoke: bool = False) -> ApiKey:
+        """Adds collections to a key's grants (or, with ``revoke``, takes them away)."""
+        key = self.get(key_id)
+        granted = key.collections - collections if revoke else key.collections | collections
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE api_keys SET collections = ? WHERE id = ?",
+                         (",".join(sorted(granted)), key.id))
+        return self.get(key.id)
+
     def verify(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None."""
         if not secret.startswith(PREFIX) or len(secret) > 200:
@@ -110,4 +141,5 @@ def _key(row: sqlite3.Row) -> ApiKey:
         id=row["id"], name=row["name"], scopes=frozenset(row["scopes"].split(",")),
         rpm=row["rpm"], tpm=row["tpm"], created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        collections=frozenset(n for n in row["collections"].split(",") if n),
     )

@@ -124,4 +124,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        6,
+        "api key collection grants ('' none, '*' all, else comma-separated names)",
+        """
+        ALTER TABLE api_keys ADD COLUMN collections TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 ]

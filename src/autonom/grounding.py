@@ -1,0 +1,90 @@
+"""Answers from documents behind a model id, so every chat client can ask the company's files.
+
+``rag:COLLECTION`` on any chat route answers the last user message from that collection,
+with the default model when it is installed (extractively otherwise);
+``rag:COLLECTION@MODEL`` names the model that words the answer. The reply's text ends with
+its sources, so clients that show only the text still show them; structured ``citations`` and
+``abstained`` travel beside it in the response.
+
+A caller reads only the collections its API key was granted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autonom.errors import InvalidRequestError, PermissionDeniedError
+from autonom.knowledge.answer import Answer
+from autonom.knowledge.base import KnowledgeBase
+from autonom.knowledge.text import guess_language
+from autonom.store.documents import check_collection_name
+from autonom.store.keys import ApiKey
+from autonom.types import ChatRequest, ChatResponse, Message
+
+PREFIX = "rag:"
+MAX_QUESTION_CHARS = 2000
+SOURCES = {"de": "Quellen", "en": "Sources"}
+
+
+@dataclass(frozen=True)
+class Target:
+    collection: str
+    model: str | None = None
+
+    @property
+    def id(self) -> str:
+        return PREFIX + self.collection + (f"@{self.model}" if self.model else "")
+
+
+def parse_target(model: str) -> Target | None:
+    """The collection (and answer model) a ``rag:`` model id names; None for other ids."""
+    if not model.startswith(PREFIX):
+        return None
+    collection, _, answer_model = model[len(PREFIX):].partition("@")
+    return Target(check_collection_name(collection), answer_model.strip() or None)
+
+
+def check_access(key: ApiKey | None, collection: str) -> None:
+    """Refuses a caller whose key was not granted ``collection`` (no key: auth is off)."""
+    if key is not None and not key.may_read(collection):
+        raise PermissionDeniedError(
+            f"this API key may not read collection {collection!r} "
+            f"(grant it with 'autonom keys grant {key.name} {collection}')")
+
+
+def question_of(request: ChatRequest) -> str:
+    """The question: the raw prompt, or the last user message of a chat."""
+    text = request.prompt
+    if text is None:
+        users = [m.content for m in request.messages if m.role == "user"]
+        text = users[-1] if users else ""
+    text = text.strip()
+    if not text:
+        raise InvalidRequestError("a question for the documents needs a user message")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InvalidRequestError(
+            f"a question for the documents may have at most {MAX_QUESTION_CHARS} characters")
+    return text
+
+
+def render(answer: Answer, question: str) -> str:
+    """The answer followed by its numbered sources, in the question's language."""
+    if not answer.citations:
+        return answer.answer
+    lines = [answer.answer, "", SOURCES[guess_language(question)] + ":"]
+    for number, citation in enumerate(answer.citations, 1):
+        lines.append(f"[{number}] {citation.source}: „{' '.join(citation.quote.split())}“")
+    return "\n".join(lines)
+
+
+async def answer(knowledge: KnowledgeBase, target: Target, request: ChatRequest,
+                 key: ApiKey | None) -> ChatResponse:
+    check_access(key, target.collection)
+    question = question_of(request)
+    knowledge.store.collection(target.collection)  # unknown collection → 404
+    result = await knowledge.ask(question, target.collection, model=target.model)
+    return ChatResponse(
+        model=request.model,
+        message=Message(role="assistant", content=render(result, question)),
+        finish_reason="stop", citations=tuple(result.citations), abstained=result.abstained,
+    )

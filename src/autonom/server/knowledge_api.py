@@ -1,0 +1,47 @@
+"""Document collections over HTTP: which ones the caller may read, and search in one.
+
+Answers with citations come through the chat routes (model ``rag:NAME``); these routes give
+programs the ranked chunks themselves, as ``autonom search --json`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+
+from autonom.grounding import check_access
+from autonom.server.auth import ChatKey
+from autonom.server.wire import Open, gateway, readable_collections
+from autonom.store.documents import check_collection_name
+
+router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+
+
+class SearchBody(Open):
+    query: str = Field(min_length=1, max_length=2000)
+    collection: str = Field(min_length=1, max_length=64)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+@router.get("/collections")
+async def collections(request: Request, key: ChatKey) -> dict[str, Any]:
+    return {"object": "list", "data": [
+        {"name": c.name, "documents": c.documents, "chunks": c.chunks, "model": "rag:" + c.name}
+        for c in readable_collections(request.app.state.services, key)]}
+
+
+@router.post("/search")
+async def search(body: SearchBody, request: Request, key: ChatKey) -> dict[str, Any]:
+    name = check_collection_name(body.collection)
+    check_access(key, name)
+    gateway(request).rate.check(key)
+    knowledge = request.app.state.services.knowledge
+    knowledge.store.collection(name)  # unknown → 404
+    hits = await asyncio.to_thread(knowledge.search, body.query, name, body.k)
+    return {"object": "list", "collection": name, "data": [
+        {"source": h.source, "headings": h.entry.chunk.headings, "text": h.entry.chunk.body,
+         "score": round(h.score, 6), "outdated": h.outdated,
+         "flagged": h.entry.chunk.injection} for h in hits]}

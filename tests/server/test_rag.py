@@ -1,0 +1,207 @@
+"""Answers from documents through the chat APIs (model ``rag:NAME``), and collection grants:
+a key never reads a collection it was not granted — checked with planted canary strings in
+two collections, through the openai and ollama clients, raw HTTP, search, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import ollama
+import openai
+import pytest
+
+from autonom.cli import main
+from autonom.config import Settings
+from autonom.services import Services
+from autonom.store.keys import KeyStore
+from knowledge.conftest import CORPUS
+from server_support import RunningServer, prepare_home, start_server, stop_server
+
+pytestmark = pytest.mark.engine
+
+SALES_CANARY = "KANARIE-VERTRIEB-4711"
+HR_CANARY = "KANARIE-PERSONAL-0815"
+SALES_QUESTION = "Welchen Freigabecode hat der Sonderrabatt für Großkunden?"
+HR_QUESTION = "Wie lautet das Tresorkennwort der Personalabteilung?"
+
+
+def _write_collections(root: Path) -> dict[str, Path]:
+    sales, hr = root / "vertrieb", root / "personal"
+    sales.mkdir(parents=True)
+    hr.mkdir(parents=True)
+    (sales / "rabatte.md").write_text(
+        "# Rabattstaffel Vertrieb\n\nStand: 1. März 2026\n\n"
+        f"Der Sonderrabatt für Großkunden hat den Freigabecode {SALES_CANARY}.\n",
+        encoding="utf-8")
+    (hr / "tresor.md").write_text(
+        "# Tresor der Personalabteilung\n\nStand: 1. April 2026\n\n"
+        f"Das Tresorkennwort der Personalabteilung lautet {HR_CANARY}.\n"
+        f"Der Freigabecode für Großkunden-Gehälter ist {HR_CANARY}.\n",
+        encoding="utf-8")
+    return {"vertrieb": sales, "personal": hr}
+
+
+@pytest.fixture(scope="module")
+def rag_server(tmp_path_factory: pytest.TempPathFactory,
+               default_model_file: Path) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("rag-home")
+    keys = prepare_home(home, default_model_file)
+    services = Services(Settings(home=home))
+    folders = _write_collections(tmp_path_factory.mktemp("docs"))
+    for name, folder in folders.items():
+        services.knowledge.ingest([folder], name)
+    services.knowledge.ingest([CORPUS], "pumpenwerk")
+    store = KeyStore(services.db)
+    for name, grants in (("sales", {"vertrieb", "pumpenwerk"}), ("hr", {"personal"}),
+                         ("everything", {"*"})):
+        _, keys[name] = store.create(name, frozenset({"chat"}), collections=frozenset(grants))
+    process, url = start_server(home)
+    try:
+        yield RunningServer(url=url, home=home, process=process, keys=keys)
+    finally:
+        stop_server(process)
+
+
+def _openai(server: RunningServer, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.keys[key], max_retries=0,
+                         timeout=120)
+
+
+def _ollama(server: RunningServer, key: str) -> ollama.Client:
+    return ollama.Client(host=server.url, headers=server.headers(key), timeout=120)
+
+
+def test_openai_client_gets_a_cited_answer_from_a_collection(rag_server):
+    reply = _openai(rag_server, "sales").chat.completions.create(
+        model="rag:pumpenwerk",
+        messages=[{"role": "user", "content": "Welche Motorleistung hat die Kreiselpumpe KP-55?"}])
+    content = reply.choices[0].message.content
+    assert reply.model == "rag:pumpenwerk"
+    assert "5,5 kW" in content and "Quellen:" in content
+    assert reply.abstained is False
+    source = reply.citations[0]["source"]
+    assert source in content
+    assert reply.citations[0]["quote"] in (CORPUS / source).read_text(encoding="utf-8")
+
+
+def test_streamed_answer_carries_text_and_citations(rag_server):
+    chunks = list(_openai(rag_server, "sales").chat.completions.create(
+        model="rag:vertrieb", stream=True,
+        messages=[{"role": "user", "content": SALES_QUESTION}]))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert SALES_CANARY in text
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert last.citations[0]["source"] == "rabatte.md" and last.abstained is False
+
+
+def test_ollama_client_chat_and_generate_answer_from_documents(rag_server):
+    client = _ollama(rag_server, "sales")
+    reply = client.chat(model="rag:vertrieb",
+                        messages=[{"role": "user", "content": SALES_QUESTION}])
+    assert SALES_CANARY in reply.message.content and "rabatte.md" in reply.message.content
+    streamed = "".join(part.message.content for part in client.chat(
+        model="rag:vertrieb", stream=True,
+        messages=[{"role": "user", "content": SALES_QUESTION}]))
+    assert streamed == reply.message.content
+    generated = client.generate(model="rag:vertrieb", prompt=SALES_QUESTION)
+    assert SALES_CANARY in generated.response
+
+
+def test_ollama_wire_format_has_citations_on_the_final_object(rag_server):
+    body = {"model": "rag:vertrieb", "stream": True,
+            "messages": [{"role": "user", "content": SALES_QUESTION}]}
+    with httpx.stream("POST", f"{rag_server.url}/api/chat", json=body,
+                      headers=rag_server.headers("sales"), timeout=120) as response:
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert lines[-1]["done"] is True and lines[-1]["abstained"] is False
+    assert lines[-1]["citations"][0]["source"] == "rabatte.md"
+
+
+def test_unanswerable_question_abstains_in_german(rag_server):
+    reply = _openai(rag_server, "sales").chat.completions.create(
+        model="rag:pumpenwerk",
+        messages=[{"role": "user", "content": "Wie heißt der Hund des Geschäftsführers?"}])
+    assert reply.abstained is True and reply.citations == []
+    assert "Dokumenten" in reply.choices[0].message.content
+
+
+def test_models_lists_only_granted_collections(rag_server):
+    sales = {m.id for m in _openai(rag_server, "sales").models.list()}
+    assert {"rag:vertrieb", "rag:pumpenwerk"} <= sales and "rag:personal" not in sales
+    hr = {m["name"] for m in httpx.get(f"{rag_server.url}/api/tags",
+                                       headers=rag_server.headers("hr")).json()["models"]}
+    assert "rag:personal" in hr and "rag:vertrieb" not in hr
+    everything = {m.id for m in _openai(rag_server, "everything").models.list()}
+    assert {"rag:vertrieb", "rag:personal", "rag:pumpenwerk"} <= everything
+
+
+def test_a_key_cannot_ask_a_collection_it_was_not_granted(rag_server):
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        _openai(rag_server, "sales").chat.completions.create(
+            model="rag:personal", messages=[{"role": "user", "content": HR_QUESTION}])
+    assert caught.value.status_code == 403
+    assert HR_CANARY not in caught.value.response.text
+    with pytest.raises(ollama.ResponseError) as refused:
+        _ollama(rag_server, "chat").chat(  # the fixture's chat key has no grants at all
+            model="rag:vertrieb", messages=[{"role": "user", "content": SALES_QUESTION}])
+    assert refused.value.status_code == 403
+
+
+def test_canary_of_another_collection_never_appears_in_answers(rag_server):
+    for question in (HR_QUESTION, f"Wofür steht {HR_CANARY}?", SALES_QUESTION):
+        response = httpx.post(
+            f"{rag_server.url}/v1/chat/completions", headers=rag_server.headers("sales"),
+            json={"model": "rag:vertrieb", "messages": [{"role": "user", "content": question}]},
+            timeout=120)
+        assert response.status_code == 200
+        assert HR_CANARY not in response.text.replace(question, "")
+    hr = httpx.post(f"{rag_server.url}/v1/chat/completions", headers=rag_server.headers("hr"),
+                    json={"model": "rag:personal",
+                          "messages": [{"role": "user", "content": SALES_QUESTION}]},
+                    timeout=120)
+    assert hr.status_code == 200 and SALES_CANARY not in hr.text
+
+
+def test_search_route_respects_grants(rag_server):
+    url = f"{rag_server.url}/v1/knowledge/search"
+    mine = httpx.post(url, headers=rag_server.headers("sales"), timeout=60,
+                      json={"query": HR_CANARY, "collection": "vertrieb", "k": 10})
+    assert mine.status_code == 200
+    assert HR_CANARY not in mine.text
+    assert all(hit["source"] == "rabatte.md" for hit in mine.json()["data"])
+    theirs = httpx.post(url, headers=rag_server.headers("sales"), timeout=60,
+                        json={"query": HR_CANARY, "collection": "personal"})
+    assert theirs.status_code == 403 and HR_CANARY not in theirs.text
+    assert theirs.json()["error"]["type"] == "permission_error"
+    granted = httpx.post(url, headers=rag_server.headers("hr"), timeout=60,
+                         json={"query": "Tresorkennwort", "collection": "personal"})
+    assert HR_CANARY in granted.json()["data"][0]["text"]
+    listed = httpx.get(f"{rag_server.url}/v1/knowledge/collections",
+                       headers=rag_server.headers("hr")).json()["data"]
+    assert [c["name"] for c in listed] == ["personal"]
+
+
+def test_bad_rag_requests_get_clear_errors(rag_server):
+    client = _openai(rag_server, "everything")
+    with pytest.raises(openai.NotFoundError, match="collection 'fehlt' not found"):
+        client.chat.completions.create(model="rag:fehlt",
+                                       messages=[{"role": "user", "content": "Hallo?"}])
+    with pytest.raises(openai.BadRequestError, match="invalid collection name"):
+        client.chat.completions.create(model="rag:../etc",
+                                       messages=[{"role": "user", "content": "Hallo?"}])
+    with pytest.raises(openai.BadRequestError, match="needs a user message"):
+        client.chat.completions.create(model="rag:vertrieb",
+                                       messages=[{"role": "system", "content": "Sei nett."}])
+
+
+def test_cli_search_and_ask_stay_inside_their_collection(rag_server, monkeypatch, capsys):
+    monkeypatch.setenv("AUTONOM_HOME", str(rag_server.home))
+    assert main(["search", HR_CANARY, "-c", "vertrieb", "--json"]) == 0
+    assert HR_CANARY not in capsys.readouterr().out
+    assert main(["ask", HR_QUESTION, "-c", "vertrieb", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["abstained"] is True and HR_CANARY not in json.dumps(answer)
