@@ -266,7 +266,8 @@ def check_bind(host: str, auth: bool) -> None:
                           "without keys, bind to 127.0.0.1 only")
 
 
-for command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.ask):
+for command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.ask,
+                cli_knowledge.hygiene):
     app.command()(command)
 app.add_typer(cli_knowledge.docs_app, name="docs")
 

@@ -16,7 +16,10 @@ import typer
 
 from autonom import console
 from autonom.config import load_settings
+from autonom.errors import InvalidRequestError
+from autonom.knowledge import hygiene_html
 from autonom.knowledge.answer import Answer
+from autonom.knowledge.hygiene import check as hygiene_check
 from autonom.knowledge.ingest import IngestReport
 from autonom.services import Services
 
@@ -132,6 +135,37 @@ def print_answer(answer: Answer) -> None:
                           style="dim")
     for note in answer.notes:
         console.err.print(f"  note: {note}", markup=False, style="dim")
+
+
+def hygiene(
+    collection: Collection = None,
+    as_json: AsJson = False,
+    html: Annotated[Path | None, typer.Option(
+        help="also write the report as a self-contained HTML page")] = None,
+) -> None:
+    """Check a collection: duplicates, superseded versions, conflicting facts, unreadable or
+    undated files, planted instructions — each with files and lines."""
+    services = _services()
+    knowledge = services.knowledge
+    report = hygiene_check(knowledge.store, knowledge.collection_name(collection))
+    if html is not None:
+        try:
+            html.write_text(hygiene_html.render(report), encoding="utf-8")
+        except OSError as exc:
+            raise InvalidRequestError(f"cannot write {html}: {exc.strerror}") from exc
+        console.err.print(f"wrote {html}")
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    counts = report.counts()
+    console.out.print(f"[bold]{report.collection}[/]: {report.documents} documents, "
+                      + ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+                      if report.findings else
+                      f"[bold]{report.collection}[/]: {report.documents} documents, no findings")
+    if report.findings:
+        console.table(["kind", "where (file:line)", "what"],
+                      [[f.kind, "\n".join(p.label() for p in f.places), f.message]
+                       for f in report.findings])
 
 
 docs_app = typer.Typer(help="List, show and remove indexed documents.", no_args_is_help=True)
