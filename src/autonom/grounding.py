@@ -31,10 +31,6 @@ class Target:
     collection: str
     model: str | None = None
 
-    @property
-    def id(self) -> str:
-        return PREFIX + self.collection + (f"@{self.model}" if self.model else "")
-
 
 def parse_target(model: str) -> Target | None:
     """The collection (and answer model) a ``rag:`` model id names; None for other ids."""

@@ -87,6 +87,14 @@ def test_openai_client_gets_a_cited_answer_from_a_collection(rag_server):
     assert reply.citations[0]["quote"] in (CORPUS / source).read_text(encoding="utf-8")
 
 
+def test_rag_model_can_name_the_model_that_words_the_answer(rag_server):
+    reply = _openai(rag_server, "sales").chat.completions.create(
+        model="rag:vertrieb@smollm2-135m",
+        messages=[{"role": "user", "content": SALES_QUESTION}])
+    assert reply.model == "rag:vertrieb@smollm2-135m"
+    assert SALES_CANARY in reply.choices[0].message.content  # < 1B parameters: extractive
+
+
 def test_streamed_answer_carries_text_and_citations(rag_server):
     chunks = list(_openai(rag_server, "sales").chat.completions.create(
         model="rag:vertrieb", stream=True,
@@ -193,6 +201,9 @@ def test_bad_rag_requests_get_clear_errors(rag_server):
     with pytest.raises(openai.BadRequestError, match="invalid collection name"):
         client.chat.completions.create(model="rag:../etc",
                                        messages=[{"role": "user", "content": "Hallo?"}])
+    with pytest.raises(openai.NotFoundError, match="gibt-es-nicht"):
+        client.chat.completions.create(model="rag:vertrieb@gibt-es-nicht",
+                                       messages=[{"role": "user", "content": SALES_QUESTION}])
     with pytest.raises(openai.BadRequestError, match="needs a user message"):
         client.chat.completions.create(model="rag:vertrieb",
                                        messages=[{"role": "system", "content": "Sei nett."}])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -66,7 +67,18 @@ class CollectionIndex:
     def dense(self, query_vector: np.ndarray | None) -> np.ndarray | None:
         if self.vectors is None or query_vector is None:
             return None
-        return self.vectors @ query_vector.astype(np.float32)
+        # One thread: the product is memory-bound, and OpenBLAS's worker threads keep
+        # spinning after a call, starving the embedder's threads on small machines (p95 of a
+        # search at 10k chunks: 112 ms with them, 17 ms without; benchmarks/RESULTS.md).
+        with _blas().limit(limits=1, user_api="blas"):
+            return self.vectors @ query_vector.astype(np.float32)
+
+
+@cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _build_bm25(token_lists: list[list[str]]):
