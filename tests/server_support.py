@@ -18,6 +18,7 @@ from autonom.config import Settings
 from autonom.models.pull import pull
 from autonom.services import Services
 from autonom.store.keys import KeyStore
+from knowledge_support import CORPUS
 from support import DEFAULT_MODEL
 
 
@@ -92,6 +93,51 @@ def server(tmp_path_factory: pytest.TempPathFactory,
            default_model_file: Path) -> Iterator[RunningServer]:
     home = tmp_path_factory.mktemp("serve-home")
     keys = prepare_home(home, default_model_file)
+    process, url = start_server(home)
+    try:
+        yield RunningServer(url=url, home=home, process=process, keys=keys)
+    finally:
+        stop_server(process)
+
+
+# -- a server with three document collections and keys granted some of them ----------------
+
+SALES_CANARY = "KANARIE-VERTRIEB-4711"
+HR_CANARY = "KANARIE-PERSONAL-0815"
+SALES_QUESTION = "Welchen Freigabecode hat der Sonderrabatt für Großkunden?"
+HR_QUESTION = "Wie lautet das Tresorkennwort der Personalabteilung?"
+
+
+def _write_collections(root: Path) -> dict[str, Path]:
+    sales, hr = root / "vertrieb", root / "personal"
+    sales.mkdir(parents=True)
+    hr.mkdir(parents=True)
+    (sales / "rabatte.md").write_text(
+        "# Rabattstaffel Vertrieb\n\nStand: 1. März 2026\n\n"
+        f"Der Sonderrabatt für Großkunden hat den Freigabecode {SALES_CANARY}.\n",
+        encoding="utf-8")
+    (hr / "tresor.md").write_text(
+        "# Tresor der Personalabteilung\n\nStand: 1. April 2026\n\n"
+        f"Das Tresorkennwort der Personalabteilung lautet {HR_CANARY}.\n"
+        f"Der Freigabecode für Großkunden-Gehälter ist {HR_CANARY}.\n",
+        encoding="utf-8")
+    return {"vertrieb": sales, "personal": hr}
+
+
+@pytest.fixture(scope="session")
+def rag_server(tmp_path_factory: pytest.TempPathFactory,
+               default_model_file: Path) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("rag-home")
+    keys = prepare_home(home, default_model_file)
+    services = Services(Settings(home=home))
+    folders = _write_collections(tmp_path_factory.mktemp("docs"))
+    for name, folder in folders.items():
+        services.knowledge.ingest([folder], name)
+    services.knowledge.ingest([CORPUS], "pumpenwerk")
+    store = KeyStore(services.db)
+    for name, grants in (("sales", {"vertrieb", "pumpenwerk"}), ("hr", {"personal"}),
+                         ("everything", {"*"})):
+        _, keys[name] = store.create(name, frozenset({"chat"}), collections=frozenset(grants))
     process, url = start_server(home)
     try:
         yield RunningServer(url=url, home=home, process=process, keys=keys)

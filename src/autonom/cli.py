@@ -271,6 +271,21 @@ for command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.ask,
     app.command()(command)
 app.add_typer(cli_knowledge.docs_app, name="docs")
 
+mcp_app = typer.Typer(help="MCP: offer the documents to MCP clients.", no_args_is_help=True)
+app.add_typer(mcp_app, name="mcp")
+
+
+@mcp_app.command("serve")
+def mcp_serve() -> None:
+    """Serve the document collections over MCP on stdin/stdout (for desktop assistants);
+    over HTTP they are at /mcp of 'autonom serve'."""
+    from autonom.mcp.server import build
+
+    services = _services()
+    server = build(services.knowledge, KeyStore(services.db), auth=False)
+    server.run("stdio")
+
+
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -63,6 +63,9 @@ class ServerSettings(BaseModel):
     log_content: bool = True
     """Log prompts and answers; off keeps only metadata (route, model, tokens, timings)."""
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names (beyond loopback and ``host``) by which /mcp may be reached; requests with
+    any other Host header are refused (DNS-rebinding protection)."""
 
 
 class EmbedderSettings(BaseModel):

@@ -8,7 +8,7 @@ import pytest
 
 from autonom.backends.fake import FakeBackend
 from autonom.knowledge.answer import NOT_FOUND, Answerer
-from knowledge.conftest import load_questions
+from knowledge_support import load_questions
 
 QUESTIONS = load_questions()
 ANSWERABLE = [q for q in QUESTIONS if not q["must_abstain"]]

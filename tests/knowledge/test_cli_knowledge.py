@@ -7,7 +7,7 @@ import json
 import pytest
 
 from autonom.cli import main
-from knowledge.conftest import CORPUS
+from knowledge_support import CORPUS
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from autonom.errors import BackendError, ConfigError
 from autonom.knowledge.base import KnowledgeBase
 from autonom.knowledge.embed import HttpEmbedder, make_embedder
 from autonom.store import Database
-from knowledge.conftest import CORPUS
+from knowledge_support import CORPUS
 
 
 def remote(server, kind: str, key: str = "embed") -> HttpEmbedder:

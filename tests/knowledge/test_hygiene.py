@@ -10,7 +10,7 @@ import pytest
 
 from autonom.cli import main
 from autonom.knowledge.hygiene import check, facts
-from knowledge.conftest import CORPUS
+from knowledge_support import CORPUS
 
 POLICY = ("# Urlaubsregelung\n\nStand: 1. April 2026\n\n"
           "Jede Mitarbeiterin und jeder Mitarbeiter hat Anspruch auf 30 Tage Urlaub im "

@@ -5,8 +5,6 @@ two collections, through the openai and ollama clients, raw HTTP, search, and th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import ollama
@@ -14,55 +12,16 @@ import openai
 import pytest
 
 from autonom.cli import main
-from autonom.config import Settings
-from autonom.services import Services
-from autonom.store.keys import KeyStore
-from knowledge.conftest import CORPUS
-from server_support import RunningServer, prepare_home, start_server, stop_server
+from knowledge_support import CORPUS
+from server_support import (
+    HR_CANARY,
+    HR_QUESTION,
+    SALES_CANARY,
+    SALES_QUESTION,
+    RunningServer,
+)
 
 pytestmark = pytest.mark.engine
-
-SALES_CANARY = "KANARIE-VERTRIEB-4711"
-HR_CANARY = "KANARIE-PERSONAL-0815"
-SALES_QUESTION = "Welchen Freigabecode hat der Sonderrabatt für Großkunden?"
-HR_QUESTION = "Wie lautet das Tresorkennwort der Personalabteilung?"
-
-
-def _write_collections(root: Path) -> dict[str, Path]:
-    sales, hr = root / "vertrieb", root / "personal"
-    sales.mkdir(parents=True)
-    hr.mkdir(parents=True)
-    (sales / "rabatte.md").write_text(
-        "# Rabattstaffel Vertrieb\n\nStand: 1. März 2026\n\n"
-        f"Der Sonderrabatt für Großkunden hat den Freigabecode {SALES_CANARY}.\n",
-        encoding="utf-8")
-    (hr / "tresor.md").write_text(
-        "# Tresor der Personalabteilung\n\nStand: 1. April 2026\n\n"
-        f"Das Tresorkennwort der Personalabteilung lautet {HR_CANARY}.\n"
-        f"Der Freigabecode für Großkunden-Gehälter ist {HR_CANARY}.\n",
-        encoding="utf-8")
-    return {"vertrieb": sales, "personal": hr}
-
-
-@pytest.fixture(scope="module")
-def rag_server(tmp_path_factory: pytest.TempPathFactory,
-               default_model_file: Path) -> Iterator[RunningServer]:
-    home = tmp_path_factory.mktemp("rag-home")
-    keys = prepare_home(home, default_model_file)
-    services = Services(Settings(home=home))
-    folders = _write_collections(tmp_path_factory.mktemp("docs"))
-    for name, folder in folders.items():
-        services.knowledge.ingest([folder], name)
-    services.knowledge.ingest([CORPUS], "pumpenwerk")
-    store = KeyStore(services.db)
-    for name, grants in (("sales", {"vertrieb", "pumpenwerk"}), ("hr", {"personal"}),
-                         ("everything", {"*"})):
-        _, keys[name] = store.create(name, frozenset({"chat"}), collections=frozenset(grants))
-    process, url = start_server(home)
-    try:
-        yield RunningServer(url=url, home=home, process=process, keys=keys)
-    finally:
-        stop_server(process)
 
 
 def _openai(server: RunningServer, key: str) -> openai.OpenAI:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -11,11 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autonom import __version__
 from autonom.errors import AutonomError
 from autonom.gateway import Gateway
+from autonom.mcp import http as mcp_http
+from autonom.mcp import server as mcp_knowledge
 from autonom.metrics import Metrics
 from autonom.server import errors
 from autonom.server.auth import require
@@ -86,11 +91,20 @@ class JsonBodies:
 def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     settings = services.settings
     metrics = metrics or Metrics(loaded_models=lambda: len(services.backend.loaded()))
-    app = FastAPI(title="autonom", version=__version__,
+    keys = KeyStore(services.db)
+    mcp_server = mcp_knowledge.build(services.knowledge, keys, auth=settings.server.auth)
+    mcp_sessions = mcp_http.session_manager(mcp_server)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with mcp_sessions.run():
+            yield
+
+    app = FastAPI(title="autonom", version=__version__, lifespan=lifespan,
                   description="OpenAI- and Ollama-compatible API of autonom")
     app.state.settings = settings
     app.state.services = services
-    app.state.keys = KeyStore(services.db)
+    app.state.keys = keys
     app.state.metrics = metrics
     app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics,
                                 knowledge=services.knowledge)
@@ -132,4 +146,6 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(openai_router)
     app.include_router(ollama_router)
     app.include_router(knowledge_router)
+    app.router.routes.append(Route("/mcp", mcp_http.Guard(mcp_sessions, settings.server, keys),
+                                   methods=["GET", "POST", "DELETE"]))
     return app

@@ -1,4 +1,4 @@
-"""A knowledge base over the sample company's documents, indexed once per test session with
+"""Sample-company fixtures: a knowledge base over its documents, indexed once per test session with
 the real default embedder."""
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""The MCP server over streamable HTTP at ``/mcp`` of ``autonom serve``, behind a guard.
+
+The guard answers before any MCP message is read: a Host header that is not this server
+(loopback, ``server.host`` or ``server.allowed_hosts``) or an Origin that is neither loopback
+nor in ``server.cors_origins`` gets 403 (DNS rebinding); a missing or invalid API key 401; a
+key without the ``chat`` scope 403 — each as a JSON-RPC error object.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from autonom.config import ServerSettings
+from autonom.store.keys import KeyStore
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+SCOPE = "chat"
+
+
+def session_manager(server: MCPServer) -> StreamableHTTPSessionManager:
+    """The SDK's session manager for ``server`` (Host/Origin are checked by :class:`Guard`)."""
+    server.streamable_http_app(streamable_http_path="/mcp", transport_security=(
+        TransportSecuritySettings(enable_dns_rebinding_protection=False)))
+    return server.session_manager
+
+
+class Guard:
+    def __init__(self, manager: StreamableHTTPSessionManager, settings: ServerSettings,
+                 keys: KeyStore) -> None:
+        self.app: ASGIApp = StreamableHTTPASGIApp(manager)
+        self.settings = settings
+        self.keys = keys
+        self.hosts = LOOPBACK | {settings.host} | set(settings.allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        refusal = self._refusal(headers)
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, message = refusal
+        body = json.dumps({"jsonrpc": "2.0", "id": None,
+                           "error": {"code": -32001, "message": message}}).encode()
+        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()), *extra]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _refusal(self, headers: dict[str, str]) -> tuple[int, str] | None:
+        host = urlsplit("//" + headers.get("host", "")).hostname or ""
+        if host not in self.hosts:
+            return 403, f"host {host or '(none)'!r} is not allowed (server.allowed_hosts)"
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.settings.cors_origins and (
+                urlsplit(origin).hostname or "") not in LOOPBACK:
+            return 403, f"origin {origin!r} is not allowed (server.cors_origins)"
+        if not self.settings.auth:
+            return None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        key = self.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
+        if key is None:
+            return 401, "missing, invalid or revoked API key: send 'Authorization: Bearer <key>'"
+        if SCOPE not in key.scopes:
+            return 403, f"this API key lacks the '{SCOPE}' scope"
+        return None
