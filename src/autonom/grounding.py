@@ -17,7 +17,7 @@ from autonom.errors import InvalidRequestError, PermissionDeniedError
 from autonom.knowledge.answer import Answer
 from autonom.knowledge.base import KnowledgeBase
 from autonom.knowledge.text import guess_language
-from autonom.store.documents import check_collection_name
+from autonom.store.documents import CollectionInfo, check_collection_name
 from autonom.store.keys import ApiKey
 from autonom.types import ChatRequest, ChatResponse, Message
 
@@ -46,6 +46,11 @@ def check_access(key: ApiKey | None, collection: str) -> None:
         raise PermissionDeniedError(
             f"this API key may not read collection {collection!r} "
             f"(grant it with 'autonom keys grant {key.name} {collection}')")
+
+
+def readable(key: ApiKey | None, collections: list[CollectionInfo]) -> list[CollectionInfo]:
+    """The collections this caller may read (all of them when auth is off)."""
+    return [info for info in collections if key is None or key.may_read(info.name)]
 
 
 def question_of(request: ChatRequest) -> str:

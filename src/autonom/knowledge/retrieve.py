@@ -37,6 +37,13 @@ class Hit:
     def source(self) -> str:
         return self.entry.document.source
 
+    def to_json(self) -> dict[str, object]:
+        """What API clients get of a hit (the HTTP search route and the MCP tool)."""
+        chunk = self.entry.chunk
+        return {"source": self.source, "headings": chunk.headings, "text": chunk.body,
+                "score": round(self.score, 6), "outdated": self.outdated,
+                "flagged": chunk.injection}
+
 
 class Retriever:
     """Searches collections; keeps one index per collection, rebuilt when it changes."""

@@ -64,8 +64,7 @@ class Guard:
             return 403, f"origin {origin!r} is not allowed (server.cors_origins)"
         if not self.settings.auth:
             return None
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        key = self.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
+        key = self.keys.from_header(headers.get("authorization"))
         if key is None:
             return 401, "missing, invalid or revoked API key: send 'Authorization: Bearer <key>'"
         if SCOPE not in key.scopes:

@@ -10,6 +10,8 @@ passed on to anything else.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -18,8 +20,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from autonom import __version__
-from autonom.errors import AutonomError, PermissionDeniedError
-from autonom.grounding import check_access
+from autonom.errors import AutonomError
+from autonom.grounding import check_access, readable
 from autonom.knowledge.base import KnowledgeBase
 from autonom.store.documents import check_collection_name
 from autonom.store.keys import ApiKey, KeyStore
@@ -56,8 +58,7 @@ class Caller:
         headers = ctx.headers
         if headers is None or not self.auth:
             return None
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        key = self.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
+        key = self.keys.from_header(headers.get("authorization"))
         if key is None:  # the HTTP guard refuses these first; this is the second lock
             raise MCPError(INVALID_PARAMS, "missing, invalid or revoked API key")
         return key
@@ -79,7 +80,7 @@ def build(knowledge: KnowledgeBase, keys: KeyStore, auth: bool = True) -> MCPSer
         key = caller.key(ctx)
         return {"collections": [
             {"name": c.name, "documents": c.documents, "chunks": c.chunks}
-            for c in knowledge.store.collections() if key is None or key.may_read(c.name)]}
+            for c in readable(key, knowledge.store.collections())]}
 
     @server.tool(annotations=READ_ONLY)
     async def search_documents(query: Query, collection: CollectionName, ctx: Context,
@@ -90,10 +91,7 @@ def build(knowledge: KnowledgeBase, keys: KeyStore, auth: bool = True) -> MCPSer
             name = caller.collection(ctx, collection)
             knowledge.store.collection(name)
             hits = knowledge.search(query, name, k)
-        return {"collection": name, "hits": [
-            {"source": h.source, "headings": h.entry.chunk.headings, "text": h.entry.chunk.body,
-             "score": round(h.score, 6), "outdated": h.outdated,
-             "flagged": h.entry.chunk.injection} for h in hits]}
+        return {"collection": name, "hits": [h.to_json() for h in hits]}
 
     @server.tool(annotations=READ_ONLY)
     async def get_document(source: Source, collection: CollectionName,
@@ -120,14 +118,10 @@ def build(knowledge: KnowledgeBase, keys: KeyStore, auth: bool = True) -> MCPSer
     return server
 
 
-class _errors:
+@contextmanager
+def _errors() -> Iterator[None]:
     """Our errors as JSON-RPC errors with the same clear message the HTTP API gives."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
-        if isinstance(exc, PermissionDeniedError | AutonomError):
-            raise MCPError(INVALID_PARAMS, str(exc)) from exc
-        return False
+    try:
+        yield
+    except AutonomError as exc:
+        raise MCPError(INVALID_PARAMS, str(exc)) from exc

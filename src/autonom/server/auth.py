@@ -8,15 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from autonom.errors import AuthenticationError, PermissionDeniedError
-from autonom.store.keys import ApiKey, KeyStore
+from autonom.store.keys import ApiKey, KeyStore, bearer_token
 
 
 def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+    return bearer_token(request.headers.get("authorization"))
 
 
 def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:

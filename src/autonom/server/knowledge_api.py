@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from autonom.grounding import check_access
+from autonom.grounding import PREFIX, check_access
 from autonom.server.auth import ChatKey
 from autonom.server.wire import Open, gateway, readable_collections
 from autonom.store.documents import check_collection_name
@@ -29,7 +29,7 @@ class SearchBody(Open):
 @router.get("/collections")
 async def collections(request: Request, key: ChatKey) -> dict[str, Any]:
     return {"object": "list", "data": [
-        {"name": c.name, "documents": c.documents, "chunks": c.chunks, "model": "rag:" + c.name}
+        {"name": c.name, "documents": c.documents, "chunks": c.chunks, "model": PREFIX + c.name}
         for c in readable_collections(request.app.state.services, key)]}
 
 
@@ -41,7 +41,4 @@ async def search(body: SearchBody, request: Request, key: ChatKey) -> dict[str, 
     knowledge = request.app.state.services.knowledge
     knowledge.store.collection(name)  # unknown → 404
     hits = await asyncio.to_thread(knowledge.search, body.query, name, body.k)
-    return {"object": "list", "collection": name, "data": [
-        {"source": h.source, "headings": h.entry.chunk.headings, "text": h.entry.chunk.body,
-         "score": round(h.score, 6), "outdated": h.outdated,
-         "flagged": h.entry.chunk.injection} for h in hits]}
+    return {"object": "list", "collection": name, "data": [h.to_json() for h in hits]}

@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonom.gateway import CallContext, Gateway
+from autonom.grounding import readable
 from autonom.services import Services
 from autonom.store.documents import CollectionInfo
 from autonom.store.keys import ApiKey
@@ -53,8 +54,7 @@ def gateway(request: Request) -> Gateway:
 
 def readable_collections(services: Services, key: ApiKey | None) -> list[CollectionInfo]:
     """The document collections this caller may read (all of them when auth is off)."""
-    return [info for info in services.knowledge.store.collections()
-            if key is None or key.may_read(info.name)]
+    return readable(key, services.knowledge.store.collections())
 
 
 def grounding_fields(response: ChatResponse | ChatChunk) -> dict[str, Any]:

@@ -63,6 +63,14 @@ def parse_collections(text: str) -> frozenset[str]:
     return names
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
 class KeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -122,6 +130,11 @@ class KeyStore:
             conn.execute("UPDATE api_keys SET collections = ? WHERE id = ?",
                          (",".join(sorted(granted)), key.id))
         return self.get(key.id)
+
+    def from_header(self, authorization: str | None) -> ApiKey | None:
+        """The active key an ``Authorization`` header carries, or None."""
+        token = bearer_token(authorization)
+        return self.verify(token) if token is not None else None
 
     def verify(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None."""
