@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from autonom import __version__, cli_knowledge, console
+from autonom import __version__, cli_knowledge, cli_mcp, console
 from autonom.config import load_settings
 from autonom.errors import AutonomError, ConfigError, InvalidRequestError
 from autonom.knowledge import SAMPLE_DIR
@@ -155,8 +155,10 @@ def run(
                                                      "follow")] = None,
     keep_alive: Annotated[str | None, typer.Option(help="e.g. 5m, 1h, 0, -1")] = None,
     verbose: Annotated[bool, typer.Option(help="print speed after each answer")] = False,
+    tools: Annotated[str | None, typer.Option(
+        help="MCP servers from [mcp.servers] whose tools the model may call, e.g. erp")] = None,
 ) -> None:
-    """Chat with a model: interactively, or answer PROMPT once."""
+    """Chat with a model: interactively, or answer PROMPT once (optionally with MCP tools)."""
     options = GenerationOptions(
         temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens,
         json_schema=_load_schema(json_schema) if json_schema else None,
@@ -167,6 +169,13 @@ def run(
         prompt = sys.stdin.read()
         if not prompt.strip():
             raise InvalidRequestError("no prompt given on standard input")
+    if tools:
+        servers = [name.strip() for name in tools.split(",") if name.strip()]
+        try:
+            cli_mcp.run_with_tools(services, model, servers, prompt, system, options)
+        finally:
+            services.close()
+        return
     session = ChatSession(
         backend=services.backend, model=model, options=options, system=system,
         keep_alive=parse_keep_alive(keep_alive), on_stats=console.stats if verbose else None,
@@ -271,20 +280,7 @@ for command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.ask,
     app.command()(command)
 app.add_typer(cli_knowledge.docs_app, name="docs")
 
-mcp_app = typer.Typer(help="MCP: offer the documents to MCP clients.", no_args_is_help=True)
-app.add_typer(mcp_app, name="mcp")
-
-
-@mcp_app.command("serve")
-def mcp_serve() -> None:
-    """Serve the document collections over MCP on stdin/stdout (for desktop assistants);
-    over HTTP they are at /mcp of 'autonom serve'."""
-    from autonom.mcp.server import build
-
-    services = _services()
-    server = build(services.knowledge, KeyStore(services.db), auth=False)
-    server.run("stdio")
-
+app.add_typer(cli_mcp.mcp_app, name="mcp")
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -8,11 +8,20 @@ Precedence (highest first): explicit arguments, environment (``AUTONOM_HOME``,
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -101,6 +110,91 @@ class KnowledgeSettings(BaseModel):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
 
 
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+
+
+class McpServerSettings(BaseModel):
+    """One MCP server the assistant may use: a command to start (stdio) or a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(default_factory=list)
+    """Program and arguments, e.g. ["python", "-m", "autonom.examples.erp"]."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment for the command (it gets a minimal environment otherwise)."""
+    cwd: Path | None = None
+    url: str | None = None
+    """Streamable-HTTP endpoint, e.g. http://127.0.0.1:8000/mcp."""
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Sent with every HTTP request; ``${VAR}`` is replaced by the environment variable VAR,
+    so keys need not be written into the file. Never logged."""
+    allow: list[str] | None = None
+    """Tools the model may use ("*" = all). Unset: the tools the server marks read-only."""
+    auto_approve: list[str] = Field(default_factory=list)
+    """Tools that change data but may run without asking. Over the HTTP API nobody can be
+    asked, so such tools are refused there unless listed here."""
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Per tool call; also bounds connecting to the server."""
+    max_output_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    """Longer tool results are cut to this size before the model sees them."""
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _expand_env(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        expanded = {}
+        for name, text in value.items():
+            if isinstance(text, str):
+                missing = [v for v in _ENV_REFERENCE.findall(text) if v not in os.environ]
+                if missing:
+                    raise ValueError(f"header {name} refers to unset variable ${{{missing[0]}}}")
+                text = _ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], text)
+            expanded[name] = text
+        return expanded
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if bool(self.command) == bool(self.url):
+            raise ValueError("give either command (stdio) or url (HTTP), not both or neither")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return self
+
+
+class McpAliasSettings(BaseModel):
+    """A model name on the HTTP API that answers with a model plus MCP tools."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    servers: list[str] = Field(min_length=1)
+    system: str | None = None
+    """Instructions for the model; a default that explains the tools is used otherwise."""
+    max_steps: int | None = Field(default=None, ge=1, le=20)
+
+
+class McpSettings(BaseModel):
+    """The MCP client: servers whose tools the model may call, and aliases that use them."""
+
+    servers: dict[str, McpServerSettings] = Field(default_factory=dict)
+    aliases: dict[str, McpAliasSettings] = Field(default_factory=dict)
+    max_steps: int = Field(default=4, ge=1, le=20)
+    """Tool rounds per answer; then the model must answer with what it has."""
+
+    @model_validator(mode="after")
+    def _check_names(self) -> McpSettings:
+        for name in self.servers:
+            if not re.match(_NAME, name):
+                raise ValueError(f"MCP server name {name!r}: use letters, digits, - and _")
+        for alias, spec in self.aliases.items():
+            unknown = [s for s in spec.servers if s not in self.servers]
+            if unknown:
+                raise ValueError(f"alias {alias!r} uses unknown MCP server {unknown[0]!r}")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTONOM_",
@@ -123,6 +217,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @field_validator("keep_alive")
     @classmethod

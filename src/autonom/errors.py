@@ -21,7 +21,8 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     └── BackendError             the engine or an upstream failed
         ├── CapacityError        no room to load a model (memory budget, all slots busy)
         │   └── QueueFullError   the admission queue is full (503)
-        └── DeadlineError        a request ran past its deadline (504)
+        ├── DeadlineError        a request ran past its deadline (504)
+        └── ToolServerError      an MCP server could not be started, reached or used (502)
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ class QueueFullError(CapacityError):
 
 class DeadlineError(BackendError):
     """The request did not finish within its deadline."""
+
+
+class ToolServerError(BackendError):
+    """An MCP server the assistant uses could not be started, reached or listed."""
 
 
 _HTTP_STATUS: list[tuple[type[AutonomError], int]] = [

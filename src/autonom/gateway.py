@@ -19,7 +19,7 @@ from typing import Any
 
 from autonom import grounding, tools
 from autonom.backends.base import Backend
-from autonom.config import ServerSettings
+from autonom.config import McpSettings, ServerSettings
 from autonom.errors import (
     DeadlineError,
     InvalidRequestError,
@@ -32,6 +32,7 @@ from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
 from autonom.store.keys import ApiKey
+from autonom.store.tool_calls import ToolLedger
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
 
 
@@ -86,9 +87,11 @@ class RateLimiter:
 class Gateway:
     def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
                  metrics: Metrics | None = None,
-                 knowledge: KnowledgeBase | None = None) -> None:
+                 knowledge: KnowledgeBase | None = None,
+                 mcp: McpSettings | None = None) -> None:
         self.backend = backend
         self.knowledge = knowledge
+        self.mcp = mcp or McpSettings()
         self.db = db
         self.limits = limits
         self.metrics = metrics or Metrics()
@@ -146,27 +149,39 @@ class Gateway:
                   tool_calls=response.message.tool_calls)
         return response
 
-    def _uses_tools(self, request: ChatRequest) -> bool:
-        """Whether this request needs autonom's tool strategy (the backend has none)."""
-        if self.backend.capabilities.tools:
-            return False
-        return bool(request.tools) or any(
-            m.role == "tool" or m.tool_calls for m in request.messages)
-
     async def _chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         if (target := grounding.parse_target(request.model)) is not None:
             return await self._grounded(target, request, ctx)
-        if not self._uses_tools(request):
-            return await self.backend.chat(request)
-        calling = bool(tools.selected_tools(request))
-        response = await self.backend.chat(tools.constrained_request(request))
-        if not calling:
-            return response
-        text, calls = tools.parse_output(response.message.content)
-        return response.model_copy(update={
-            "message": Message(role="assistant", content=text, tool_calls=calls),
-            "finish_reason": "tool_calls" if calls else response.finish_reason,
-        })
+        if request.model in self.mcp.aliases:
+            return await self._with_tools(request, ctx)
+        return await tools.chat(self.backend, request)
+
+    def _answers_whole(self, request: ChatRequest) -> bool:
+        """Answers from documents and from tool loops are complete before they are sent."""
+        return (grounding.parse_target(request.model) is not None
+                or request.model in self.mcp.aliases)
+
+    async def _with_tools(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        """A model alias with MCP servers: the tool loop, where nobody can be asked, so tools
+        that change data run only if the server's config lists them in auto_approve."""
+        from autonom.mcp import loop
+        from autonom.mcp.toolbox import Toolbox, refuse
+
+        name = request.model
+        alias = self.mcp.aliases[name]
+        if request.tools:
+            raise InvalidRequestError(f"model {name!r} brings its own tools (MCP servers "
+                                      f"{', '.join(alias.servers)}); leave out 'tools'")
+        messages = request.messages or [Message(role="user", content=request.prompt or "")]
+        inner = request.model_copy(update={"model": alias.model, "prompt": None,
+                                           "messages": messages})
+        async with Toolbox.open(alias.servers, self.mcp, ToolLedger(self.db),
+                                request_id=ctx.request_id,
+                                log_arguments=self.limits.log_content) as box:
+            result = await loop.answer(lambda r: tools.chat(self.backend, r), inner, box, refuse,
+                                       max_steps=alias.max_steps or self.mcp.max_steps,
+                                       system=alias.system)
+        return result.response.model_copy(update={"model": name})
 
     async def _grounded(self, target: grounding.Target, request: ChatRequest,
                         ctx: CallContext) -> ChatResponse:
@@ -177,14 +192,14 @@ class Gateway:
     async def _chunks(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
         """The backend's stream; a tool-calling answer or an answer from documents arrives
         whole, as one or two chunks."""
-        if grounding.parse_target(request.model) is not None:
+        if self._answers_whole(request):
             response = await self._chat(request, ctx)
             yield ChatChunk(model=response.model, delta=response.message.content)
             yield ChatChunk(model=response.model, finish_reason=response.finish_reason,
                             usage=response.usage, citations=response.citations,
                             abstained=response.abstained)
             return
-        uses_tools = self._uses_tools(request)
+        uses_tools = tools.needs_strategy(self.backend, request)
         if uses_tools and tools.selected_tools(request):
             response = await self._chat(request, ctx)
             if response.message.content:

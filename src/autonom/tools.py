@@ -14,8 +14,9 @@ import json
 import secrets
 from typing import Any
 
+from autonom.backends.base import Backend
 from autonom.errors import InvalidRequestError
-from autonom.types import ChatRequest, GenerationOptions, Message, Tool, ToolCall
+from autonom.types import ChatRequest, ChatResponse, GenerationOptions, Message, Tool, ToolCall
 
 _INSTRUCTIONS = (
     "You can call these tools:\n{tools}\n"
@@ -54,9 +55,31 @@ def output_schema(tools: list[Tool], may_answer: bool) -> dict[str, Any]:
 
 
 def _arguments(tool: Tool) -> dict[str, Any]:
+    """The tool's argument schema, closed: the grammar allows only the declared
+    properties, so a small model cannot wander off into keys of its own."""
     schema = dict(tool.parameters or {"type": "object"})
     schema.setdefault("type", "object")
+    if "properties" in schema:
+        schema.setdefault("additionalProperties", False)
     return schema
+
+
+def signature(tool: Tool) -> str:
+    """A compact line a model reads more easily than a JSON schema:
+    ``get_stock(product: string, required - article number)``."""
+    schema = tool.parameters or {}
+    required = set(schema.get("required", []))
+    parts = []
+    for name, spec in (schema.get("properties") or {}).items():
+        kind = spec.get("type") or "/".join(
+            str(s.get("type")) for s in spec.get("anyOf", []) if s.get("type") != "null")
+        if "enum" in spec:
+            kind = " | ".join(json.dumps(v, ensure_ascii=False) for v in spec["enum"])
+        text = f"{name}: {kind or 'any'}" + ("" if name in required else ", optional")
+        if spec.get("description"):
+            text += f" - {spec['description']}"
+        parts.append(text)
+    return f"{tool.name}({'; '.join(parts)})"
 
 
 def constrained_request(request: ChatRequest) -> ChatRequest:
@@ -67,11 +90,8 @@ def constrained_request(request: ChatRequest) -> ChatRequest:
     if not tools:
         return request.model_copy(update={"messages": messages, "tools": []})
     may_answer = request.tool_choice == "auto"
-    listing = "\n".join(
-        f"- {t.name}: {t.description or '(no description)'}; arguments schema: "
-        f"{json.dumps(_arguments(t), ensure_ascii=False)}"
-        for t in tools
-    )
+    listing = "\n".join(f"- {signature(t)}: {t.description or '(no description)'}"
+                        for t in tools)
     guide = _INSTRUCTIONS.format(tools=listing) + (_ANSWER_HINT if may_answer else "")
     if messages and messages[0].role == "system":
         messages = [Message(role="system", content=messages[0].content + "\n\n" + guide),
@@ -114,3 +134,26 @@ def parse_output(text: str) -> tuple[str, tuple[ToolCall, ...]]:
     if isinstance(data, dict) and isinstance(data.get("answer"), str):
         return data["answer"], ()
     return text, ()
+
+
+def needs_strategy(backend: Backend, request: ChatRequest) -> bool:
+    """Whether this request needs the strategy above (the backend has no tool calling)."""
+    if backend.capabilities.tools:
+        return False
+    return bool(request.tools) or any(m.role == "tool" or m.tool_calls for m in request.messages)
+
+
+async def chat(backend: Backend, request: ChatRequest) -> ChatResponse:
+    """One answer from ``backend``; tool calls come back as ``message.tool_calls`` whether
+    the backend calls tools natively or through constrained JSON."""
+    if not needs_strategy(backend, request):
+        return await backend.chat(request)
+    calling = bool(selected_tools(request))
+    response = await backend.chat(constrained_request(request))
+    if not calling:
+        return response
+    text, calls = parse_output(response.message.content)
+    return response.model_copy(update={
+        "message": Message(role="assistant", content=text, tool_calls=calls),
+        "finish_reason": "tool_calls" if calls else response.finish_reason,
+    })

@@ -99,6 +99,31 @@ def test_bad_arguments_get_clear_errors(local):
     assert "collection 'gibt-es-nicht' not found" in errors[1]
 
 
+def test_documents_are_resources_with_one_uri_each(local):
+    async def scenario():
+        async with Client(local) as client:
+            listed = (await client.list_resources()).resources
+            templates = (await client.list_resource_templates()).resource_templates
+            uri = next(str(r.uri) for r in listed if r.name == "preise/preisliste-2026.csv")
+            text = (await client.read_resource(uri)).contents[0].text
+            errors = []
+            for bad in ("autonom://pumpenwerk/fehlt.md", "autonom://pumpenwerk/../etc/passwd",
+                        "autonom://Ungültig!/x.md"):
+                try:
+                    await client.read_resource(bad)
+                except MCPError as exc:
+                    errors.append(str(exc))
+            return listed, templates, uri, text, errors
+
+    listed, templates, uri, text, errors = run(scenario())
+    assert len(listed) == 13
+    assert uri == "autonom://pumpenwerk/preise/preisliste-2026.csv"
+    assert templates[0].uri_template == "autonom://{collection}/{+source}"
+    assert "KP-55" in text and ";" in text
+    assert "no document 'fehlt.md'" in errors[0]
+    assert len(errors) == 3
+
+
 @pytest.mark.engine
 def test_stdio_server_with_the_official_client(rag_server):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
@@ -146,13 +171,19 @@ def test_http_server_applies_the_keys_collection_grants(rag_server):
                     await client.call_tool(name, args)
                 except MCPError as exc:
                     refused.append(str(exc))
-            return listed.structured_content, answer.structured_content, own, refused
+            resources = (await client.list_resources()).resources
+            try:
+                await client.read_resource("autonom://personal/tresor.md")
+            except MCPError as exc:
+                refused.append(str(exc))
+            return listed.structured_content, answer.structured_content, own, refused, resources
 
-    listed, answer, own, refused = run(scenario())
+    listed, answer, own, refused, resources = run(scenario())
+    assert {str(r.uri).split("/")[2] for r in resources} == {"vertrieb", "pumpenwerk"}
     assert {c["name"] for c in listed["collections"]} == {"vertrieb", "pumpenwerk"}
     assert SALES_CANARY in answer["answer"]
     assert HR_CANARY not in str(own.structured_content)
-    assert len(refused) == 3 and all("may not read collection 'personal'" in m
+    assert len(refused) == 4 and all("may not read collection 'personal'" in m
                                      for m in refused)
     assert not any(HR_CANARY in m for m in refused)
 

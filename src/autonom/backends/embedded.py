@@ -179,7 +179,12 @@ class EmbeddedBackend:
         )
         if info.add_bos_token and info.bos_token and prompt.startswith(info.bos_token):
             prompt = prompt[len(info.bos_token):]  # the engine adds BOS itself
-        return record, completion_payload(prompt, request)
+        payload = completion_payload(prompt, request)
+        if not info.chat_template:
+            # ChatML's markers are plain text to a model that was not trained on them (a base
+            # model): stop at them, or it writes the next turns of the conversation itself.
+            payload["stop"] = [*payload.get("stop", []), *CHATML_STOPS]
+        return record, payload
 
     def _keep_alive(self, request: ChatRequest) -> float:
         return self.default_keep_alive if request.keep_alive is None else request.keep_alive
@@ -243,6 +248,9 @@ class EmbeddedBackend:
             )
             for s in snapshots
         ])
+
+
+CHATML_STOPS = ("<|im_end|>", "<|im_start|>")
 
 
 def completion_payload(prompt: str, request: ChatRequest) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp.types import ToolAnnotations
+from mcp.types import ListResourcesResult, Resource, ToolAnnotations
 from pydantic import Field
 
 from autonom import __version__
@@ -28,6 +29,8 @@ from autonom.store.keys import ApiKey, KeyStore
 
 INVALID_PARAMS = -32602
 MAX_DOCUMENT_CHARS = 200_000
+MAX_LISTED_RESOURCES = 2000
+SCHEME = "autonom"
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
                             openWorldHint=False)
 
@@ -69,10 +72,56 @@ class Caller:
         return name
 
 
+def document_uri(collection: str, source: str) -> str:
+    """The resource URI of one document: ``autonom://COLLECTION/PATH``."""
+    return f"{SCHEME}://{collection}/{quote(source, safe='/')}"
+
+
+class KnowledgeServer(MCPServer):
+    """An MCPServer whose resource list is the documents the caller may read.
+
+    The SDK lists only resources registered up front; documents come and go with ingests
+    and differ per API key, so the listing is computed per request here. Reading goes
+    through the ``autonom://{collection}/{+source}`` template registered in :func:`build`.
+    """
+
+    def __init__(self, knowledge: KnowledgeBase, caller: Caller) -> None:
+        super().__init__("autonom", version=__version__, instructions=INSTRUCTIONS,
+                         log_level="WARNING")
+        self.knowledge = knowledge
+        self.caller = caller
+
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
+        context = Context(request_context=ctx, mcp_server=self)
+        with _errors():
+            key = self.caller.key(context)
+        store = self.knowledge.store
+        listed: list[Resource] = []
+        for info in readable(key, store.collections()):
+            for doc in store.documents(info.name):
+                if len(listed) >= MAX_LISTED_RESOURCES:
+                    return ListResourcesResult(resources=listed)
+                listed.append(Resource(
+                    uri=document_uri(info.name, doc.source), name=doc.source,
+                    title=doc.title or doc.source, mime_type="text/plain",
+                    size=doc.size_bytes,
+                    description=f"{info.name}: {doc.title or doc.source}"
+                    + (f" ({doc.doc_date})" if doc.doc_date else "")
+                    + (" - superseded" if doc.superseded else "")))
+        return ListResourcesResult(resources=listed)
+
+
 def build(knowledge: KnowledgeBase, keys: KeyStore, auth: bool = True) -> MCPServer:
-    server = MCPServer("autonom", version=__version__, instructions=INSTRUCTIONS,
-                       log_level="WARNING")
     caller = Caller(keys, auth)
+    server = KnowledgeServer(knowledge, caller)
+
+    @server.resource(f"{SCHEME}://{{collection}}/{{+source}}", mime_type="text/plain",
+                     description="One document's text, as extracted at ingest")
+    async def document(collection: str, source: str, ctx: Context) -> str:
+        with _errors():
+            name = caller.collection(ctx, collection)
+            doc = knowledge.store.document(name, source, chunks=False)
+        return doc.text[:MAX_DOCUMENT_CHARS]
 
     @server.tool(annotations=READ_ONLY)
     async def list_collections(ctx: Context) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.state.keys = keys
     app.state.metrics = metrics
     app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics,
-                                knowledge=services.knowledge)
+                                knowledge=services.knowledge, mcp=settings.mcp)
 
     app.add_exception_handler(AutonomError, errors.on_autonom_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)

@@ -361,6 +361,14 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
             "details": {"parent_model": "", "format": "rag", "family": "rag",
                         "families": ["rag"], "parameter_size": f"{info.documents} documents",
                         "quantization_level": ""}})
+    for alias, spec in services.settings.mcp.aliases.items():
+        models.append({
+            "name": alias, "model": alias, "size": 0,
+            "modified_at": datetime.fromtimestamp(0, UTC).isoformat(),
+            "digest": hashlib.sha256(alias.encode()).hexdigest(),
+            "details": {"parent_model": spec.model, "format": "mcp", "family": "mcp",
+                        "families": ["mcp"], "parameter_size": "",
+                        "quantization_level": ""}})
     return {"models": models}
 
 

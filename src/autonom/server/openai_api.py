@@ -331,4 +331,6 @@ async def models(request: Request, key: AnyKey) -> dict[str, Any]:
     for info in readable_collections(services, key):
         data.append({"id": PREFIX + info.name, "object": "model", "owned_by": "autonom",
                      "created": int(info.created_at)})
+    for alias in services.settings.mcp.aliases:
+        data.append({"id": alias, "object": "model", "owned_by": "autonom", "created": 0})
     return {"object": "list", "data": data}

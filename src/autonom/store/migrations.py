@@ -131,4 +131,32 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE api_keys ADD COLUMN collections TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        7,
+        "MCP client: approved tool definitions (pinned by hash) and the tool-call log",
+        """
+        CREATE TABLE tool_pins (
+            server      TEXT NOT NULL,
+            tool        TEXT NOT NULL,
+            sha256      TEXT NOT NULL,
+            definition  TEXT NOT NULL,
+            pinned_at   REAL NOT NULL,
+            PRIMARY KEY (server, tool)
+        );
+        CREATE TABLE tool_calls (
+            id           INTEGER PRIMARY KEY,
+            created_at   REAL NOT NULL,
+            request_id   TEXT,
+            server       TEXT NOT NULL,
+            tool         TEXT NOT NULL,
+            arguments    TEXT,
+            outcome      TEXT NOT NULL,
+            detail       TEXT,
+            result_chars INTEGER NOT NULL,
+            duration_ms  REAL NOT NULL,
+            flagged      INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX tool_calls_request ON tool_calls(request_id);
+        """,
+    ),
 ]

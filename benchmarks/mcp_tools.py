@@ -1,0 +1,154 @@
+"""MCP tool use: how often a local model makes the right tool call and answers from it.
+
+The example ERP server (``autonom mcp example-erp``) runs as a real stdio MCP server; each
+German task of ``autonom/examples/erp_tasks.jsonl`` goes through autonom's tool loop
+(``autonom run MODEL --tools erp`` does the same). Per model, counted:
+
+- well-formed: the model's first reply was a parseable tool call or answer;
+- right call: the first call names the expected tool, its arguments validate against the
+  schema and name the expected product (or status / quantity);
+- answer: the final answer contains one of the expected figures (tasks with a write tool
+  count the refusal as correct: nothing may change without confirmation);
+- reference in the same run: the same model and prompt without the JSON-schema grammar
+  (instructions only), to show what constrained output buys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from importlib.resources import files
+from pathlib import Path
+
+from autonom import tools
+from autonom.config import McpServerSettings, McpSettings, load_settings
+from autonom.examples.erp import open_database, resolve
+from autonom.mcp import loop
+from autonom.mcp.toolbox import Toolbox, refuse
+from autonom.models.pull import pull
+from autonom.services import Services
+from autonom.store.tool_calls import ToolLedger
+from autonom.types import ChatRequest, GenerationOptions, Message
+from results_file import machine, publish
+
+START, END = "<!-- mcp-tools:start -->", "<!-- mcp-tools:end -->"
+
+
+def tasks() -> list[dict]:
+    text = files("autonom.examples").joinpath("erp_tasks.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def right_call(task: dict, name: str, arguments: dict, outcome: str,
+               erp: sqlite3.Connection) -> bool:
+    if name != task["tool"] or outcome in ("invalid_arguments", "unknown_tool"):
+        return False
+    if "product" in task:
+        try:
+            if resolve(erp, str(arguments.get("product", "")))["sku"] != task["product"]:
+                return False
+        except Exception:
+            return False
+    return all(arguments.get(k) == task[k] for k in ("status", "quantity") if k in task)
+
+
+async def run_model(services: Services, model: str, constrained: bool, home: Path) -> dict:
+    seed = home / "erp-seed.db"
+    open_database(seed).close()
+    counts = {"tasks": 0, "well_formed": 0, "right_call": 0, "answer": 0}
+    times = []
+    backend = services.backend
+
+    async def chat(request: ChatRequest):
+        if not constrained:  # same prompt, no grammar: the model is only asked for JSON
+            plain = tools.constrained_request(request) if tools.selected_tools(request) else request
+            response = await backend.chat(plain.model_copy(update={
+                "options": plain.options.model_copy(update={"json_schema": None})}))
+            if not tools.selected_tools(request):
+                return response
+            text, calls = tools.parse_output(response.message.content)
+            return response.model_copy(update={"message": Message(
+                role="assistant", content=text, tool_calls=calls)})
+        return await tools.chat(backend, request)
+
+    for task in tasks():
+        db = home / "erp.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        shutil.copy(seed, db)
+        settings = McpSettings(servers={"erp": McpServerSettings(
+            command=["autonom", "mcp", "example-erp", "--db", str(db)], allow=["*"])})
+        request = ChatRequest(model=model,
+                              messages=[Message(role="user", content=task["question"])],
+                              options=GenerationOptions(temperature=0, max_tokens=256, seed=1))
+        began = time.perf_counter()
+        async with Toolbox.open(["erp"], settings, ToolLedger(services.db)) as box:
+            result = await loop.answer(chat, request, box, refuse, max_steps=3)
+        times.append(time.perf_counter() - began)
+        erp = open_database(db)
+        first = result.calls[0] if result.calls else None
+        text = result.response.message.content
+        counts["tasks"] += 1
+        counts["well_formed"] += bool(first) or not text.lstrip().startswith("{")
+        ok_call = first is not None and right_call(task, first.call.name, first.call.arguments,
+                                                   first.outcome, erp)
+        counts["right_call"] += ok_call
+        if task["answer_any"]:
+            counts["answer"] += any(a in text for a in task["answer_any"])
+        else:  # a write: right when it was proposed correctly and refused (nothing changed)
+            changed = erp.execute("SELECT COUNT(*) FROM reservations").fetchone()[0]
+            counts["answer"] += ok_call and first.outcome == "refused" and changed == 0
+        erp.close()
+        print(f"{model} {'grammar' if constrained else 'no grammar'}: {task['question']!r} -> "
+              f"{[(c.call.name, c.call.arguments, c.outcome) for c in result.calls]} / "
+              f"{text[:120]!r}", file=sys.stderr)
+    counts["p50_s"] = statistics.median(times)
+    return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="autonom-mcpbench-"))
+    services = Services(load_settings(home=home, keep_alive="-1"))
+    rows = []
+    for model in args.models.split(","):
+        pull(model, services.registry, services.settings)
+        for constrained in (True, False):
+            c = asyncio.run(run_model(services, model, constrained, home))
+            n = c["tasks"]
+            how = "JSON-schema grammar" if constrained else "instructions only (reference)"
+            rows.append(f"| {model} | {how} "
+                        f"| {c['well_formed'] / n:.0%} | {c['right_call']}/{n} | {c['answer']}/{n} "
+                        f"| {c['p50_s']:.1f} |")
+    services.close()
+    report = "\n".join([
+        START,
+        f"### MCP tool use with small local models ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Command: `python benchmarks/mcp_tools.py --models {args.models}`",
+        "",
+        f"Machine: {machine()}. {len(tasks())} German tasks against the example ERP server "
+        "(stock, orders, products, one reservation that must be refused without "
+        "confirmation), temperature 0, at most 3 tool rounds.",
+        "",
+        "| model | tool calls | well-formed | right call | right answer | s per task p50 |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        END,
+    ])
+    publish(START, END, report, not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
