@@ -135,7 +135,9 @@ class McpServerSettings(BaseModel):
     """Tools that change data but may run without asking. Over the HTTP API nobody can be
     asked, so such tools are refused there unless listed here."""
     timeout_s: float = Field(default=30.0, gt=0, le=600)
-    """Per tool call; also bounds connecting to the server."""
+    """Per tool call and per tool listing."""
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Starting (or reaching) the server and the MCP handshake."""
     max_output_chars: int = Field(default=20_000, ge=100, le=1_000_000)
     """Longer tool results are cut to this size before the model sees them."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,3 +211,44 @@ def test_unknown_and_unreachable_servers_are_clear_errors(erp_db, ledger):
 async def _open(names, settings, ledger):
     async with Toolbox.open(names, settings, ledger):
         pass
+
+
+def test_a_tool_that_does_not_answer_in_time_is_a_timeout_for_the_model(ledger):
+    script = str(Path(__file__).with_name("slow_server.py"))
+    settings = McpSettings(servers={"langsam": McpServerSettings(
+        command=[sys.executable, script], allow=["*"], auto_approve=["wait"], timeout_s=0.5)})
+
+    async def scenario():
+        async with Toolbox.open(["langsam"], settings, ledger) as box:
+            model = ScriptedModel(call("wait", seconds=30))
+            request = ChatRequest(model="scripted",
+                                  messages=[Message(role="user", content="Warte.")])
+            return await loop.answer(lambda r: tools.chat(model, r), request, box, refuse,
+                                     max_steps=1)
+
+    result = run(scenario())
+    assert result.calls[0].outcome == "timeout"
+    assert "did not answer within 0.5 s" in result.calls[0].content
+    assert ledger.calls()[0].outcome == "timeout"
+
+
+def test_cli_mcp_commands_give_one_line_errors(tmp_path, monkeypatch, capsys):
+    from autonom.cli import main
+
+    assert main(["mcp", "list"]) == 0
+    assert "no MCP servers configured" in capsys.readouterr().out
+    assert main(["mcp", "approve", "erp"]) == 1
+    assert "no MCP server 'erp'" in capsys.readouterr().err
+    config = tmp_path / "autonom.toml"
+    monkeypatch.setenv("AUTONOM_CONFIG", str(config))
+    for text, message in (
+        ('[mcp.servers.erp]\ncommand = ["x"]\nurl = "http://127.0.0.1:1/mcp"\n',
+         "either command (stdio) or url"),
+        ('[mcp.servers.erp]\nurl = "http://127.0.0.1:1/mcp"\n'
+         'headers = { Authorization = "Bearer ${FEHLT_NOCH}" }\n', "unset variable"),
+        ('[mcp.aliases.lager]\nmodel = "m"\nservers = ["erp"]\n', "unknown MCP server 'erp'"),
+    ):
+        config.write_text(text, encoding="utf-8")
+        assert main(["mcp", "list"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

@@ -106,7 +106,8 @@ def target(settings: McpServerSettings) -> StdioServerParameters | Any:
     from mcp.client.streamable_http import streamable_http_client
 
     headers = {name: value.get_secret_value() for name, value in settings.headers.items()}
-    http = httpx2.AsyncClient(headers=headers, timeout=settings.timeout_s)
+    http = httpx2.AsyncClient(headers=headers, timeout=max(settings.timeout_s,
+                                                           settings.connect_timeout_s))
     assert settings.url is not None
     return streamable_http_client(settings.url, http_client=http)
 
@@ -116,7 +117,7 @@ async def connect(name: str, settings: McpServerSettings) -> AsyncIterator[Serve
     """A live session with one server, closed (and its process ended) on exit."""
     async with AsyncExitStack() as stack:
         try:
-            async with asyncio.timeout(settings.timeout_s):
+            async with asyncio.timeout(settings.connect_timeout_s):
                 client = await stack.enter_async_context(
                     Client(target(settings), read_timeout_seconds=settings.timeout_s))
         except Exception as exc:
