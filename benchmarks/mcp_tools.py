@@ -4,7 +4,8 @@ The example ERP server (``autonom mcp example-erp``) runs as a real stdio MCP se
 German task of ``autonom/examples/erp_tasks.jsonl`` goes through autonom's tool loop
 (``autonom run MODEL --tools erp`` does the same). Per model, counted:
 
-- well-formed: the model's first reply was a parseable tool call or answer;
+- well-formed: the model's first reply was JSON in the shape asked for, a tool call
+  ``{"tool", "arguments"}`` or an answer ``{"answer"}``;
 - right call: the first call names the expected tool, its arguments validate against the
   schema and name the expected product (or status / quantity);
 - answer: the final answer contains one of the expected figures (tasks with a write tool
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 import sqlite3
 import statistics
@@ -39,6 +41,12 @@ from autonom.types import ChatRequest, GenerationOptions, Message
 from results_file import machine, publish
 
 START, END = "<!-- mcp-tools:start -->", "<!-- mcp-tools:end -->"
+NOTE = ("The grammar makes the replies well-formed (reference without it: 0 % of first replies "
+        "in the asked-for JSON shape), but models this small mostly call the first listed tool "
+        "with words copied from the tool list instead of the product from the question; the "
+        "right answers are reservations proposed and then refused because nobody confirmed "
+        "them (no stock changed). Tool use needs a model trained for it; rerun this "
+        "benchmark with one (`--models`) once a larger model is available here.")
 
 
 def tasks() -> list[dict]:
@@ -59,6 +67,23 @@ def right_call(task: dict, name: str, arguments: dict, outcome: str,
     return all(arguments.get(k) == task[k] for k in ("status", "quantity") if k in task)
 
 
+def mentions(text: str, expected: str) -> bool:
+    """``expected`` as a whole figure or word: "5" is not found inside "KP-55"."""
+    return re.search(rf"(?<![\w-]){re.escape(expected)}(?![\w-]|[.,]\d)", text) is not None
+
+
+def well_formed(reply: str) -> bool:
+    """The reply is JSON in one of the two shapes asked for: a call or an answer."""
+    try:
+        data = json.loads(reply)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    call = "tool" in data and isinstance(data.get("arguments"), dict)
+    return call or isinstance(data.get("answer"), str)
+
+
 async def run_model(services: Services, model: str, constrained: bool, home: Path) -> dict:
     seed = home / "erp-seed.db"
     open_database(seed).close()
@@ -66,17 +91,20 @@ async def run_model(services: Services, model: str, constrained: bool, home: Pat
     times = []
     backend = services.backend
 
+    raw: list[str] = []  # the model's own first reply per task, before any parsing
+
     async def chat(request: ChatRequest):
+        prepared = tools.constrained_request(request)
         if not constrained:  # same prompt, no grammar: the model is only asked for JSON
-            plain = tools.constrained_request(request) if tools.selected_tools(request) else request
-            response = await backend.chat(plain.model_copy(update={
-                "options": plain.options.model_copy(update={"json_schema": None})}))
-            if not tools.selected_tools(request):
-                return response
-            text, calls = tools.parse_output(response.message.content)
-            return response.model_copy(update={"message": Message(
-                role="assistant", content=text, tool_calls=calls)})
-        return await tools.chat(backend, request)
+            prepared = prepared.model_copy(update={
+                "options": prepared.options.model_copy(update={"json_schema": None})})
+        response = await backend.chat(prepared)
+        raw.append(response.message.content)
+        if not tools.selected_tools(request):
+            return response
+        text, calls = tools.parse_output(response.message.content)
+        return response.model_copy(update={"message": Message(
+            role="assistant", content=text, tool_calls=calls)})
 
     for task in tasks():
         db = home / "erp.db"
@@ -89,6 +117,7 @@ async def run_model(services: Services, model: str, constrained: bool, home: Pat
                               messages=[Message(role="user", content=task["question"])],
                               options=GenerationOptions(temperature=0, max_tokens=256, seed=1))
         began = time.perf_counter()
+        raw.clear()
         async with Toolbox.open(["erp"], settings, ToolLedger(services.db)) as box:
             result = await loop.answer(chat, request, box, refuse, max_steps=3)
         times.append(time.perf_counter() - began)
@@ -96,12 +125,12 @@ async def run_model(services: Services, model: str, constrained: bool, home: Pat
         first = result.calls[0] if result.calls else None
         text = result.response.message.content
         counts["tasks"] += 1
-        counts["well_formed"] += bool(first) or not text.lstrip().startswith("{")
+        counts["well_formed"] += well_formed(raw[0]) if raw else 0
         ok_call = first is not None and right_call(task, first.call.name, first.call.arguments,
                                                    first.outcome, erp)
         counts["right_call"] += ok_call
         if task["answer_any"]:
-            counts["answer"] += any(a in text for a in task["answer_any"])
+            counts["answer"] += any(mentions(text, a) for a in task["answer_any"])
         else:  # a write: right when it was proposed correctly and refused (nothing changed)
             changed = erp.execute("SELECT COUNT(*) FROM reservations").fetchone()[0]
             counts["answer"] += ok_call and first.outcome == "refused" and changed == 0
@@ -144,6 +173,8 @@ def main() -> int:
         "| model | tool calls | well-formed | right call | right answer | s per task p50 |",
         "|---|---|---|---|---|---|",
         *rows,
+        "",
+        NOTE,
         END,
     ])
     publish(START, END, report, not args.no_write)

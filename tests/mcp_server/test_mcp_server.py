@@ -136,9 +136,12 @@ def test_stdio_server_with_the_official_client(rag_server):
             listed = await client.call_tool("list_collections", {})
             answer = await client.call_tool("ask", {"question": QUESTION,
                                                     "collection": "pumpenwerk"})
-            return tools, listed.structured_content, answer.structured_content
+            sheet = await client.read_resource(
+                "autonom://pumpenwerk/produkte/kp-55-datenblatt.md")
+            return tools, listed.structured_content, answer.structured_content, sheet
 
-    tools, listed, answer = run(scenario())
+    tools, listed, answer, sheet = run(scenario())
+    assert "Motorleistung: 5,5 kW" in sheet.contents[0].text
     assert len(tools) == 4
     # the local user reads every collection, like the CLI
     assert {c["name"] for c in listed["collections"]} == {"vertrieb", "personal", "pumpenwerk"}
