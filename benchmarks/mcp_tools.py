@@ -30,6 +30,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from autonom import tools
+from autonom.backends.base import Backend
 from autonom.config import McpServerSettings, McpSettings, load_settings
 from autonom.examples.erp import open_database, resolve
 from autonom.mcp import loop
@@ -37,7 +38,7 @@ from autonom.mcp.toolbox import Toolbox, refuse
 from autonom.models.pull import pull
 from autonom.services import Services
 from autonom.store.tool_calls import ToolLedger
-from autonom.types import ChatRequest, GenerationOptions, Message
+from autonom.types import ChatRequest, ChatResponse, GenerationOptions, Message
 from results_file import machine, publish
 
 START, END = "<!-- mcp-tools:start -->", "<!-- mcp-tools:end -->"
@@ -84,27 +85,35 @@ def well_formed(reply: str) -> bool:
     return call or isinstance(data.get("answer"), str)
 
 
+class Recorder:
+    """The backend as the tool loop sees it: keeps each raw reply (before parsing) and, for
+    the reference, drops the JSON-schema grammar so the model is only asked for JSON."""
+
+    def __init__(self, backend: Backend, constrained: bool) -> None:
+        self.backend = backend
+        self.constrained = constrained
+        self.capabilities = backend.capabilities
+        self.raw: list[str] = []
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        if not self.constrained:
+            request = request.model_copy(update={
+                "options": request.options.model_copy(update={"json_schema": None})})
+        response = await self.backend.chat(request)
+        self.raw.append(response.message.content)
+        return response
+
+
 async def run_model(services: Services, model: str, constrained: bool, home: Path) -> dict:
     seed = home / "erp-seed.db"
     open_database(seed).close()
     counts = {"tasks": 0, "well_formed": 0, "right_call": 0, "answer": 0}
     times = []
-    backend = services.backend
 
-    raw: list[str] = []  # the model's own first reply per task, before any parsing
+    recorder = Recorder(services.backend, constrained)
 
-    async def chat(request: ChatRequest):
-        prepared = tools.constrained_request(request)
-        if not constrained:  # same prompt, no grammar: the model is only asked for JSON
-            prepared = prepared.model_copy(update={
-                "options": prepared.options.model_copy(update={"json_schema": None})})
-        response = await backend.chat(prepared)
-        raw.append(response.message.content)
-        if not tools.selected_tools(request):
-            return response
-        text, calls = tools.parse_output(response.message.content)
-        return response.model_copy(update={"message": Message(
-            role="assistant", content=text, tool_calls=calls)})
+    def chat(request: ChatRequest):
+        return tools.chat(recorder, request)  # type: ignore[arg-type]
 
     for task in tasks():
         db = home / "erp.db"
@@ -117,7 +126,7 @@ async def run_model(services: Services, model: str, constrained: bool, home: Pat
                               messages=[Message(role="user", content=task["question"])],
                               options=GenerationOptions(temperature=0, max_tokens=256, seed=1))
         began = time.perf_counter()
-        raw.clear()
+        recorder.raw.clear()
         async with Toolbox.open(["erp"], settings, ToolLedger(services.db)) as box:
             result = await loop.answer(chat, request, box, refuse, max_steps=3)
         times.append(time.perf_counter() - began)
@@ -125,7 +134,7 @@ async def run_model(services: Services, model: str, constrained: bool, home: Pat
         first = result.calls[0] if result.calls else None
         text = result.response.message.content
         counts["tasks"] += 1
-        counts["well_formed"] += well_formed(raw[0]) if raw else 0
+        counts["well_formed"] += well_formed(recorder.raw[0]) if recorder.raw else 0
         ok_call = first is not None and right_call(task, first.call.name, first.call.arguments,
                                                    first.outcome, erp)
         counts["right_call"] += ok_call

@@ -25,7 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from autonom.config import McpSettings
 from autonom.errors import InvalidRequestError
-from autonom.guard.injection import find_injections
+from autonom.guard.injection import is_suspicious
 from autonom.mcp.client import RemoteTool, ServerConnection, connect, reason
 from autonom.mcp.policy import Verdict, judge
 from autonom.store.tool_calls import ToolCallRecord, ToolLedger
@@ -129,16 +129,16 @@ class Toolbox:
     def _done(self, call: ToolCall, tool: RemoteTool | None, outcome: str, started: float,
               text: str, untrusted: bool = False) -> ToolResult:
         duration_ms = (time.perf_counter() - started) * 1000
-        findings = find_injections(text) if untrusted else []
-        content = _wrap(tool, text, bool(findings)) if untrusted else text
+        flagged = untrusted and is_suspicious(text)
+        content = _wrap(tool, text, flagged) if untrusted else text
         server = tool.server if tool else "-"
         self.ledger.record(ToolCallRecord(
             server=server, tool=tool.name if tool else call.name,
             arguments=call.arguments if self.log_arguments else None, outcome=outcome,
             detail=None if outcome == "ok" else text[:500], result_chars=len(text),
-            duration_ms=duration_ms, flagged=bool(findings), request_id=self.request_id))
+            duration_ms=duration_ms, flagged=flagged, request_id=self.request_id))
         return ToolResult(call=call, server=server, outcome=outcome, content=content,
-                          flagged=bool(findings), duration_ms=duration_ms)
+                          flagged=flagged, duration_ms=duration_ms)
 
 
 def _expose(verdicts: list[Verdict]) -> dict[str, Verdict]:
