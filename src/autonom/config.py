@@ -197,6 +197,18 @@ class McpSettings(BaseModel):
         return self
 
 
+class EvalSettings(BaseModel):
+    """autonom eval: the optional judge model and where reports go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge_model: str | None = None
+    """A model that checks answers for unsupported claims besides the rules; unset: rules
+    only."""
+    reports_dir: Path | None = None
+    """Where JSON and HTML reports are written; default: HOME/reports."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTONOM_",
@@ -220,6 +232,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
 
     @field_validator("keep_alive")
     @classmethod
@@ -243,6 +256,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.eval.reports_dir or self.home / "reports"
 
     @classmethod
     def settings_customise_sources(

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -122,3 +124,20 @@ def progress() -> Iterator[BarProgress | LineProgress]:
     )
     with bar:
         yield BarProgress(bar)
+
+
+@contextmanager
+def counting(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar over ``total`` items (a start and an end line when not a terminal);
+    yields the function that counts one item done."""
+    if not err.is_terminal:
+        err.print(f"{description}: {total} …", markup=False)
+        yield lambda: None
+        err.print(f"{description}: done", markup=False)
+        return
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=err, transient=True)
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task, 1)

@@ -156,7 +156,7 @@ class Gateway:
             return await self._with_tools(request, ctx)
         return await tools.chat(self.backend, request)
 
-    def _answers_whole(self, request: ChatRequest) -> bool:
+    def answers_whole(self, request: ChatRequest) -> bool:
         """Answers from documents and from tool loops are complete before they are sent."""
         return (grounding.parse_target(request.model) is not None
                 or request.model in self.mcp.aliases)
@@ -192,7 +192,7 @@ class Gateway:
     async def _chunks(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
         """The backend's stream; a tool-calling answer or an answer from documents arrives
         whole, as one or two chunks."""
-        if self._answers_whole(request):
+        if self.answers_whole(request):
             response = await self._chat(request, ctx)
             yield ChatChunk(model=response.model, delta=response.message.content)
             yield ChatChunk(model=response.model, finish_reason=response.finish_reason,

@@ -66,6 +66,8 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     """For people, not for the JSON contract: which older version differs, why a generated
     answer was replaced."""
+    output_tokens: int = 0
+    """Tokens the model generated for this answer (0 when no model ran)."""
 
     def to_json(self) -> dict[str, object]:
         return {"answer": self.answer, "abstained": self.abstained,
@@ -95,21 +97,23 @@ class Answerer:
         if mode == "auto":
             small = model_parameters is not None and model_parameters < SMALL_MODEL_PARAMETERS
             mode = "extractive" if small or model is None else "generate"
+        spent = 0
         if mode == "generate" and model is not None and self.backend is not None:
-            generated = await self._generate(question, model, [chosen, *support])
+            generated, spent = await self._generate(question, model, [chosen, *support])
             if generated == NOT_FOUND:
-                return Answer(ABSTAIN[language], True, [], model, "abstained")
+                return Answer(ABSTAIN[language], True, [], model, "abstained",
+                              output_tokens=spent)
             problem = (_check(generated, citations, question, context) if generated
                        else "empty answer")
             if problem is None:
                 return Answer(_with_note(generated, bool(older), language), False, citations,
-                              model, "generate", notes)
+                              model, "generate", notes, spent)
             notes.append(f"the generated answer was replaced ({problem}): {generated!r}")
         answer = _shorten(chosen.readable)
         if _check(answer, citations, question, context) is not None:
             answer = _shorten(" ".join(chosen.quote.split()))
         return Answer(_with_note(answer, bool(older), language), False, citations,
-                      EXTRACTIVE_MODEL, "extractive", notes)
+                      EXTRACTIVE_MODEL, "extractive", notes, spent)
 
     def _evidence(self, question: str, collection: str
                   ) -> tuple[Candidate, list[Candidate], list[str]] | None:
@@ -123,7 +127,9 @@ class Answerer:
             return None
         return chosen, _supporting(chosen, scored), _older_versions(chosen, index, self.store)
 
-    async def _generate(self, question: str, model: str, evidence_list: list[Candidate]) -> str:
+    async def _generate(self, question: str, model: str,
+                        evidence_list: list[Candidate]) -> tuple[str, int]:
+        """The model's answer (or NOT_FOUND) and how many tokens it generated."""
         excerpts = "\n".join(f"[{i}] ({c.source}) «{c.readable}»"
                              for i, c in enumerate(evidence_list, 1))
         request = ChatRequest(
@@ -135,7 +141,8 @@ class Answerer:
         assert self.backend is not None
         response = await self.backend.chat(request)
         text = (response.message.content or "").strip()
-        return NOT_FOUND if NOT_FOUND in text else " ".join(text.split())
+        spent = response.usage.completion_tokens
+        return (NOT_FOUND if NOT_FOUND in text else " ".join(text.split())), spent
 
 
 def _supporting(chosen: Candidate, scored: list[Candidate]) -> list[Candidate]:

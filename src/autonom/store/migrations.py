@@ -159,4 +159,37 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX tool_calls_request ON tool_calls(request_id);
         """,
     ),
+    (
+        8,
+        "eval and bench runs with their per-case results",
+        """
+        CREATE TABLE eval_runs (
+            id          TEXT PRIMARY KEY,
+            created_at  REAL NOT NULL,
+            kind        TEXT NOT NULL,
+            label       TEXT NOT NULL,
+            dataset     TEXT NOT NULL,
+            batch       TEXT NOT NULL,
+            settings    TEXT NOT NULL,
+            summary     TEXT NOT NULL
+        );
+        CREATE TABLE eval_results (
+            run_id        TEXT NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+            case_id       TEXT NOT NULL,
+            round         INTEGER NOT NULL,
+            correct       INTEGER NOT NULL,
+            hallucinated  INTEGER NOT NULL,
+            abstained     INTEGER NOT NULL,
+            citation_ok   INTEGER,
+            schema_ok     INTEGER,
+            error         TEXT,
+            ttft_ms       REAL,
+            total_ms      REAL NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            answer        TEXT NOT NULL,
+            detail        TEXT NOT NULL,
+            PRIMARY KEY (run_id, case_id, round)
+        );
+        """,
+    ),
 ]

@@ -1,0 +1,356 @@
+"""CLI commands for evaluation: ``autonom eval run|compare|list|show|report``.
+
+Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from autonom import console
+from autonom.config import load_settings
+from autonom.errors import InvalidRequestError, NotFoundError
+from autonom.evals import dataset, metrics, report
+from autonom.evals.runner import Runner, Target, check_limits, evaluate, select
+from autonom.gateway import Gateway
+from autonom.knowledge import SAMPLE_DIR
+from autonom.services import Services
+from autonom.store.evals import EvalStore, RunData
+from autonom.types import GenerationOptions
+
+eval_app = typer.Typer(help="Evaluate models on your own questions; compare and gate runs.",
+                       no_args_is_help=True)
+AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+FailIf = Annotated[str | None, typer.Option(
+    "--fail-if", help="exit 1 when a condition holds, e.g. "
+                      "'accuracy<0.9,hallucinations_per_1000>50'")]
+SAMPLE_SET = Path(__file__).with_name("evals") / "sample" / "pumpenwerk.yaml"
+SAMPLE_COLLECTION = "pumpenwerk"
+
+
+def _services() -> Services:
+    return Services(load_settings())
+
+
+def _set_path(file: str) -> Path:
+    return SAMPLE_SET if file == "sample" else Path(file)
+
+
+def _documents(services: Services):
+    cache: dict[tuple[str, str], str | None] = {}
+
+    def text(collection: str, source: str) -> str | None:
+        if (collection, source) not in cache:
+            try:
+                record = services.knowledge.store.document(collection, source, chunks=False)
+                cache[(collection, source)] = record.text
+            except NotFoundError:
+                cache[(collection, source)] = None
+        return cache[(collection, source)]
+
+    return text
+
+
+def _index_sample_if_missing(services: Services) -> None:
+    try:
+        services.knowledge.store.collection(SAMPLE_COLLECTION)
+    except NotFoundError:
+        console.err.print(f"indexing the sample documents into {SAMPLE_COLLECTION} …")
+        services.knowledge.ingest([SAMPLE_DIR / SAMPLE_COLLECTION], SAMPLE_COLLECTION)
+
+
+@eval_app.command("run")
+def run(
+    file: Annotated[str, typer.Argument(help="eval set (.yaml or .jsonl); 'sample' is the "
+                                        "sample company's set")],
+    model: Annotated[list[str], typer.Option(
+        "--model", "-m", help="model to evaluate (repeat to compare); 'extractive' answers "
+                              "from documents without a model")],
+    concurrency: Annotated[int, typer.Option(help="requests in flight")] = 1,
+    repeat: Annotated[int, typer.Option(help="ask every case this many times")] = 1,
+    answer_mode: Annotated[str, typer.Option(
+        help="for cases with a collection: generate, extractive or auto")] = "generate",
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="only cases with this tag (repeatable)")] = None,
+    max_tokens: Annotated[int, typer.Option(help="answer length limit")] = 256,
+    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.0,
+    judge: Annotated[str | None, typer.Option(
+        help="judge model for unsupported claims (default: eval.judge_model)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="folder for the JSON and HTML report (default: HOME/reports)")] = None,
+    fail_if: FailIf = None,
+    as_json: AsJson = False,
+) -> None:
+    """Ask every question of the set with each model; print, store and report the results."""
+    if answer_mode not in ("generate", "extractive", "auto"):
+        raise InvalidRequestError("--answer-mode must be generate, extractive or auto")
+    gate = metrics.parse_gate(fail_if) if fail_if else None
+    check_limits(concurrency, repeat)
+    eval_set = select(dataset.load(_set_path(file)), tag or [])
+    targets = [Target.parse(m, answer_mode) for m in model]  # type: ignore[arg-type]
+    services = _services()
+    settings = services.settings
+    if file == "sample":
+        _index_sample_if_missing(services)
+    judge_model = judge or settings.eval.judge_model
+    judge_fn = None
+    if judge_model:
+        from autonom.evals.judge import judge_with
+
+        judge_fn = judge_with(services.backend, judge_model)
+    gateway = Gateway(services.backend, services.db, settings.server,
+                      knowledge=services.knowledge, mcp=settings.mcp)
+    runner = Runner(gateway, services.knowledge, _documents(services), judge_fn,
+                    GenerationOptions(temperature=temperature, seed=0, max_tokens=max_tokens),
+                    timeout_s=settings.server.request_timeout_s)
+    total = sum(len(t.cases(eval_set.cases)) for t in targets) * repeat
+    for t in targets:
+        if skipped := len(eval_set.cases) - len(t.cases(eval_set.cases)):
+            console.err.print(f"{t.label}: {skipped} case(s) without a collection skipped "
+                              "(extractive answers come only from documents)")
+    try:
+        with console.counting(f"{eval_set.name}: {len(targets)} model(s)", total) as advance:
+            runs = asyncio.run(evaluate(
+                runner, eval_set, targets, EvalStore(services.db), concurrency, repeat,
+                advance, settings={"judge": judge_model, "max_tokens": max_tokens,
+                                   "temperature": temperature, "file": str(_set_path(file))}))
+    finally:
+        services.close()
+    stem = f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{runs[0].run.batch}"
+    paths = report.write(runs, out or settings.reports_dir, stem)
+    _print(runs, as_json)
+    if not as_json:
+        console.err.print(f"report: {paths[1]}  (JSON: {paths[0]})")
+    if gate:
+        _gate(runs, gate)
+
+
+def _print(runs: list[RunData], as_json: bool) -> None:
+    if as_json:
+        console.out.print_json(json.dumps(report.to_json(runs), ensure_ascii=False))
+        return
+    headers, rows = report.summary_rows(runs)
+    console.table(headers, rows)
+    for data in runs:
+        errors = data.run.summary.get("errors") or {}
+        if errors:
+            kinds = ", ".join(f"{k} ×{n}" for k, n in errors.items())
+            console.err.print(f"{data.run.label}: errors {kinds}")
+
+
+def _gate(runs: list[RunData], gate: list[metrics.Condition]) -> None:
+    failed = False
+    for data in runs:
+        for problem in metrics.failures(data.run.summary, gate):
+            console.err.print(f"[bold red]gate failed[/] {data.run.label} ({data.run.id}): "
+                              f"{problem}")
+            failed = True
+    if failed:
+        raise typer.Exit(1)
+    console.err.print("gate passed: " + ", ".join(str(c) for c in gate) + " hold for no run")
+
+
+@eval_app.command("compare")
+def compare(
+    before: Annotated[str, typer.Argument(help="run id (or prefix) to compare against")],
+    after: Annotated[str, typer.Argument(help="run id (or prefix) of the candidate")],
+    fail_if: FailIf = None,
+    as_json: AsJson = False,
+) -> None:
+    """What changed between two runs: metrics, and case by case."""
+    gate = metrics.parse_gate(fail_if) if fail_if else None
+    store = EvalStore(_services().db)
+    a, b = store.load(before), store.load(after)
+    diff = report.compare(a, b)
+    if as_json:
+        console.out.print_json(json.dumps(diff, ensure_ascii=False))
+    else:
+        rows = [[key, report.cell(v["before"], kind), report.cell(v["after"], kind),
+                 _change(v["change"], kind)]
+                for key, _, kind in report.COLUMNS
+                for v in [diff["metrics"][key]]]
+        console.out.print(f"[bold]{a.run.label}[/] ({a.run.id}) → [bold]{b.run.label}[/] "
+                          f"({b.run.id})")
+        console.table(["METRIC", "BEFORE", "AFTER", "CHANGE"], rows)
+        if diff["cases"]:
+            console.out.print(f"\n{len(diff['cases'])} case(s) changed:")
+            console.table(["CASE", "CHANGE", "AFTER"],
+                          [[c["case_id"], ", ".join(c["changes"]), c["after"][:80]]
+                           for c in diff["cases"]])
+        else:
+            console.out.print("\nno case changed its outcome")
+        for key, words in (("only_before", "only in the first run"),
+                           ("only_after", "only in the second run")):
+            if diff[key]:
+                console.out.print(f"{len(diff[key])} case(s) {words}: {', '.join(diff[key])}")
+    if gate:
+        _gate([b], gate)
+
+
+def _change(value: float | None, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{100 * value:+.0f} pt"
+    return f"{value:+.1f}"
+
+
+@eval_app.command("list")
+def list_runs(
+    limit: Annotated[int, typer.Option(help="how many runs")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """The latest eval and bench runs."""
+    runs = EvalStore(_services().db).runs(limit=limit)
+    if as_json:
+        console.out.print_json(json.dumps([{
+            "id": r.id, "kind": r.kind, "label": r.label, "dataset": r.dataset,
+            "batch": r.batch, "created_at": r.created_at, "summary": r.summary}
+            for r in runs], ensure_ascii=False))
+        return
+    console.table(["RUN", "KIND", "MODEL / TARGET", "SET", "BATCH", "WHEN", "ACCURACY",
+                   "HALLUC./1000"],
+                  [[r.id, r.kind, r.label, r.dataset, r.batch,
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
+                    report.cell(r.summary.get("accuracy"), "pct"),
+                    report.cell(r.summary.get("hallucinations_per_1000"), "num")]
+                   for r in runs])
+
+
+@eval_app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="run id or prefix")],
+    as_json: AsJson = False,
+) -> None:
+    """One run: its summary and every case."""
+    data = EvalStore(_services().db).load(run_id)
+    if as_json:
+        console.out.print_json(json.dumps(report.to_json([data]), ensure_ascii=False))
+        return
+    _print([data], False)
+    console.table(["CASE", "ROUND", "RESULT", "ANSWER", "WHY"], [
+        [r.case_id, str(r.round), ("right" if r.correct else r.error or "wrong")
+         + (" · hallucinated" if r.hallucinated else ""), " ".join(r.answer.split())[:70],
+         "; ".join(r.detail.get("reasons", []))[:70]] for r in data.results])
+
+
+@eval_app.command("report")
+def write_report(
+    run_ids: Annotated[list[str], typer.Argument(help="run ids (or prefixes) side by side")],
+    out: Annotated[Path, typer.Option(help="folder for the JSON and HTML files")] = Path("."),
+) -> None:
+    """Write the HTML and JSON report for stored runs."""
+    store = EvalStore(_services().db)
+    runs = [store.load(r) for r in run_ids]
+    paths = report.write(runs, out, "eval-" + "-".join(d.run.id for d in runs))
+    console.out.print(f"report: {paths[1]}  (JSON: {paths[0]})")
+
+
+BENCH_COLUMNS = (("concurrency", "CONC", "{:.0f}"), ("completed", "OK", "{:.0f}"),
+                 ("failed", "FAILED", "{:.0f}"), ("prompt_tokens_mean", "PROMPT TOK", "{:.0f}"),
+                 ("request_throughput", "REQ/S", "{:.2f}"),
+                 ("output_throughput", "OUT TOK/S", "{:.1f}"),
+                 ("ttft_p50_ms", "TTFT P50", "{:.0f}"), ("ttft_p95_ms", "P95", "{:.0f}"),
+                 ("ttft_p99_ms", "P99", "{:.0f}"), ("tpot_p50_ms", "TPOT P50", "{:.1f}"),
+                 ("itl_p50_ms", "ITL P50", "{:.1f}"), ("itl_p95_ms", "P95", "{:.1f}"),
+                 ("itl_p99_ms", "P99", "{:.1f}"), ("e2el_p50_ms", "E2EL P50", "{:.0f}"),
+                 ("e2el_p99_ms", "P99", "{:.0f}"))
+
+
+def bench(
+    target: Annotated[str, typer.Argument(help="base URL of an OpenAI-compatible or Ollama "
+                                          "server, e.g. http://127.0.0.1:8080")],
+    model: Annotated[str | None, typer.Option(help="model name (default: default_model)")]
+    = None,
+    api: Annotated[str, typer.Option(help="openai (/v1/chat/completions) or ollama "
+                                          "(/api/chat)")] = "openai",
+    concurrency: Annotated[str, typer.Option(help="levels, comma-separated")] = "1,4,8",
+    requests: Annotated[int, typer.Option(help="requests per level")] = 32,
+    prompt_tokens: Annotated[int, typer.Option(help="approximate prompt length")] = 128,
+    max_tokens: Annotated[int, typer.Option(help="answer length limit")] = 64,
+    timeout: Annotated[float, typer.Option(help="seconds per request")] = 120.0,
+    max_seconds: Annotated[float, typer.Option(
+        help="no new requests after this many seconds per level")] = 1800.0,
+    api_key: Annotated[str | None, typer.Option(envvar="AUTONOM_BENCH_API_KEY",
+                                                help="bearer key for the target")] = None,
+    allow_remote: Annotated[bool, typer.Option(
+        help="allow a target that is not this machine")] = False,
+    out: Annotated[Path | None, typer.Option(help="folder for the JSON result")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Load-test a chat endpoint: requests/s, tokens/s, TTFT, TPOT, ITL and E2E latency
+    percentiles per concurrency level (definitions as in vLLM's serving benchmark)."""
+    from autonom.evals import loadgen
+    from autonom.store.evals import ResultRow, RunRecord, new_run_id
+
+    if api not in ("openai", "ollama"):
+        raise InvalidRequestError("--api must be openai or ollama")
+    try:
+        levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    except ValueError as exc:
+        raise InvalidRequestError(f"invalid --concurrency {concurrency!r}: use e.g. 1,4,8") \
+            from exc
+    if not levels or not 1 <= requests <= loadgen.MAX_REQUESTS or prompt_tokens < 1 \
+            or max_tokens < 1 or any(not 1 <= c <= loadgen.MAX_CONCURRENCY for c in levels):
+        raise InvalidRequestError(
+            f"levels must be 1 to {loadgen.MAX_CONCURRENCY}, --requests 1 to "
+            f"{loadgen.MAX_REQUESTS}, token counts at least 1")
+    url = loadgen.check_target(target, allow_remote)
+    services = _services()
+    config = loadgen.BenchConfig(url=url, model=model or services.settings.default_model,
+                                 api=api, prompt_tokens=prompt_tokens,  # type: ignore[arg-type]
+                                 max_tokens=max_tokens, timeout_s=timeout, api_key=api_key,
+                                 salt=new_run_id())
+    summaries, rows = [], []
+
+    async def all_levels() -> None:
+        nonlocal config
+        config = await loadgen.calibrate(config)  # also the uncounted warm-up request
+        offset = 0
+        for conc in levels:
+            with console.counting(f"concurrency {conc}", requests) as advance:
+                summary, results = await loadgen.level(config, conc, requests, advance,
+                                                       offset, max_seconds)
+            summaries.append(summary)
+            rows.extend(ResultRow(
+                case_id=f"c{conc}-{i}", round=conc, correct=r.ok, hallucinated=False,
+                abstained=False, citation_ok=None, schema_ok=None, error=r.error,
+                ttft_ms=None if r.ttft_s is None else r.ttft_s * 1000,
+                total_ms=r.e2el_s * 1000, output_tokens=r.output_tokens, answer="",
+                detail={"prompt_tokens": r.prompt_tokens}) for i, r in enumerate(results))
+            offset += requests
+
+    asyncio.run(all_levels())
+    record = RunRecord(kind="bench", label=f"{config.model} @ {url}",
+                       dataset=f"synthetic ~{prompt_tokens} → ≤{max_tokens} tokens",
+                       batch=new_run_id(),
+                       settings={"url": url, "api": api, "model": config.model,
+                                 "levels": levels, "requests": requests,
+                                 "prompt_tokens": prompt_tokens, "max_tokens": max_tokens},
+                       summary={"levels": summaries})
+    EvalStore(services.db).save(record, rows)
+    folder = out or services.settings.reports_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{record.id}.json"
+    path.write_text(json.dumps({"id": record.id, "settings": record.settings,
+                                "levels": summaries}, ensure_ascii=False, indent=1),
+                    encoding="utf-8")
+    if as_json:
+        console.out.print_json(json.dumps({"id": record.id, "settings": record.settings,
+                                           "levels": summaries}, ensure_ascii=False))
+        return
+    console.out.print(f"[bold]{record.label}[/] · run {record.id} · times in ms")
+    console.table([h for _, h, _ in BENCH_COLUMNS],
+                  [[("–" if s.get(k) is None else f.format(s[k])) for k, _, f in BENCH_COLUMNS]
+                   for s in summaries])
+    for s in summaries:
+        if s["errors"]:
+            console.err.print(f"concurrency {s['concurrency']}: errors "
+                              + ", ".join(f"{k} ×{n}" for k, n in s["errors"].items()))
+    console.err.print(f"saved: {path}")

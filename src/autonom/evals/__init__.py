@@ -1,0 +1,7 @@
+"""Evaluation on the company's own questions and load tests of any chat endpoint.
+
+``dataset`` reads eval sets, ``facts`` matches expected facts and spots abstentions,
+``checks`` scores one answer (right, hallucinated, cited correctly), ``runner`` asks the
+questions, ``metrics`` summarises runs and evaluates gates, ``report`` prints and writes
+JSON and HTML, ``loadgen`` is the bounded load generator behind ``autonom bench``.
+"""
