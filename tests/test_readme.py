@@ -45,3 +45,38 @@ def test_quickstart_answers_the_first_question(capsys, default_model_file):
     out, err = capsys.readouterr()
     assert "KP-55" in err  # the question is shown
     assert "5,5 kW" in out and "produkte/kp-55-datenblatt.md" in out  # answered, with citation
+
+
+def test_readme_eval_set_example_is_a_valid_eval_set(tmp_path):
+    from autonom.evals.dataset import load
+
+    block = re.search(r"```yaml\n(name: service-fragen.*?)```", README, flags=re.S)
+    assert block, "the README shows an eval set"
+    path = tmp_path / "fragen.yaml"
+    path.write_text(block.group(1), encoding="utf-8")
+    loaded = load(path)
+    assert [c.id for c in loaded.cases] == ["motorleistung", "gehalt", "bestellung"]
+    assert loaded.cases[2].collection is None and loaded.cases[2].json_schema
+
+
+def test_readme_eval_and_bench_options_exist(capsys):
+    """Every --option on a README line for ``autonom eval run|compare`` or ``autonom bench``
+    is one the command accepts."""
+    import typer
+
+    from autonom.cli import app
+
+    command = typer.main.get_command(app)
+    lines = [m.group(0) for m in re.finditer(r"^autonom (?:eval \w+|bench) .*$", README,
+                                              flags=re.M)]
+    assert len(lines) >= 5
+    for line in lines:
+        sub = command
+        for word in line.split()[1:]:
+            if word.startswith("-") or not hasattr(sub, "commands"):
+                break
+            sub = sub.commands[word]
+        known = {opt for param in sub.params for opt in param.opts}
+        used = set(re.findall(r"(?<!\S)(--[a-z-]+)", line))
+        assert used <= known, (line, used - known)
+    capsys.readouterr()

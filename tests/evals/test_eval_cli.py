@@ -171,3 +171,25 @@ def test_bench_measures_a_running_autonom_serve_on_both_apis(capsys, server, tmp
     code, _, err = cli(capsys, "bench", server.url, "--requests", "1")
     assert code == 1
     assert "did not answer a first request (HTTP 401)" in err
+
+
+def test_a_judge_adds_what_the_rules_cannot_see(tmp_path: Path):
+    from autonom.evals.judge import parse_verdict
+
+    assert parse_verdict('{"supported": false, "unsupported_claims": ["Sitz in Paris"]}') == \
+        ["Sitz in Paris"]
+    assert parse_verdict('{"supported": true, "unsupported_claims": []}') == []
+    assert parse_verdict("kein JSON") == []  # a broken verdict finds nothing
+    assert parse_verdict('{"supported": false, "unsupported_claims": []}') == \
+        ["the judge found an unsupported statement"]
+
+    async def judge(case, outcome):
+        return ["Sitz in Paris"] if "Paris" in outcome.text else []
+
+    runner = _runner(tmp_path, lambda r: "Das Pumpenwerk sitzt in Paris.")
+    runner.judge = judge
+    case = EvalCase.model_validate({"id": "a", "question": "Wo sitzt das Pumpenwerk?",
+                                    "expected": ["Neuburg"]})
+    result = asyncio.run(runner.one(case, Target("fake", "fake")))
+    assert result.score.hallucinated
+    assert result.score.reasons == ["judge: Sitz in Paris"]
