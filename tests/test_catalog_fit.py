@@ -1,0 +1,67 @@
+"""Memory and speed estimates against numbers computed by hand from the catalog's facts."""
+
+import pytest
+
+from autonom.catalog import fit
+from autonom.catalog.catalog import get, load
+from autonom.errors import InvalidRequestError
+
+
+def test_every_catalog_entry_is_complete_and_names_its_source():
+    ids = [m.id for m in load()]
+    assert len(ids) == len(set(ids))
+    for model in load():
+        assert model.source.facts
+        assert (model.active_params_b is None) == (model.experts is None), model.id
+
+
+def test_moe_weights_count_every_expert_but_decode_reads_only_the_active_ones():
+    qwen = get("qwen3-30b-a3b")
+    # 30.5e9 parameters × 4.85 bits / 8 = 18.49 GB in memory
+    assert fit.estimate(qwen, "Q4_K_M", 4096).weights_gb == pytest.approx(18.490625)
+    # per token only 3.3e9 × 4.85 / 8 = 2.000625 GB are read: at 100 GB/s × 0.7 → 35 tok/s
+    assert fit.decode_tokens_per_s(qwen, "Q4_K_M", 100) == pytest.approx(70 / 2.000625)
+
+
+def test_qwen3_30b_a3b_kv_cache_uses_its_four_kv_heads():
+    qwen = get("qwen3-30b-a3b")
+    # 48 layers × 2 (K and V) × 4 kv heads × 128 dims × 2 bytes = 98,304 bytes per token
+    assert fit.kv_bytes(qwen, 1) == 98_304
+    # full 32k context, 2 slots: 98,304 × 32,768 × 2 = 6.44 GB
+    assert fit.estimate(qwen, "Q8_0", slots=2).kv_gb == pytest.approx(6.442450944)
+
+
+def test_llama4_scout_keeps_only_a_chunk_in_its_local_layers():
+    scout = get("llama4-scout")
+    assert fit.layer_split(scout) == (12, 36)
+    per_layer_token = 2 * 8 * 128 * 2  # 4,096 bytes
+    # 131,072 tokens: 12 global layers hold all of them, 36 chunked layers 8,192
+    expected = per_layer_token * (12 * 131_072 + 36 * 8_192)
+    assert fit.kv_bytes(scout, 131_072) == expected  # 7.65 GB instead of 25.8 GB
+    # weights: all 109e9 parameters at Q4_K_M = 66.08 GB; decode reads 17e9 → 10.31 GB
+    estimate = fit.estimate(scout, "Q4_K_M", 8192)
+    assert estimate.weights_gb == pytest.approx(66.08125)
+    assert fit.decode_tokens_per_s(scout, "Q4_K_M", 3350) == pytest.approx(
+        0.7 * 3350e9 / (17e9 * 4.85 / 8))
+
+
+def test_deepseek_v32_latent_attention_caches_576_values_per_layer():
+    deepseek = get("deepseek-v3.2")
+    # 61 layers × (512 + 64) × 2 bytes = 70,272 bytes per token; full 163,840 → 11.51 GB
+    assert fit.kv_bytes(deepseek, 1) == 70_272
+    assert fit.estimate(deepseek, "Q4_K_M").kv_gb == pytest.approx(70_272 * 163_840 / 1e9)
+    # weights 671e9 × 4.85 / 8 = 406.8 GB: fits in 8 × 80 GB; at F16 (1,342 GB) it does not
+    assert fit.estimate(deepseek, "Q4_K_M", 8192).memory_gb < 8 * 80
+    assert fit.estimate(deepseek, "F16", 8192).memory_gb > 8 * 80
+
+
+def test_gemma3_sliding_window_layers_hold_512_tokens():
+    gemma = get("gemma3-270m")
+    assert fit.layer_split(gemma) == (3, 15)
+    # 1 kv head × 256 dims × 2 × 2 bytes = 1,024 bytes per layer and token
+    assert fit.kv_bytes(gemma, 32_768) == 1_024 * (3 * 32_768 + 15 * 512)
+
+
+def test_unknown_quantization_is_a_clear_error():
+    with pytest.raises(InvalidRequestError, match="unknown quantization"):
+        fit.estimate(get("smollm2-135m"), "Q3_X")
