@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from autonom import __version__, cli_eval, cli_knowledge, cli_mcp, console
+from autonom import __version__, cli_catalog, cli_eval, cli_knowledge, cli_mcp, console
 from autonom.config import load_settings
 from autonom.errors import AutonomError, ConfigError, InvalidRequestError
 from autonom.knowledge import SAMPLE_DIR
@@ -283,6 +283,7 @@ app.add_typer(cli_knowledge.docs_app, name="docs")
 app.add_typer(cli_mcp.mcp_app, name="mcp")
 app.add_typer(cli_eval.eval_app, name="eval")
 app.command("bench")(cli_eval.bench)
+app.command("fit")(cli_catalog.fit_command)
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

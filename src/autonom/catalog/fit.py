@@ -94,3 +94,49 @@ def decode_tokens_per_s(facts: ModelFacts, quant: str, bandwidth_gbs: float,
     context already in the cache."""
     per_token = weight_bytes(facts, quant, active=True) + kv_bytes(facts, filled)
     return BANDWIDTH_EFFICIENCY * bandwidth_gbs * GB / per_token
+
+
+RAM_SHARE = 0.85
+"""Of the machine's RAM, what a model may use (the OS and other programs keep the rest)."""
+VRAM_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class Verdict:
+    estimate: Estimate
+    fits: str
+    """vram | partial | ram | no"""
+    gpu_layers: int
+    decode_tok_s: float | None
+
+    def to_json(self) -> dict[str, object]:
+        e = self.estimate
+        return {"model": e.model, "quant": e.quant, "context": e.context, "slots": e.slots,
+                "memory_gb": round(e.memory_gb, 2), "weights_gb": round(e.weights_gb, 2),
+                "kv_gb": round(e.kv_gb, 2), "fits": self.fits, "gpu_layers": self.gpu_layers,
+                "decode_tok_s": None if self.decode_tok_s is None
+                else round(self.decode_tok_s, 1)}
+
+
+def judge(facts: ModelFacts, quant: str, ram_gb: float, cpu_bandwidth_gbs: float,
+          vram_gb: float = 0.0, gpu_bandwidth_gbs: float | None = None,
+          context: int | None = None, slots: int = 1) -> Verdict:
+    """Where the model fits (all on the GPU, split, in RAM, nowhere) and how fast it decodes
+    there. A split puts whole layers on the GPU with the KV cache and overhead; the rest of
+    the layers' weights are read from RAM at CPU bandwidth."""
+    e = estimate(facts, quant, context, slots)
+    ram, vram = ram_gb * RAM_SHARE, vram_gb * VRAM_SHARE
+    gpu_bw = gpu_bandwidth_gbs or cpu_bandwidth_gbs
+    if vram and e.memory_gb <= vram:
+        return Verdict(e, "vram", facts.layers, decode_tokens_per_s(facts, quant, gpu_bw))
+    per_layer = e.weights_gb / facts.layers
+    room = vram - e.kv_gb - e.overhead_gb
+    layers = max(0, min(facts.layers - 1, int(room // per_layer))) if vram else 0
+    if layers and e.memory_gb - layers * per_layer <= ram:
+        share = layers / facts.layers
+        active = weight_bytes(facts, quant, active=True) / GB
+        seconds = (active * share / gpu_bw + active * (1 - share) / cpu_bandwidth_gbs)
+        return Verdict(e, "partial", layers, BANDWIDTH_EFFICIENCY / seconds)
+    if e.memory_gb <= ram:
+        return Verdict(e, "ram", 0, decode_tokens_per_s(facts, quant, cpu_bandwidth_gbs))
+    return Verdict(e, "no", 0, None)
