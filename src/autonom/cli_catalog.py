@@ -62,7 +62,7 @@ def _machine(ram: float | None, vram: float, bandwidth: float | None,
             raise InvalidRequestError("--ram must be positive")
         return Machine(ram_gb=ram, cores=0, cpu_bandwidth_gbs=bandwidth or 50.0, gpus=gpus,
                        described=True)
-    found = detect()
+    found = detect(bandwidth)
     return Machine(ram_gb=found.ram_gb, cores=found.cores,
-                   cpu_bandwidth_gbs=bandwidth or found.cpu_bandwidth_gbs, flags=found.flags,
+                   cpu_bandwidth_gbs=found.cpu_bandwidth_gbs, flags=found.flags,
                    gpus=gpus or found.gpus, described=False)

@@ -338,12 +338,10 @@ def bench(
     folder = out or services.settings.reports_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{record.id}.json"
-    path.write_text(json.dumps({"id": record.id, "settings": record.settings,
-                                "levels": summaries}, ensure_ascii=False, indent=1),
-                    encoding="utf-8")
+    payload = {"id": record.id, "settings": record.settings, "levels": summaries}
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
     if as_json:
-        console.out.print_json(json.dumps({"id": record.id, "settings": record.settings,
-                                           "levels": summaries}, ensure_ascii=False))
+        console.out.print_json(json.dumps(payload, ensure_ascii=False))
         return
     console.out.print(f"[bold]{record.label}[/] · run {record.id} · times in ms")
     console.table([h for _, h, _ in BENCH_COLUMNS],

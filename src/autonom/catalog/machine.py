@@ -86,9 +86,11 @@ def measure_bandwidth(size_mb: int = 256, rounds: int = 5) -> float:
     return data.nbytes / best / GB
 
 
-def detect() -> Machine:
+def detect(bandwidth_gbs: float | None = None) -> Machine:
+    """This machine; its memory bandwidth is measured unless ``bandwidth_gbs`` is given."""
     import psutil
 
     return Machine(ram_gb=psutil.virtual_memory().total / GB,
                    cores=psutil.cpu_count(logical=False) or os.cpu_count() or 1,
-                   cpu_bandwidth_gbs=measure_bandwidth(), flags=cpu_flags(), gpus=gpus())
+                   cpu_bandwidth_gbs=bandwidth_gbs or measure_bandwidth(), flags=cpu_flags(),
+                   gpus=gpus())

@@ -27,7 +27,7 @@ import jsonschema
 
 from autonom.evals import facts
 from autonom.evals.dataset import EvalCase
-from autonom.knowledge.text import numbers
+from autonom.knowledge.evidence import unsupported_numbers
 from autonom.types import Citation
 
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
@@ -109,11 +109,10 @@ def unsupported(case: EvalCase, outcome: Outcome, abstained: bool,
         if case.collection and documents is not None and not quote_in(
                 citation, documents(case.collection, citation.source)):
             reasons.append(f"fabricated quote from {citation.source}")
-    evidence = evidence_texts(case, outcome)
-    known_numbers = {n for text in evidence for n in numbers(text)}
-    if bad := [n for n in numbers(outcome.text) if n not in known_numbers]:
+    backing = evidence_texts(case, outcome)
+    if bad := unsupported_numbers(outcome.text, backing):
         reasons.append(f"unsupported numbers: {', '.join(dict.fromkeys(bad))}")
-    known_codes = {c for text in evidence for c in codes(text)}
+    known_codes = {c for text in backing for c in codes(text)}
     if bad := [c for c in codes(outcome.text) if c not in known_codes]:
         reasons.append(f"unsupported codes: {', '.join(dict.fromkeys(bad))}")
     return reasons

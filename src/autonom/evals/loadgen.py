@@ -112,8 +112,7 @@ async def calibrate(config: BenchConfig, probe_words: int = 60) -> BenchConfig:
     """Measures the target's tokens per prompt word with one request (also a warm-up); the
     config is returned unchanged when the target does not report prompt tokens."""
     probe = replace(config, prompt_tokens=probe_words, words_per_token=1.0, max_tokens=1)
-    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-    async with httpx.AsyncClient(headers=headers, trust_env=False) as client:
+    async with _client(config, 1) as client:
         result = await one(client, probe, prompt(probe, -1))
     if not result.ok:
         raise InvalidRequestError(f"the target did not answer a first request "
@@ -133,6 +132,14 @@ def _body(config: BenchConfig, text: str) -> tuple[str, dict[str, Any]]:
         "model": config.model, "messages": messages, "stream": True,
         "max_tokens": config.max_tokens, "temperature": 0, "seed": 0,
         "stream_options": {"include_usage": True}}
+
+
+def _client(config: BenchConfig, connections: int) -> httpx.AsyncClient:
+    """A client for the target: its key, as many connections as requests in flight, and no
+    proxy from the environment (the target is addressed directly)."""
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(headers=headers, limits=limits, trust_env=False)
 
 
 async def one(client: httpx.AsyncClient, config: BenchConfig, text: str) -> RequestResult:
@@ -210,11 +217,9 @@ async def level(config: BenchConfig, concurrency: int, requests: int,
         raise InvalidRequestError(f"concurrency must be 1 to {MAX_CONCURRENCY}")
     if not 1 <= requests <= MAX_REQUESTS:
         raise InvalidRequestError(f"--requests must be 1 to {MAX_REQUESTS}")
-    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     indices = iter(range(offset, offset + requests))
     results: list[RequestResult] = []
-    async with httpx.AsyncClient(headers=headers, limits=limits, trust_env=False) as client:
+    async with _client(config, concurrency) as client:
         async def worker() -> None:
             for index in indices:
                 if time.perf_counter() > end:

@@ -12,7 +12,8 @@ Definitions (each answer of each repeat counts once):
   ``abstention_recall`` — abstentions over the cases that must be abstained from;
 * ``schema_validity`` — answers that parse and validate, over cases with a schema;
 * latency: time to first token and total time, p50/p95 in milliseconds; ``output_tok_s`` —
-  output tokens over the answering time of the answers that report tokens;
+  output tokens over generation time (after the first token for streamed answers, the
+  whole time for answers that arrive in one piece), over the answers that report tokens;
 * ``error_rate`` — failed requests over all requests, with a count per error kind.
 """
 
