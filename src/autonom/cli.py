@@ -15,8 +15,10 @@ import typer
 from typer.exceptions import TyperException
 
 from autonom import __version__, cli_catalog, cli_eval, cli_knowledge, cli_mcp, console
+from autonom.catalog.catalog import find as find_in_catalog
+from autonom.catalog.policy import Gate
 from autonom.config import load_settings
-from autonom.errors import AutonomError, ConfigError, InvalidRequestError
+from autonom.errors import AutonomError, ConfigError, InvalidRequestError, PolicyError
 from autonom.knowledge import SAMPLE_DIR
 from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull as pull_model
@@ -51,8 +53,18 @@ def pull(
 ) -> None:
     """Fetch a model into the local model store."""
     services = _services()
+    gate = Gate(services.settings.policy, warn=console.warn)
+    known = find_in_catalog(source)
+    if known is not None:  # refuse before downloading anything
+        gate.check(source)
     with console.progress() as bar:
         record = pull_model(source, services.registry, services.settings, name=name, progress=bar)
+    if known is None:
+        try:
+            gate.check(record.name, record.info.license, source, record.info.name or "")
+        except PolicyError:
+            services.registry.remove(record.name)
+            raise
     console.out.print(
         f"pulled [bold]{record.name}[/] ({console.size(record.size_bytes)}, "
         f"sha256 {record.sha256})"
@@ -284,6 +296,9 @@ app.add_typer(cli_mcp.mcp_app, name="mcp")
 app.add_typer(cli_eval.eval_app, name="eval")
 app.command("bench")(cli_eval.bench)
 app.command("fit")(cli_catalog.fit_command)
+app.command("recommend")(cli_catalog.recommend_command)
+app.command("license")(cli_catalog.license_command)
+app.command("cost")(cli_catalog.cost_command)
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

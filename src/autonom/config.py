@@ -209,6 +209,23 @@ class EvalSettings(BaseModel):
     """Where JSON and HTML reports are written; default: HOME/reports."""
 
 
+class PolicySettings(BaseModel):
+    """The company's situation, checked against a model's licence on pull and on serve."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    commercial: bool = True
+    """The models are used commercially (products, services, internal business use)."""
+    monthly_active_users: int | None = Field(default=None, ge=0)
+    annual_revenue_usd: int | None = Field(default=None, ge=0)
+    region: str | None = None
+    """Where the company has its principal place of business: EU, or a country code (DE,
+    AT, US …)."""
+    on_violation: Literal["warn", "refuse"] = "warn"
+    allow: list[str] = Field(default_factory=list)
+    """Models the company holds a separate licence for (catalog ids or model names)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTONOM_",
@@ -233,6 +250,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
 
     @field_validator("keep_alive")
     @classmethod

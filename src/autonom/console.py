@@ -34,6 +34,12 @@ def error(message: str) -> None:
     err.print(message.replace("\n", " "), markup=False, soft_wrap=True)
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr, never interpreted as markup."""
+    err.print("[yellow]warning:[/] ", end="")
+    err.print(message.replace("\n", " "), markup=False, soft_wrap=True)
+
+
 def size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):

@@ -17,6 +17,7 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     ├── NotFoundError            no such collection or document (404)
     ├── AuthenticationError      missing, invalid or revoked API key (401)
     ├── PermissionDeniedError    the key lacks the scope for this route (403)
+    │   └── PolicyError          the licence policy refuses this model (403)
     ├── RateLimitError           the key's requests or tokens per minute are used up (429)
     └── BackendError             the engine or an upstream failed
         ├── CapacityError        no room to load a model (memory budget, all slots busy)
@@ -86,6 +87,10 @@ class AuthenticationError(AutonomError):
 
 class PermissionDeniedError(AutonomError):
     """The API key is valid but lacks the scope this route needs."""
+
+
+class PolicyError(PermissionDeniedError):
+    """The company's licence policy does not allow this model (``[policy]`` in the config)."""
 
 
 class RateLimitError(AutonomError):

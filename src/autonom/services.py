@@ -6,11 +6,14 @@ receives the pieces it needs explicitly.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from autonom.backends.base import Backend
 from autonom.backends.embedded import EmbeddedBackend
+from autonom.backends.guarded import GuardedBackend
+from autonom.catalog.policy import Gate
 from autonom.config import Settings, ensure_home
 from autonom.errors import AutonomError
 from autonom.knowledge.base import KnowledgeBase
@@ -33,9 +36,23 @@ class Services:
 
     @cached_property
     def backend(self) -> Backend:
-        if self.backend_override is not None:
-            return self.backend_override
-        return EmbeddedBackend(self.registry, self.settings, self.db)
+        inner = self.backend_override or EmbeddedBackend(self.registry, self.settings, self.db)
+        return GuardedBackend(inner, self.check_licence)
+
+    @cached_property
+    def licence_gate(self) -> Gate:
+        return Gate(self.settings.policy,
+                    warn=logging.getLogger("autonom.policy").warning)
+
+    def check_licence(self, model: str) -> None:
+        """Refuse (or warn about, per ``[policy]``) a registered model whose licence does not
+        allow the company's use; names the registry does not know are left to the backend."""
+        try:
+            record = self.registry.resolve(model)
+        except AutonomError:
+            return
+        self.licence_gate.check(record.name, record.info.license, record.source,
+                                record.info.name or "")
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:

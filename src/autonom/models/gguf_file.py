@@ -165,20 +165,24 @@ def _parse(r: _Reader) -> GGUFInfo:
             value = f"<{len(value)} items>"
         meta[key] = value
     alignment = int(meta.get("general.alignment", 32) or 32)
-    params, data_needed, tensor_types = _read_tensors(r, n_tensors)
+    params, data_needed, tensor_types, expert_params = _read_tensors(r, n_tensors)
     data_start = -(-r.fh.tell() // alignment) * alignment
     if data_start + data_needed > r.size:
         missing = data_start + data_needed - r.size
         raise InvalidModelFileError(
             f"{r.path.name} is truncated: tensor data ends {missing} bytes past the end of the file"
         )
-    return _summarise(meta, token_list, params, tensor_types, version, n_tensors, r.size)
+    info = _summarise(meta, token_list, params, tensor_types, version, n_tensors, r.size)
+    info.extra.update(_layout(meta, info.architecture, expert_params))
+    if token_list is not None:
+        info.extra["vocab_size"] = len(token_list)
+    return info
 
 
-def _read_tensors(r: _Reader, n_tensors: int) -> tuple[int, int, dict[int, int]]:
+def _read_tensors(r: _Reader, n_tensors: int) -> tuple[int, int, dict[int, int], int]:
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    params, data_end = 0, 0
+    params, data_end, expert_params = 0, 0, 0
     type_counts: dict[int, int] = {}
     for _ in range(n_tensors):
         name = r.string("tensor name")
@@ -194,9 +198,38 @@ def _read_tensors(r: _Reader, n_tensors: int) -> tuple[int, int, dict[int, int]]
         except (ValueError, KeyError) as exc:
             raise InvalidModelFileError(f"{r.path.name}: tensor {name} has unknown type") from exc
         params += elements
+        if "_exps." in name:  # routed experts of a Mixture-of-Experts layer
+            expert_params += elements
         type_counts[ttype] = type_counts.get(ttype, 0) + elements
         data_end = max(data_end, offset + elements // block * type_size)
-    return params, data_end, type_counts
+    return params, data_end, type_counts, expert_params
+
+
+_LAYOUT_KEYS = {
+    "sliding_window": "attention.sliding_window",
+    "sliding_window_pattern": "attention.sliding_window_pattern",
+    "chunk_size": "attention.chunk_size",
+    "expert_count": "expert_count",
+    "expert_used_count": "expert_used_count",
+    "expert_shared_count": "expert_shared_count",
+    "kv_lora_rank": "attention.kv_lora_rank",
+    "rope_dimension_count": "rope.dimension_count",
+    "ssm_inner_size": "ssm.inner_size",
+    "ssm_state_size": "ssm.state_size",
+    "ssm_conv_kernel": "ssm.conv_kernel",
+}
+
+
+def _layout(meta: dict[str, Any], arch: str, expert_params: int) -> dict[str, int]:
+    """Architecture facts the memory estimate needs (``autonom fit`` on a local file)."""
+    found: dict[str, int] = {}
+    for key, suffix in _LAYOUT_KEYS.items():
+        value = meta.get(f"{arch}.{suffix}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            found[key] = value
+    if expert_params:
+        found["expert_params"] = expert_params
+    return found
 
 
 def _quant_name(meta: dict[str, Any], tensor_types: dict[int, int]) -> str:
