@@ -80,3 +80,23 @@ def test_readme_eval_and_bench_options_exist(capsys):
         used = set(re.findall(r"(?<!\S)(--[a-z-]+)", line))
         assert used <= known, (line, used - known)
     capsys.readouterr()
+
+
+def test_readme_model_choice_commands_run_and_policy_example_is_valid(capsys):
+    import shlex
+    import tomllib
+
+    from autonom.config import PolicySettings
+
+    block = re.search(r"### Which model.*?```bash\n(.*?)```", README, flags=re.S)
+    assert block, "the README shows the model choice commands"
+    lines = [ln.split("#")[0].strip() for ln in block.group(1).splitlines()]
+    commands = [shlex.split(ln)[1:] for ln in lines if ln and ".gguf" not in ln]
+    assert {c[0] for c in commands} == {"fit", "recommend", "license", "cost"}
+    for args in commands:
+        assert main(args) == 0, args
+    capsys.readouterr()
+    policy = re.search(r"```toml\n# autonom.toml\n(\[policy\].*?)```", README, flags=re.S)
+    assert policy, "the README shows a [policy] section"
+    parsed = PolicySettings(**tomllib.loads(policy.group(1))["policy"])
+    assert parsed.on_violation == "refuse" and parsed.region == "DE"

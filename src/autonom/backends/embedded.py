@@ -21,8 +21,10 @@ import psutil
 
 from autonom.backends.base import Capabilities
 from autonom.backends.pool import ModelPool, PoolSnapshot
+from autonom.catalog import fit
+from autonom.catalog.local import facts_from_gguf
 from autonom.config import EngineSettings, Settings
-from autonom.errors import BackendError, InvalidRequestError
+from autonom.errors import BackendError, InvalidModelFileError, InvalidRequestError
 from autonom.models.chat_template import render_chat
 from autonom.models.registry import ModelRecord, Registry
 from autonom.store import Database
@@ -195,7 +197,15 @@ class EmbeddedBackend:
         return per_slot * self.engine.n_parallel
 
     def estimate_bytes(self, record: ModelRecord) -> int:
-        kv = record.info.kv_bytes_per_token() * self.context_size(record)
+        """Memory the loaded model will take: its file, the KV cache of all slots laid out
+        as its attention is (sliding windows hold fewer tokens), runtime overhead."""
+        per_slot = self.context_size(record) // self.engine.n_parallel
+        try:
+            facts, _ = facts_from_gguf(record.info, record.name)
+        except InvalidModelFileError:  # too little metadata for the layout: all layers full
+            kv = record.info.kv_bytes_per_token() * self.context_size(record)
+        else:
+            kv = int(fit.kv_bytes(facts, per_slot, self.engine.n_parallel))
         return record.size_bytes + kv + _RUNTIME_OVERHEAD
 
     # -- blocking calls (run on the executor) ------------------------------------------
