@@ -72,7 +72,8 @@ def test_unknown_quantization_is_a_clear_error():
 
 def test_qwen3_30b_a3b_runs_from_ram_on_a_cpu_box_at_moe_speed():
     qwen = get("qwen3-30b-a3b")
-    verdict = fit.judge(qwen, "Q4_K_M", ram_gb=32, cpu_bandwidth_gbs=50, context=8192)
+    verdict = fit.judge(qwen, "Q4_K_M", fit.Hardware(ram_gb=32, cpu_bandwidth_gbs=50),
+                        context=8192)
     # 18.49 GB weights + 0.81 GB KV + (0.1 + 5 %) 1.02 GB overhead = 20.3 GB ≤ 0.85 × 32 GB
     assert verdict.fits == "ram"
     assert verdict.estimate.memory_gb == pytest.approx(18.490625 + 0.805306368 + 1.02453125)
@@ -83,17 +84,18 @@ def test_qwen3_30b_a3b_runs_from_ram_on_a_cpu_box_at_moe_speed():
 
 def test_a_24gb_gpu_box_splits_llama4_scout_and_an_8xh100_node_holds_it():
     scout = get("llama4-scout")
-    box = fit.judge(scout, "Q4_K_M", ram_gb=128, cpu_bandwidth_gbs=60, vram_gb=24,
-                    gpu_bandwidth_gbs=1000, context=8192)
+    box = fit.judge(scout, "Q4_K_M", fit.Hardware(ram_gb=128, cpu_bandwidth_gbs=60, vram_gb=24,
+                                                  gpu_bandwidth_gbs=1000), context=8192)
     assert box.fits == "partial" and 0 < box.gpu_layers < scout.layers
-    node = fit.judge(scout, "Q8_0", ram_gb=2000, cpu_bandwidth_gbs=300, vram_gb=8 * 80,
-                     gpu_bandwidth_gbs=3350, context=131_072)
+    node = fit.judge(scout, "Q8_0", fit.Hardware(ram_gb=2000, cpu_bandwidth_gbs=300,
+                                                 vram_gb=8 * 80, gpu_bandwidth_gbs=3350),
+                     context=131_072)
     assert node.fits == "vram"
-    assert fit.judge(get("deepseek-v3.2"), "F16", ram_gb=24, cpu_bandwidth_gbs=20).fits == "no"
+    assert fit.judge(get("deepseek-v3.2"), "F16", fit.Hardware(24, 20)).fits == "no"
 
 
 def test_fit_json_has_the_documented_keys():
-    verdict = fit.judge(get("smollm2-135m"), "Q8_0", ram_gb=24, cpu_bandwidth_gbs=18)
+    verdict = fit.judge(get("smollm2-135m"), "Q8_0", fit.Hardware(24, 18))
     assert {"model", "quant", "memory_gb", "fits", "decode_tok_s"} <= set(verdict.to_json())
     assert verdict.to_json()["fits"] == "ram"
 

@@ -61,7 +61,8 @@ def pull(
         record = pull_model(source, services.registry, services.settings, name=name, progress=bar)
     if known is None:
         try:
-            gate.check(record.name, record.info.license, source, record.info.name or "")
+            gate.check(record.name,
+                       lambda: (record.info.license, (source, record.info.name or "")))
         except PolicyError:
             services.registry.remove(record.name)
             raise

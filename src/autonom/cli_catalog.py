@@ -6,6 +6,7 @@ Registered on the main ``autonom`` app by :mod:`autonom.cli`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from autonom.catalog import catalog, cost, fit, policy, recommend
 from autonom.catalog.machine import Gpu, Machine, detect, parse_gpus
 from autonom.config import PolicySettings, load_settings
 from autonom.errors import AutonomError, InvalidRequestError
+from autonom.models.registry import ModelRecord
 
 QUANTS = ("Q4_K_M", "Q5_K_M", "Q8_0", "F16")
 
@@ -52,7 +54,7 @@ def fit_command(
     targets = _targets(model, quant)
     machine = _machine(ram, vram, gpu, bandwidth, gpu_bandwidth, cores)
     hw = machine.hardware()
-    verdicts = [fit.judge_on(facts, q, hw, context, slots) for facts, q in targets]
+    verdicts = [fit.judge(facts, q, hw, context, slots) for facts, q in targets]
     if as_json:
         console.out.print_json(json.dumps([v.to_json() for v in verdicts]))
         return
@@ -94,11 +96,17 @@ def _local_file(model: str) -> Path | None:
     path = Path(model).expanduser()
     if path.suffix.lower() == ".gguf" or path.is_file():
         return path
+    record = _record(model)
+    return record.path if record is not None else None
+
+
+def _record(model: str) -> ModelRecord | None:
+    """The registered model of that name, or None."""
     from autonom.services import Services
 
     services = Services(load_settings())
     try:
-        return services.registry.resolve(model).path
+        return services.registry.resolve(model)
     except AutonomError:
         return None
     finally:
@@ -124,9 +132,7 @@ def _machine(ram: float | None, vram: float, gpu: str | None, bandwidth: float |
         return Machine(ram_gb=ram, cores=n, cpu_bandwidth_gbs=bandwidth or 50.0,
                        cpu_gflops=80.0 * n, gpus=gpus, described=True)
     found = detect(bandwidth)
-    return Machine(ram_gb=found.ram_gb, cores=found.cores,
-                   cpu_bandwidth_gbs=found.cpu_bandwidth_gbs, cpu_gflops=found.cpu_gflops,
-                   flags=found.flags, gpus=gpus or found.gpus, described=False)
+    return replace(found, gpus=gpus) if gpus else found
 
 
 def _policy(commercial: bool | None) -> PolicySettings:
@@ -240,15 +246,9 @@ def license_command(
 
 def _registered(model: str) -> tuple[str | None, list[str]]:
     """The GGUF licence and other names of a registered model (none when not registered)."""
-    from autonom.services import Services
-
-    services = Services(load_settings())
-    try:
-        record = services.registry.resolve(model)
-    except AutonomError:
+    record = _record(model)
+    if record is None:
         return None, []
-    finally:
-        services.close()
     return record.info.license, [record.source, record.info.name or ""]
 
 

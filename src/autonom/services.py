@@ -46,13 +46,17 @@ class Services:
 
     def check_licence(self, model: str) -> None:
         """Refuse (or warn about, per ``[policy]``) a registered model whose licence does not
-        allow the company's use; names the registry does not know are left to the backend."""
-        try:
-            record = self.registry.resolve(model)
-        except AutonomError:
-            return
-        self.licence_gate.check(record.name, record.info.license, record.source,
-                                record.info.name or "")
+        allow the company's use; names the registry does not know are left to the backend.
+        The registry is read only the first time a name is asked for."""
+
+        def describe() -> tuple[str | None, tuple[str, ...]] | None:
+            try:
+                record = self.registry.resolve(model)
+            except AutonomError:
+                return None
+            return record.info.license, (record.name, record.source, record.info.name or "")
+
+        self.licence_gate.check(model, describe)
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:

@@ -187,18 +187,16 @@ class Verdict:
                 "prompt_tok_s": rounded(self.prompt_tok_s)}
 
 
-def judge(facts: ModelFacts, quant: str | Quant, ram_gb: float, cpu_bandwidth_gbs: float,
-          vram_gb: float = 0.0, gpu_bandwidth_gbs: float | None = None,
-          context: int | None = None, slots: int = 1, cpu_gflops: float = 0.0,
-          gpu_tflops: float | None = None) -> Verdict:
+def judge(facts: ModelFacts, quant: str | Quant, hw: Hardware, context: int | None = None,
+          slots: int = 1) -> Verdict:
     """Where the model fits (all on the GPU, split, in RAM, nowhere) and how fast it runs
     there. A split puts whole layers on the GPU with the KV cache and overhead; the rest of
     the layers' weights are read from RAM at CPU bandwidth."""
     e = estimate(facts, quant, context, slots)
-    ram, vram = ram_gb * RAM_SHARE, vram_gb * VRAM_SHARE
-    gpu_bw = gpu_bandwidth_gbs or cpu_bandwidth_gbs
-    gpu_gflops = (gpu_tflops or 0) * 1000 or cpu_gflops
-    cpu_prompt = prompt_tokens_per_s(facts, cpu_gflops) if cpu_gflops else None
+    ram, vram = hw.ram_gb * RAM_SHARE, hw.vram_gb * VRAM_SHARE
+    gpu_bw = hw.gpu_bandwidth_gbs or hw.cpu_bandwidth_gbs
+    gpu_gflops = (hw.gpu_tflops or 0) * 1000 or hw.cpu_gflops
+    cpu_prompt = prompt_tokens_per_s(facts, hw.cpu_gflops) if hw.cpu_gflops else None
     if vram and e.memory_gb <= vram:
         return Verdict(e, "vram", facts.layers,
                        decode_tokens_per_s(facts, quant, gpu_bw, cpu=False),
@@ -209,16 +207,10 @@ def judge(facts: ModelFacts, quant: str | Quant, ram_gb: float, cpu_bandwidth_gb
     if layers and e.memory_gb - layers * per_layer <= ram:
         share = layers / facts.layers
         active = weight_bytes(facts, quant, active=True) / GB
-        seconds = (active * share / gpu_bw + active * (1 - share) / cpu_bandwidth_gbs) \
+        seconds = (active * share / gpu_bw + active * (1 - share) / hw.cpu_bandwidth_gbs) \
             / BANDWIDTH_EFFICIENCY + CPU_LAYER_SYNC_S * (facts.layers - layers)
         return Verdict(e, "partial", layers, 1 / seconds, cpu_prompt)
     if e.memory_gb <= ram:
-        return Verdict(e, "ram", 0, decode_tokens_per_s(facts, quant, cpu_bandwidth_gbs),
+        return Verdict(e, "ram", 0, decode_tokens_per_s(facts, quant, hw.cpu_bandwidth_gbs),
                        cpu_prompt)
     return Verdict(e, "no", 0, None)
-
-
-def judge_on(facts: ModelFacts, quant: str | Quant, hw: Hardware, context: int | None = None,
-             slots: int = 1) -> Verdict:
-    return judge(facts, quant, hw.ram_gb, hw.cpu_bandwidth_gbs, hw.vram_gb,
-                 hw.gpu_bandwidth_gbs, context, slots, hw.cpu_gflops, hw.gpu_tflops)

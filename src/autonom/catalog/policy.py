@@ -150,8 +150,8 @@ def decide(model: str, policy: PolicySettings, gguf_license: str | None = None,
     for candidate in (model, *aliases):
         if candidate and (facts := find(candidate)) is not None:
             break
-    allowed = any(a.lower() in {model.lower(), *(x.lower() for x in aliases if x)}
-                  or (facts is not None and a.lower() == facts.id) for a in policy.allow)
+    names = {n.lower() for n in (model, *aliases) if n} | ({facts.id} if facts else set())
+    allowed = any(a.lower() in names for a in policy.allow)
     licence: License | None = license_of(facts) if facts is not None else None
     if licence is None and gguf_license:
         known = GGUF_LICENCE_IDS.get(gguf_license.strip().lower())
@@ -164,6 +164,11 @@ def decide(model: str, policy: PolicySettings, gguf_license: str | None = None,
     return Decision(model, facts, licence, tuple(evaluate(licence, policy, facts)), allowed)
 
 
+Describe = Callable[[], tuple[str | None, tuple[str, ...]] | None]
+"""Looks a model up only when the gate has not decided about it yet: (licence in its GGUF
+file, other names), or None when there is nothing to decide (not a model here)."""
+
+
 @dataclass
 class Gate:
     """Remembers decisions per model name and enforces them (refuse or warn once)."""
@@ -173,9 +178,13 @@ class Gate:
     """Called with a message when a violation or flag is let through (warn mode)."""
     _seen: dict[str, Decision] = field(default_factory=dict)
 
-    def check(self, model: str, gguf_license: str | None = None, *aliases: str) -> Decision:
+    def check(self, model: str, describe: Describe | None = None) -> Decision | None:
         decision = self._seen.get(model)
         if decision is None:
+            described = describe() if describe is not None else (None, ())
+            if described is None:
+                return None
+            gguf_license, aliases = described
             decision = decide(model, self.policy, gguf_license, *aliases)
             self._seen[model] = decision
             if not decision.refused(self.policy) and (decision.violations or decision.flags) \

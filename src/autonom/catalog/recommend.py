@@ -113,7 +113,7 @@ def _place(facts: ModelFacts, use_case: str, hw: fit.Hardware, context: int,
     the best quality."""
     fitting = []
     for quant in QUANT_PREFERENCE:
-        verdict = fit.judge_on(facts, quant, hw, context, users)
+        verdict = fit.judge(facts, quant, hw, context, users)
         if verdict.fits != "no":
             fitting.append(verdict)
     if not fitting:
