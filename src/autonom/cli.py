@@ -388,10 +388,10 @@ def logs(
     rows = [[e.id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created_at)), e.route,
              e.model or "-", e.key_id or "-", str(e.status),
              f"{e.prompt_tokens}/{e.completion_tokens}", f"{e.total_ms:.0f}",
-             "yes" if e.cancelled else ""]
+             "yes" if e.cancelled else "", e.served_by or ""]
             for e in entries]
-    console.table(["ID", "TIME", "ROUTE", "MODEL", "KEY", "STATUS", "TOKENS", "MS", "CANCELLED"],
-                  rows)
+    console.table(["ID", "TIME", "ROUTE", "MODEL", "KEY", "STATUS", "TOKENS", "MS", "CANCELLED",
+                   "SERVED BY"], rows)
 
 
 def _since_seconds(text: str) -> float:

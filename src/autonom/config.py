@@ -114,6 +114,14 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 
 
+def _expand(text: str, what: str) -> str:
+    """``${VAR}`` replaced by the environment variable VAR (an unset one is an error)."""
+    missing = [v for v in _ENV_REFERENCE.findall(text) if v not in os.environ]
+    if missing:
+        raise ValueError(f"{what} refers to unset variable ${{{missing[0]}}}")
+    return _ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], text)
+
+
 class McpServerSettings(BaseModel):
     """One MCP server the assistant may use: a command to start (stdio) or a URL."""
 
@@ -148,12 +156,7 @@ class McpServerSettings(BaseModel):
             return value
         expanded = {}
         for name, text in value.items():
-            if isinstance(text, str):
-                missing = [v for v in _ENV_REFERENCE.findall(text) if v not in os.environ]
-                if missing:
-                    raise ValueError(f"header {name} refers to unset variable ${{{missing[0]}}}")
-                text = _ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], text)
-            expanded[name] = text
+            expanded[name] = _expand(text, f"header {name}") if isinstance(text, str) else text
         return expanded
 
     @model_validator(mode="after")
@@ -226,6 +229,125 @@ class PolicySettings(BaseModel):
     """Models the company holds a separate licence for (catalog ids or model names)."""
 
 
+_TARGET = re.compile(r"^[^@\s]{1,200}(@[A-Za-z0-9][A-Za-z0-9_-]{0,31})?$")
+EMBEDDED = "embedded"
+
+
+class BackendSettings(BaseModel):
+    """A model server behind autonom: an Ollama server, any OpenAI-compatible server (vLLM,
+    llama.cpp server, LM Studio, LocalAI, TGI, a hosted provider) or the embedded engine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["ollama", "openai", "embedded"]
+    url: str | None = None
+    """Base URL: http://gpu-box:11434 (ollama), http://gpu-box:8000/v1 (openai)."""
+    api_key: SecretStr | None = None
+    """Bearer token for the server; write ``${VAR}`` to take it from the environment
+    variable VAR. Never logged, never shown."""
+    api_key_file: Path | None = None
+    """A file holding the key (a Docker or Kubernetes secret); used when api_key is unset."""
+    models: list[str] = Field(default_factory=list)
+    """Models this server offers, as it names them. Empty: ask the server (its model list)."""
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    first_token_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Longest wait for the answer to start (a cold model load counts)."""
+    timeout_s: float = Field(default=300.0, gt=0, le=3600)
+    """Longest time for a whole answer."""
+    max_concurrent: int = Field(default=8, ge=1, le=4096)
+    """Requests sent to this server at once; more wait for a free place."""
+    retries: int = Field(default=1, ge=0, le=10)
+    """Extra attempts after a failure that may pass (connection lost, timeout, 429, 5xx),
+    only while nothing has been sent to the client yet."""
+    cooldown_s: float = Field(default=30.0, ge=0, le=3600)
+    """After a failed request the server is skipped this long, then health-checked."""
+    native_tools: bool = True
+    """The server understands tool calls itself; false: autonom describes the tools in the
+    prompt and constrains the answer with a JSON schema."""
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _expand_key(cls, value: Any) -> Any:
+        return _expand(value, "api_key") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> BackendSettings:
+        if self.kind == "embedded":
+            if self.url is not None:
+                raise ValueError("an embedded backend has no url")
+            return self
+        if not self.url or not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"a {self.kind} backend needs url = 'http://…' or 'https://…'")
+        if self.api_key is None and self.api_key_file is not None:
+            try:
+                key = self.api_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read api_key_file {self.api_key_file}: "
+                                 f"{exc.strerror or exc}") from exc
+            self.api_key = SecretStr(key)
+        return self
+
+
+class ComplexityAlias(BaseModel):
+    """A model name that sends easy requests one way and hard ones another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    simple: str | list[str]
+    """Targets (``model@backend``) or the name of a list alias for easy requests."""
+    hard: str | list[str]
+    simple_suffix: str = ""
+    """Appended to the last user message of easy requests, e.g. " /no_think" (Qwen3)."""
+    hard_suffix: str = ""
+    """Appended to the last user message of hard requests, e.g. " /think" (Qwen3)."""
+    classifier: Literal["rules", "model"] = "rules"
+    """rules: cheap features of the request; model: ask classifier_model as well."""
+    classifier_model: str | None = None
+    threshold: float = Field(default=1.0, gt=0, le=100)
+    """Rule score at which a request counts as hard."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ComplexityAlias:
+        if self.classifier == "model" and not self.classifier_model:
+            raise ValueError("classifier = 'model' needs classifier_model")
+        return self
+
+
+Alias = list[str] | ComplexityAlias
+
+
+def _check_routing(backends: dict[str, BackendSettings], aliases: dict[str, Alias],
+                   reserved: set[str]) -> None:
+    for name in backends:
+        if not re.match(_NAME, name):
+            raise ValueError(f"backend name {name!r}: use letters, digits, - and _")
+    for name, backend in backends.items():
+        if name == EMBEDDED and backend.kind != "embedded":
+            raise ValueError("the backend name 'embedded' is kept for the embedded engine")
+    known = set(backends) | {EMBEDDED}
+    for alias, spec in aliases.items():
+        if alias in reserved:
+            raise ValueError(f"alias {alias!r} is also an MCP alias")
+        if "@" in alias or alias.startswith("docs:"):
+            raise ValueError(f"alias {alias!r}: '@' and the 'docs:' prefix are reserved")
+        lists = [spec] if isinstance(spec, list) else [spec.simple, spec.hard]
+        for targets in lists:
+            if isinstance(targets, str):
+                if not isinstance(aliases.get(targets), list):
+                    raise ValueError(f"alias {alias!r} refers to {targets!r}, which is not "
+                                     "a list alias")
+                continue
+            if not targets:
+                raise ValueError(f"alias {alias!r} has an empty target list")
+            for target in targets:
+                if not _TARGET.match(target):
+                    raise ValueError(f"alias {alias!r}: target {target!r} is not "
+                                     "'model' or 'model@backend'")
+                backend = target.rpartition("@")[2] if "@" in target else None
+                if backend is not None and backend not in known:
+                    raise ValueError(f"alias {alias!r}: unknown backend {backend!r}")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTONOM_",
@@ -251,6 +373,16 @@ class Settings(BaseSettings):
     mcp: McpSettings = Field(default_factory=McpSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    backends: dict[str, BackendSettings] = Field(default_factory=dict)
+    """Model servers besides the embedded engine, by name (``[backends.gpu-box]``)."""
+    aliases: dict[str, Alias] = Field(default_factory=dict)
+    """Model names that route: a list of ``model@backend`` tried in order, or a table that
+    routes by the request's complexity."""
+
+    @model_validator(mode="after")
+    def _check_routing(self) -> Settings:
+        _check_routing(self.backends, self.aliases, set(self.mcp.aliases))
+        return self
 
     @field_validator("keep_alive")
     @classmethod

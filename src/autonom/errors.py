@@ -22,8 +22,11 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     └── BackendError             the engine or an upstream failed
         ├── CapacityError        no room to load a model (memory budget, all slots busy)
         │   └── QueueFullError   the admission queue is full (503)
+        │   └── CoolingDownError every backend for the model is cooling down (503)
         ├── DeadlineError        a request ran past its deadline (504)
-        └── ToolServerError      an MCP server could not be started, reached or used (502)
+        ├── ToolServerError      an MCP server could not be started, reached or used (502)
+        └── UpstreamError        a model server behind autonom failed (502)
+            └── UpstreamTimeoutError   it did not answer in time (504)
 """
 
 from __future__ import annotations
@@ -109,6 +112,31 @@ class QueueFullError(CapacityError):
         self.retry_after = retry_after
 
 
+class CoolingDownError(CapacityError):
+    """Every backend that could answer is in its cooldown after failures."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamError(BackendError):
+    """A model server behind autonom failed: unreachable, an error status, a broken answer.
+
+    ``retryable`` says whether the same request may pass on a second try (connection
+    problems, timeouts, 429 and 5xx answers); ``backend`` names the server.
+    """
+
+    def __init__(self, message: str, backend: str = "", retryable: bool = True) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.retryable = retryable
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """A model server did not connect, start its answer or finish it in time."""
+
+
 class DeadlineError(BackendError):
     """The request did not finish within its deadline."""
 
@@ -124,7 +152,9 @@ _HTTP_STATUS: list[tuple[type[AutonomError], int]] = [
     (NotFoundError, 404),
     (RateLimitError, 429),
     (QueueFullError, 503),
+    (CoolingDownError, 503),
     (DeadlineError, 504),
+    (UpstreamTimeoutError, 504),
     (InvalidRequestError, 400),
     (TemplateError, 400),
     (ModelFileMissingError, 500),

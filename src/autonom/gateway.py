@@ -146,7 +146,7 @@ class Gateway:
             self._log(ctx, request, started, error=exc)
             raise
         self._log(ctx, request, started, text=response.message.content, usage=response.usage,
-                  tool_calls=response.message.tool_calls)
+                  tool_calls=response.message.tool_calls, served_by=response.served_by)
         return response
 
     async def _chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
@@ -199,18 +199,7 @@ class Gateway:
                             usage=response.usage, citations=response.citations,
                             abstained=response.abstained)
             return
-        uses_tools = tools.needs_strategy(self.backend, request)
-        if uses_tools and tools.selected_tools(request):
-            response = await self._chat(request, ctx)
-            if response.message.content:
-                yield ChatChunk(model=response.model, delta=response.message.content)
-            yield ChatChunk(model=response.model, tool_calls=response.message.tool_calls,
-                            finish_reason=response.finish_reason, usage=response.usage,
-                            timings=response.timings)
-            return
-        if uses_tools:
-            request = tools.constrained_request(request)
-        async with aclosing(self.backend.stream(request)) as chunks:
+        async with aclosing(tools.stream(self.backend, request)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -232,7 +221,8 @@ class Gateway:
                         parts.append(chunk.delta)
                     if chunk.finish_reason is not None:
                         self._log(ctx, request, started, text="".join(parts),
-                                  usage=chunk.usage, ttft=ttft, tool_calls=chunk.tool_calls)
+                                  usage=chunk.usage, ttft=ttft, tool_calls=chunk.tool_calls,
+                                  served_by=chunk.served_by)
                         logged = True
                     yield chunk
         except BaseException as exc:
@@ -280,6 +270,7 @@ class Gateway:
         cancelled: bool = False,
         embed_count: int | None = None,
         tool_calls: tuple[ToolCall, ...] = (),
+        served_by: str | None = None,
     ) -> None:
         usage = usage or Usage()
         total = time.perf_counter() - started
@@ -313,4 +304,5 @@ class Gateway:
             ttft_ms=None if ttft is None else ttft * 1000,
             total_ms=total * 1000,
             cancelled=cancelled,
+            served_by=served_by,
         ))

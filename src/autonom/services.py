@@ -13,12 +13,24 @@ from functools import cached_property
 from autonom.backends.base import Backend
 from autonom.backends.embedded import EmbeddedBackend
 from autonom.backends.guarded import GuardedBackend
+from autonom.backends.ollama import OllamaBackend
+from autonom.backends.openai_compat import OpenAIBackend
 from autonom.catalog.policy import Gate
-from autonom.config import Settings, ensure_home
-from autonom.errors import AutonomError
+from autonom.config import EMBEDDED, BackendSettings, Settings, ensure_home
+from autonom.errors import AutonomError, ConfigError
 from autonom.knowledge.base import KnowledgeBase
 from autonom.models.registry import Registry
+from autonom.router import Router
 from autonom.store import Database
+
+
+def remote_backend(name: str, spec: BackendSettings) -> Backend:
+    if spec.kind == "ollama":
+        return OllamaBackend(name, spec)
+    if spec.kind == "openai":
+        return OpenAIBackend(name, spec)
+    raise ConfigError(f"backend {name!r}: only one embedded engine runs per server; "
+                      "use the name 'embedded' for its settings")
 
 
 @dataclass
@@ -35,9 +47,27 @@ class Services:
         self.registry = Registry(self.db, self.settings.models_dir)
 
     @cached_property
-    def backend(self) -> Backend:
+    def backend(self) -> Router:
+        """The router over the embedded engine (behind the licence check) and every backend
+        configured in ``[backends]``."""
         inner = self.backend_override or EmbeddedBackend(self.registry, self.settings, self.db)
-        return GuardedBackend(inner, self.check_licence)
+        configured = dict(self.settings.backends)
+        embedded_settings = configured.pop(EMBEDDED, None) or BackendSettings(
+            kind="embedded", retries=0, cooldown_s=0, max_concurrent=4096)
+        backends: dict[str, Backend] = {EMBEDDED: GuardedBackend(inner, self.check_licence)}
+        settings = {EMBEDDED: embedded_settings}
+        for name, spec in configured.items():
+            backends[name] = remote_backend(name, spec)
+            settings[name] = spec
+        return Router(backends, settings, self.settings.aliases, is_local=self.is_local)
+
+    def is_local(self, model: str) -> bool:
+        """Whether the model registry knows ``model`` (it then runs embedded)."""
+        try:
+            self.registry.resolve(model)
+        except AutonomError:
+            return False
+        return True
 
     @cached_property
     def licence_gate(self) -> Gate:

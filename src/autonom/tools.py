@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from autonom.backends.base import Backend
 from autonom.errors import InvalidRequestError
-from autonom.types import ChatRequest, ChatResponse, GenerationOptions, Message, Tool, ToolCall
+from autonom.types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    GenerationOptions,
+    Message,
+    Tool,
+    ToolCall,
+)
 
 _INSTRUCTIONS = (
     "You can call these tools:\n{tools}\n"
@@ -138,8 +148,10 @@ def parse_output(text: str) -> tuple[str, tuple[ToolCall, ...]]:
 
 def needs_strategy(backend: Backend, request: ChatRequest) -> bool:
     """Whether this request needs the strategy above (the backend has no tool calling)."""
-    if backend.capabilities.tools:
-        return False
+    capabilities = backend.capabilities
+    if capabilities.tools:
+        forced = request.tools and request.tool_choice not in ("auto", "none")
+        return bool(forced) and not capabilities.tool_choice
     return bool(request.tools) or any(m.role == "tool" or m.tool_calls for m in request.messages)
 
 
@@ -157,3 +169,22 @@ async def chat(backend: Backend, request: ChatRequest) -> ChatResponse:
         "message": Message(role="assistant", content=text, tool_calls=calls),
         "finish_reason": "tool_calls" if calls else response.finish_reason,
     })
+
+
+async def stream(backend: Backend, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    """The answer as chunks. With the constrained-JSON strategy, an answer that may call a
+    tool arrives whole (one text chunk, then the calls); other requests stream."""
+    uses_strategy = needs_strategy(backend, request)
+    if uses_strategy and selected_tools(request):
+        response = await chat(backend, request)
+        if response.message.content:
+            yield ChatChunk(model=response.model, delta=response.message.content)
+        yield ChatChunk(model=response.model, tool_calls=response.message.tool_calls,
+                        finish_reason=response.finish_reason, usage=response.usage,
+                        timings=response.timings, served_by=response.served_by)
+        return
+    if uses_strategy:
+        request = constrained_request(request)
+    async with aclosing(backend.stream(request)) as chunks:
+        async for chunk in chunks:
+            yield chunk

@@ -112,6 +112,8 @@ class ChatResponse(BaseModel):
     citations: tuple[Citation, ...] = ()
     abstained: bool | None = None
     """Set for answers from documents: whether the documents did not contain the answer."""
+    served_by: str | None = None
+    """``model@backend`` that answered, when the router chose it."""
 
 
 class ChatChunk(BaseModel):
@@ -125,6 +127,7 @@ class ChatChunk(BaseModel):
     timings: Timings | None = None
     citations: tuple[Citation, ...] = ()
     abstained: bool | None = None
+    served_by: str | None = None
 
 
 _DURATION = re.compile(r"(?P<num>-?\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")

@@ -17,6 +17,9 @@ class Capabilities:
     embeddings: bool = False
     json_schema: bool = False
     tools: bool = False
+    """Understands tool definitions and answers with tool calls itself."""
+    tool_choice: bool = False
+    """Can be made to call a tool (tool_choice "required" or a tool's name)."""
 
 
 @runtime_checkable

@@ -9,7 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from autonom.errors import AutonomError, QueueFullError, RateLimitError, http_status
+from autonom.errors import (
+    AutonomError,
+    CoolingDownError,
+    QueueFullError,
+    RateLimitError,
+    http_status,
+)
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -44,7 +50,7 @@ def error_response(request: Request, status: int, message: str, param: str | Non
 async def on_autonom_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutonomError)
     headers = None
-    if isinstance(exc, RateLimitError | QueueFullError):
+    if isinstance(exc, RateLimitError | QueueFullError | CoolingDownError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
     if http_status(exc) == 401:
         headers = {"WWW-Authenticate": "Bearer"}

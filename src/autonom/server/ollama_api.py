@@ -29,6 +29,7 @@ from autonom.server.wire import (
     gateway,
     grounding_fields,
     readable_collections,
+    routed_models,
 )
 from autonom.store.keys import ApiKey
 from autonom.types import (
@@ -368,6 +369,15 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
             "digest": hashlib.sha256(alias.encode()).hexdigest(),
             "details": {"parent_model": spec.model, "format": "mcp", "family": "mcp",
                         "families": ["mcp"], "parameter_size": "",
+                        "quantization_level": ""}})
+    for name, owner in await routed_models(services, {m["name"] for m in models}):
+        kind = owner if "alias" in owner else "remote"
+        models.append({
+            "name": name, "model": name, "size": 0,
+            "modified_at": datetime.fromtimestamp(0, UTC).isoformat(),
+            "digest": hashlib.sha256(name.encode()).hexdigest(),
+            "details": {"parent_model": "" if "alias" in owner else owner, "format": kind,
+                        "family": kind, "families": [kind], "parameter_size": "",
                         "quantization_level": ""}})
     return {"models": models}
 

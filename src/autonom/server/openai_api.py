@@ -26,6 +26,7 @@ from autonom.server.wire import (
     gateway,
     grounding_fields,
     readable_collections,
+    routed_models,
 )
 from autonom.types import (
     ChatChunk,
@@ -333,4 +334,6 @@ async def models(request: Request, key: AnyKey) -> dict[str, Any]:
                      "created": int(info.created_at)})
     for alias in services.settings.mcp.aliases:
         data.append({"id": alias, "object": "model", "owned_by": "autonom", "created": 0})
+    for name, owner in await routed_models(services, {d["id"] for d in data}):
+        data.append({"id": name, "object": "model", "owned_by": owner, "created": 0})
     return {"object": "list", "data": data}

@@ -64,3 +64,20 @@ def grounding_fields(response: ChatResponse | ChatChunk) -> dict[str, Any]:
         return {}
     return {"citations": [c.model_dump() for c in response.citations],
             "abstained": response.abstained}
+
+
+async def routed_models(services: Services, local: set[str]) -> list[tuple[str, str]]:
+    """Names the router answers besides local models: ``(name, what)`` for each alias
+    (``alias`` or ``complexity alias``) and for each model a backend offers (the backend's
+    name), first backend first, without repeating a name."""
+    seen = set(local)
+    found: list[tuple[str, str]] = []
+    for alias, spec in services.settings.aliases.items():
+        found.append((alias, "alias" if isinstance(spec, list) else "complexity alias"))
+        seen.add(alias)
+    for backend, models in (await services.backend.listing()).items():
+        for model in models:
+            if model not in seen:
+                seen.add(model)
+                found.append((model, backend))
+    return found

@@ -192,4 +192,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        9,
+        "which backend answered a request (the router's choice)",
+        """
+        ALTER TABLE request_log ADD COLUMN served_by TEXT;
+        """,
+    ),
 ]

@@ -27,6 +27,8 @@ class LogEntry:
     ttft_ms: float | None
     total_ms: float
     cancelled: bool
+    served_by: str | None = None
+    """``model@backend`` that answered (None: not routed, or no backend answered)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,7 +36,7 @@ class LogEntry:
 
 _COLUMNS = (
     "id", "created_at", "route", "key_id", "model", "status", "error", "request", "response",
-    "prompt_tokens", "completion_tokens", "ttft_ms", "total_ms", "cancelled",
+    "prompt_tokens", "completion_tokens", "ttft_ms", "total_ms", "cancelled", "served_by",
 )
 
 

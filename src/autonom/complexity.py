@@ -1,0 +1,95 @@
+"""How hard is a request? Cheap features of its text, scored, for routing by complexity.
+
+Easy requests (a short lookup, a greeting, a yes/no question) can go to a small model or to a
+model's non-thinking mode; hard ones (reasoning, arithmetic over several numbers, code,
+comparisons, plans, long inputs) to a larger model or its thinking mode. The score is a sum of
+weighted signals, in German and English; :func:`explain` says which signals fired.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from autonom.types import ChatRequest
+
+# word stems that ask for reasoning rather than recall (German and English)
+_REASONING = re.compile(
+    r"\b(warum|weshalb|wieso|begründ\w*|erklär\w*|erläuter\w*|vergleich\w*|analysier\w*|"
+    r"bewert\w*|abwäg\w*|herleit\w*|beweis\w*|schlussfolger\w*|optimier\w*|entwirf|entwerf\w*|"
+    r"plan(e|en|ung)\b|strategie\w*|konzept\w*|vor-? und nachteil\w*|schritt für schritt|"
+    r"berechn\w*|rechne\w*|kalkulier\w*|ermittle\w*|wie viele?\w*|um wie viel|"
+    r"why|explain\w*|compar\w*|analy[sz]\w*|evaluat\w*|assess\w*|derive\w*|prove\w*|"
+    r"reason\w*|trade-?offs?|pros and cons|step by step|calculat\w*|comput\w*|estimat\w*|"
+    r"how many|how much|design\w*|plan\b|strateg\w*|optimi[sz]\w*)",
+    re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_OPERATOR = re.compile(r"[+*/×÷=%]|\b(plus|minus|mal|geteilt|prozent|percent|times|"
+                       r"insgesamt|total|summe|sum|durchschnitt|average)\b", re.IGNORECASE)
+_CODE = re.compile(r"```|\bdef \w+\(|\bclass \w+|\bSELECT\b.+\bFROM\b|=>|\bfunction\b|"
+                   r"\breturn\b|;\s*$", re.IGNORECASE | re.MULTILINE)
+_CONDITIONS = re.compile(r"\b(wenn|falls|sofern|unter der annahme|angenommen|if|unless|"
+                         r"assuming|given that)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: float
+    signals: tuple[str, ...]
+
+    def hard(self, threshold: float) -> bool:
+        return self.score >= threshold
+
+
+def assess(request: ChatRequest) -> Assessment:
+    """Scores the last user message (or the raw prompt) and the conversation around it."""
+    text = last_user_text(request)
+    words = len(text.split())
+    signals: list[tuple[str, float]] = []
+    reasoning = {m.group(0).lower() for m in _REASONING.finditer(text)}
+    if reasoning:
+        signals.append((f"asks for reasoning ({', '.join(sorted(reasoning)[:3])})",
+                        0.7 + 0.3 * min(len(reasoning) - 1, 2)))
+    numbers = len(_NUMBER.findall(text))
+    if numbers >= 2 and _OPERATOR.search(text):
+        signals.append((f"arithmetic over {numbers} numbers", 0.8 + 0.1 * min(numbers - 2, 4)))
+    if _CODE.search(text):
+        signals.append(("code", 1.0))
+    if _CONDITIONS.search(text):
+        signals.append(("conditions", 0.3))
+    questions = text.count("?")
+    if questions >= 2:
+        signals.append((f"{questions} questions at once", 0.3 * min(questions - 1, 3)))
+    if words > 60:
+        signals.append((f"{words} words", min(1.0, (words - 60) / 140)))
+    turns = sum(1 for m in request.messages if m.role == "user")
+    if turns >= 4:
+        signals.append((f"{turns} turns of conversation", 0.3))
+    if request.tools:
+        signals.append(("tools offered", 0.3))
+    return Assessment(score=round(sum(w for _, w in signals), 3),
+                      signals=tuple(name for name, _ in signals))
+
+
+def last_user_text(request: ChatRequest) -> str:
+    if request.prompt is not None:
+        return request.prompt
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message.content
+    return request.messages[-1].content if request.messages else ""
+
+
+def with_suffix(request: ChatRequest, suffix: str) -> ChatRequest:
+    """The request with ``suffix`` appended to its last user message (or raw prompt): how
+    Qwen3's ``/think`` and ``/no_think`` switches are given."""
+    if not suffix:
+        return request
+    if request.prompt is not None:
+        return request.model_copy(update={"prompt": request.prompt + suffix})
+    messages = list(request.messages)
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].role == "user":
+            messages[i] = messages[i].model_copy(update={"content": messages[i].content + suffix})
+            break
+    return request.model_copy(update={"messages": messages})
