@@ -44,7 +44,8 @@ class FaultProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def plan(self, *faults: str) -> None:
-        """Faults for the next requests, in order: ``ok``, ``delay:SECONDS`` (then pass),
+        """Faults for the next POST requests, in order (GET requests — health checks,
+        model lists — always get ``default``): ``ok``, ``delay:SECONDS`` (then pass),
         ``status:CODE``, ``reset`` (RST before any answer), ``cut:BYTES`` (pass the answer's
         first BYTES of body, then RST), ``hang`` (never answer)."""
         with self._lock:
@@ -109,7 +110,7 @@ class FaultProxy:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        fault = self._next_fault()
+        fault = self._next_fault() if method == "POST" else self.default
         self.seen.append(Seen(method, path, headers, fault))
         kind, _, arg = fault.partition(":")
         self.in_flight += 1

@@ -82,3 +82,59 @@ def test_home_is_created(tmp_path):
     assert ensure_home(settings) == tmp_path / "new" / "home"
     assert (tmp_path / "new" / "home" / "models").is_dir()
     assert isinstance(settings.db_path, Path)
+
+
+def _config(monkeypatch, tmp_path, text: str):
+    cfg = tmp_path / "autonom.toml"
+    cfg.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("AUTONOM_CONFIG", str(cfg))
+    return load_settings()
+
+
+def test_backend_key_comes_from_the_environment_and_stays_secret(monkeypatch, tmp_path):
+    monkeypatch.setenv("GPU_BOX_KEY", "sk-gpu-geheim")
+    settings = _config(monkeypatch, tmp_path, """
+[backends.gpu-box]
+kind = "openai"
+url = "http://127.0.0.1:8000/v1"
+api_key = "${GPU_BOX_KEY}"
+models = ["qwen3:8b"]
+[aliases]
+chat-default = ["qwen3:8b@gpu-box", "smollm2-135m@embedded"]
+""")
+    backend = settings.backends["gpu-box"]
+    assert backend.api_key.get_secret_value() == "sk-gpu-geheim"
+    assert "sk-gpu-geheim" not in repr(settings) and "sk-gpu-geheim" not in str(backend)
+    assert settings.aliases["chat-default"] == ["qwen3:8b@gpu-box", "smollm2-135m@embedded"]
+
+
+def test_backend_key_from_a_secret_file(monkeypatch, tmp_path):
+    secret = tmp_path / "ollama.key"
+    secret.write_text("sk-aus-datei\n", encoding="utf-8")
+    settings = _config(monkeypatch, tmp_path, f"""
+[backends.box]
+kind = "ollama"
+url = "http://127.0.0.1:11434"
+api_key_file = "{secret}"
+""")
+    assert settings.backends["box"].api_key.get_secret_value() == "sk-aus-datei"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[backends.box]\nkind = "ollama"\nurl = "http://x"\napi_key = "${NICHT_GESETZT}"\n',
+     "unset variable"),
+    ('[backends.box]\nkind = "ollama"\napi_key_file = "/gibt/es/nicht"\nurl = "http://x"\n',
+     "cannot read api_key_file"),
+    ('[backends.box]\nkind = "openai"\n', "needs url"),
+    ('[backends.box]\nkind = "openai"\nurl = "file:///etc/passwd"\n', "needs url"),
+    ('[backends.embedded]\nkind = "ollama"\nurl = "http://x"\n', "kept for the embedded"),
+    ('[aliases]\nchat = ["qwen3:8b@nirgends"]\n', "unknown backend 'nirgends'"),
+    ('[aliases]\nchat = []\n', "empty target list"),
+    ('[aliases.auto]\nsimple = "fehlt"\nhard = ["a"]\n', "not a list alias"),
+    ('[mcp.servers.erp]\ncommand = ["x"]\n[mcp.aliases.chat]\nmodel = "m"\nservers = ["erp"]\n'
+     '[aliases]\nchat = ["m"]\n', "also an MCP alias"),
+])
+def test_bad_backend_or_alias_settings_are_refused_clearly(monkeypatch, tmp_path, text,
+                                                          message):
+    with pytest.raises(ConfigError, match=message):
+        _config(monkeypatch, tmp_path, text)

@@ -14,7 +14,15 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from autonom import __version__, cli_catalog, cli_eval, cli_knowledge, cli_mcp, console
+from autonom import (
+    __version__,
+    cli_backends,
+    cli_catalog,
+    cli_eval,
+    cli_knowledge,
+    cli_mcp,
+    console,
+)
 from autonom.catalog.catalog import find as find_in_catalog
 from autonom.catalog.policy import Gate
 from autonom.config import load_settings
@@ -300,6 +308,8 @@ app.command("fit")(cli_catalog.fit_command)
 app.command("recommend")(cli_catalog.recommend_command)
 app.command("license")(cli_catalog.license_command)
 app.command("cost")(cli_catalog.cost_command)
+app.command("backends")(cli_backends.backends_command)
+app.command("route")(cli_backends.route_command)
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

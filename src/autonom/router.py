@@ -412,6 +412,34 @@ class Router:
         state.failures = 0
         state.cooling_until = 0.0
 
+    async def probe(self) -> list[dict[str, Any]]:
+        """Asks every remote backend now: is it healthy, which models does it offer."""
+        rows = []
+        for state in self.states.values():
+            row: dict[str, Any] = {"name": state.name, "kind": state.settings.kind,
+                                   "url": state.settings.url, "healthy": True, "error": None,
+                                   "models": list(state.settings.models)}
+            backend: Any = state.backend
+            if state.name != EMBEDDED:
+                try:
+                    await backend.health()
+                    row["models"] = row["models"] or sorted(await backend.models())
+                except AutonomError as exc:
+                    row.update(healthy=False, error=str(exc))
+            row["aliases"] = sorted(a for a, spec in self.aliases.items()
+                                    if state.name in self._backends_of(spec))
+            rows.append(row)
+        return rows
+
+    def _backends_of(self, spec: list[str] | ComplexityAlias) -> set[str]:
+        lists = [spec] if isinstance(spec, list) else [spec.simple, spec.hard]
+        names = set()
+        for targets in lists:
+            resolved = self.aliases.get(targets) if isinstance(targets, str) else targets
+            if isinstance(resolved, list):
+                names |= {t.backend for t in self._targets(resolved)}
+        return names
+
     def status(self) -> list[dict[str, Any]]:
         """Each backend's state for operators: cooling down, failures, requests in flight."""
         now = self.clock()

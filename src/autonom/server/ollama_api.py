@@ -249,7 +249,9 @@ def _load_or_unload(request: Request, model: str, keep_alive: float | None,
                     field: str) -> JSONResponse:
     """An empty prompt: Ollama's way to load a model, or with keep_alive 0 to unload it."""
     services = request.app.state.services
-    services.registry.resolve(model)
+    routed = model in services.settings.aliases or "@" in model
+    if not routed:  # an alias or a remote model loads where it runs
+        services.registry.resolve(model)
     reason = "load"
     if keep_alive == 0:
         services.backend.unload(model)
