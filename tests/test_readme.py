@@ -100,3 +100,17 @@ def test_readme_model_choice_commands_run_and_policy_example_is_valid(capsys):
     assert policy, "the README shows a [policy] section"
     parsed = PolicySettings(**tomllib.loads(policy.group(1))["policy"])
     assert parsed.on_violation == "refuse" and parsed.region == "DE"
+
+
+def test_readme_backends_example_is_valid(monkeypatch, tmp_path):
+    import tomllib
+
+    from autonom.config import Settings
+
+    block = re.search(r"```toml\n# autonom.toml\n(\[backends\..*?)```", README, flags=re.S)
+    assert block, "README has no [backends] example"
+    monkeypatch.setenv("GPU_BOX_KEY", "sk-beispiel")
+    data = tomllib.loads(block.group(1))
+    settings = Settings(home=tmp_path, **data)
+    assert settings.aliases["chat-default"][0] == "qwen3:8b@gpu-box"
+    assert settings.backends["gpu-box"].api_key.get_secret_value() == "sk-beispiel"

@@ -31,6 +31,8 @@ FailIf = Annotated[str | None, typer.Option(
     "--fail-if", help="exit 1 when a condition holds, e.g. "
                       "'accuracy<0.9,hallucinations_per_1000>50'")]
 SAMPLE_SET = Path(__file__).with_name("evals") / "sample" / "pumpenwerk.yaml"
+MIXED_SET = SAMPLE_SET.with_name("gemischt.yaml")
+"""Easy and hard questions without documents, for routing by complexity."""
 SAMPLE_COLLECTION = "pumpenwerk"
 
 
@@ -39,7 +41,7 @@ def _services() -> Services:
 
 
 def _set_path(file: str) -> Path:
-    return SAMPLE_SET if file == "sample" else Path(file)
+    return {"sample": SAMPLE_SET, "mixed": MIXED_SET}.get(file) or Path(file)
 
 
 def _documents(services: Services):
@@ -68,7 +70,8 @@ def _index_sample_if_missing(services: Services) -> None:
 @eval_app.command("run")
 def run(
     file: Annotated[str, typer.Argument(help="eval set (.yaml or .jsonl); 'sample' is the "
-                                        "sample company's set")],
+                                        "sample company's set, 'mixed' easy and hard "
+                                        "questions without documents")],
     model: Annotated[list[str], typer.Option(
         "--model", "-m", help="model to evaluate (repeat to compare); 'extractive' answers "
                               "from documents without a model")],

@@ -13,19 +13,26 @@ from dataclasses import dataclass
 
 from autonom.types import ChatRequest
 
-# word stems that ask for reasoning rather than recall (German and English)
+# verbs and phrases that ask for reasoning rather than recall (German and English)
 _REASONING = re.compile(
     r"\b(warum|weshalb|wieso|begründ\w*|erklär\w*|erläuter\w*|vergleich\w*|analysier\w*|"
-    r"bewert\w*|abwäg\w*|herleit\w*|beweis\w*|schlussfolger\w*|optimier\w*|entwirf|entwerf\w*|"
-    r"plan(e|en|ung)\b|strategie\w*|konzept\w*|vor-? und nachteil\w*|schritt für schritt|"
-    r"berechn\w*|rechne\w*|kalkulier\w*|ermittle\w*|wie viele?\w*|um wie viel|"
+    r"bewert\w*|abwäg\w*|herleit\w*|beweis\w*|schlussfolger\w*|optimier\w*|entwirf|"
+    r"entwerf\w*|plan(e|en|ung)\b|strategie\w*|konzept\w*|vor- und nachteil\w*|"
+    r"schritt für schritt|berechn\w*|rechne\w*|kalkulier\w*|ermittle\w*|"
     r"why|explain\w*|compar\w*|analy[sz]\w*|evaluat\w*|assess\w*|derive\w*|prove\w*|"
-    r"reason\w*|trade-?offs?|pros and cons|step by step|calculat\w*|comput\w*|estimat\w*|"
-    r"how many|how much|design\w*|plan\b|strateg\w*|optimi[sz]\w*)",
+    r"reason\w*|trade-?offs?|pros and cons|step by step|calculat\w*|comput\w*|"
+    r"estimat\w*|design\w*|plan\b|strateg\w*|optimi[sz]\w*)",
     re.IGNORECASE)
+# questions after a quantity or a time: weak alone, telling next to several numbers
+_QUANTITY = re.compile(r"\b(wie viele?|wie lange|wie alt|wann|um wie viel|how many|how much|"
+                       r"how long|how old|when)\b", re.IGNORECASE)
+_RELATION = re.compile(r"\b(größer|kleiner|mehr|weniger|älter|jünger|schneller|langsamer|"
+                       r"teurer|billiger|greater|smaller|more|less|older|younger|faster|"
+                       r"cheaper)\b(?:.{0,40}?)\b(als|than|oder|or)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_OPERATOR = re.compile(r"[+*/×÷=%]|\b(plus|minus|mal|geteilt|prozent|percent|times|"
-                       r"insgesamt|total|summe|sum|durchschnitt|average)\b", re.IGNORECASE)
+_OPERATOR = re.compile(r"[+*/×÷=%]|\b(plus|minus|mal|geteilt|prozent|percent|times|je|pro|"
+                       r"per|each|à|insgesamt|zusammen|total|summe|sum|durchschnitt|"
+                       r"average)\b", re.IGNORECASE)
 _CODE = re.compile(r"```|\bdef \w+\(|\bclass \w+|\bSELECT\b.+\bFROM\b|=>|\bfunction\b|"
                    r"\breturn\b|;\s*$", re.IGNORECASE | re.MULTILINE)
 _CONDITIONS = re.compile(r"\b(wenn|falls|sofern|unter der annahme|angenommen|if|unless|"
@@ -50,9 +57,15 @@ def assess(request: ChatRequest) -> Assessment:
     if reasoning:
         signals.append((f"asks for reasoning ({', '.join(sorted(reasoning)[:3])})",
                         0.7 + 0.3 * min(len(reasoning) - 1, 2)))
+    if quantity := _QUANTITY.search(text):
+        signals.append((f"asks for a quantity or time ({quantity.group(0).lower()})", 0.3))
+    if _RELATION.search(text):
+        signals.append(("compares", 0.4))
     numbers = len(_NUMBER.findall(text))
-    if numbers >= 2 and _OPERATOR.search(text):
-        signals.append((f"arithmetic over {numbers} numbers", 0.8 + 0.1 * min(numbers - 2, 4)))
+    if numbers >= 2:  # a word problem: several numbers to combine
+        signals.append((f"{numbers} numbers", 0.6 + 0.1 * min(numbers - 2, 4)))
+        if _OPERATOR.search(text):
+            signals.append(("arithmetic words or signs", 0.3))
     if _CODE.search(text):
         signals.append(("code", 1.0))
     if _CONDITIONS.search(text):

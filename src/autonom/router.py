@@ -130,10 +130,15 @@ class Attempts:
         if not errors:
             wait = min((left for _, left in self.cooling), default=1.0)
             return CoolingDownError(text, retry_after=max(1.0, wait))
-        for kind in (ModelNotFoundError, PermissionDeniedError, UpstreamTimeoutError):
-            if all(isinstance(e, kind) for e in errors):
-                return kind(text) if kind is not UpstreamTimeoutError else kind(text, "")
-        return UpstreamError(text, ",".join(str(a.target) for a in self.tried))
+        tried = ",".join(str(a.target) for a in self.tried)
+        kinds = {type(e) for e in errors}
+        if len(kinds) == 1:  # one kind of failure everywhere: keep its kind (and status)
+            kind = kinds.pop()
+            if issubclass(kind, ModelNotFoundError | PermissionDeniedError):
+                return kind(text)
+            if issubclass(kind, UpstreamTimeoutError):
+                return UpstreamTimeoutError(text, tried)
+        return UpstreamError(text, tried)
 
 
 def _reason(error: BaseException) -> str:

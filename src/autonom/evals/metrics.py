@@ -84,6 +84,8 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "total_p95_ms": percentile(total, 95),
         "output_tok_s": (sum(r.outcome.output_tokens for r in with_tokens) / seconds
                          if seconds > 0 else None),
+        "output_tokens": sum(r.outcome.output_tokens for r in answered),
+        "busy_s": sum(r.outcome.total_s for r in answered),
         "error_rate": _share(len(results) - len(answered), len(results)),
         "errors": dict(Counter(r.outcome.error for r in results if r.outcome.error)),
     }

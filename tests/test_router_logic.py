@@ -1,0 +1,157 @@
+"""The router's own decisions, with fake backends (no engine, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from autonom.backends.base import Capabilities
+from autonom.config import BackendSettings, ComplexityAlias
+from autonom.errors import (
+    CoolingDownError,
+    ModelNotFoundError,
+    PolicyError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from autonom.router import Router
+from autonom.types import ChatRequest, ChatResponse, Message
+
+
+class Scripted:
+    """Fails with the given errors first, then answers; counts calls."""
+
+    capabilities = Capabilities(embeddings=True, json_schema=True)
+
+    def __init__(self, name: str, errors: list[Exception] | None = None,
+                 models: tuple[str, ...] = ("m",), listed: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.errors = list(errors or [])
+        self.calls = 0
+        self.known = models
+        self.listed = listed
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        if request.model not in self.known:
+            raise ModelNotFoundError(f"model {request.model!r} not found")
+        return ChatResponse(model=request.model, finish_reason="stop",
+                            message=Message(role="assistant", content=f"von {self.name}"))
+
+    async def models(self) -> list[str]:
+        return list(self.listed)
+
+    async def health(self) -> None:
+        return None
+
+    def loaded(self) -> list:
+        return []
+
+    def unload(self, model: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def make_router(backends: dict[str, Scripted], aliases=None, local=(), **settings) -> Router:
+    configs = {name: BackendSettings(kind="embedded") if name == "embedded" else
+               BackendSettings(kind="openai", url="http://127.0.0.1:9/v1", **settings)
+               for name in backends}
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    return Router(backends, configs, aliases or {}, is_local=lambda m: m in local,
+                  sleep=no_wait)
+
+
+def ask(model: str, text: str = "Hallo") -> ChatRequest:
+    return ChatRequest(model=model, messages=[Message(role="user", content=text)])
+
+
+def test_plain_names_go_where_the_model_is_offered():
+    embedded = Scripted("embedded", models=("lokal",))
+    box = Scripted("box", models=("qwen3:8b", "entdeckt"), listed=("entdeckt",))
+    router = make_router({"embedded": embedded, "box": box}, local=("lokal",))
+    assert asyncio.run(router.chat(ask("lokal"))).served_by == "lokal@embedded"
+    assert asyncio.run(router.chat(ask("entdeckt"))).served_by == "entdeckt@box"
+    # unknown everywhere: the embedded engine says it does not know the model
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        asyncio.run(router.chat(ask("unbekannt")))
+
+
+def test_all_targets_missing_the_model_is_a_404_naming_both():
+    router = make_router({"embedded": Scripted("embedded", models=()),
+                          "box": Scripted("box", models=())},
+                         aliases={"a": ["x@box", "x@embedded"]})
+    with pytest.raises(ModelNotFoundError) as caught:
+        asyncio.run(router.chat(ask("a")))
+    assert "x@box" in str(caught.value) and "x@embedded" in str(caught.value)
+
+
+def test_all_timeouts_are_a_timeout_and_a_refused_licence_stays_a_refusal():
+    timeouts = [UpstreamTimeoutError("box: no answer in time", "box") for _ in range(2)]
+    router = make_router({"box": Scripted("box", timeouts)}, aliases={"a": ["m@box"]})
+    with pytest.raises(UpstreamTimeoutError):
+        asyncio.run(router.chat(ask("a")))
+    refused = make_router({"embedded": Scripted("embedded", [PolicyError("licence")])},
+                          aliases={"a": ["m@embedded"]})
+    with pytest.raises(PolicyError):
+        asyncio.run(refused.chat(ask("a")))
+
+
+def test_retries_stop_at_the_configured_number():
+    errors = [UpstreamError("box: 503", "box") for _ in range(5)]
+    box = Scripted("box", errors)
+    router = make_router({"box": box}, aliases={"a": ["m@box"]}, retries=2)
+    with pytest.raises(UpstreamError):
+        asyncio.run(router.chat(ask("a")))
+    assert box.calls == 3
+    with pytest.raises(CoolingDownError):
+        asyncio.run(router.chat(ask("a")))
+    assert box.calls == 3
+
+
+def test_a_non_retryable_failure_moves_on_without_retry_or_cooldown():
+    box = Scripted("box", [UpstreamError("box: 401 bad key", "box", retryable=False)])
+    spare = Scripted("spare")
+    router = make_router({"box": box, "spare": spare}, aliases={"a": ["m@box", "m@spare"]})
+    assert asyncio.run(router.chat(ask("a"))).served_by == "m@spare"
+    assert box.calls == 1 and router.states["box"].cooling_until == 0.0
+
+
+class Classifier(Scripted):
+    def __init__(self, verdict: str) -> None:
+        super().__init__("embedded", models=("klein", "gross", "richter"))
+        self.verdict = verdict
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        if request.model == "richter":
+            assert request.options.json_schema is not None
+            return ChatResponse(model="richter", finish_reason="stop", message=Message(
+                role="assistant", content=f'{{"difficulty": "{self.verdict}"}}'))
+        return await super().chat(request)
+
+
+@pytest.mark.parametrize(("verdict", "target"), [("hard", "gross"), ("simple", "klein")])
+def test_a_classifier_model_can_call_an_easy_looking_request_hard(verdict, target):
+    spec = ComplexityAlias(simple=["klein"], hard=["gross"], classifier="model",
+                           classifier_model="richter")
+    router = make_router({"embedded": Classifier(verdict)}, aliases={"auto": spec})
+    answer = asyncio.run(router.chat(ask("auto", "Was meinst du dazu?")))
+    assert answer.served_by == f"{target}@embedded"
+
+
+def test_probe_reports_each_backend_and_the_aliases_using_it():
+    router = make_router({"embedded": Scripted("embedded"),
+                          "box": Scripted("box", listed=("qwen3:8b",))},
+                         aliases={"a": ["m@box", "m@embedded"],
+                                  "auto": ComplexityAlias(simple="a", hard=["m@box"])})
+    rows = {r["name"]: r for r in asyncio.run(router.probe())}
+    assert rows["box"]["healthy"] and rows["box"]["models"] == ["qwen3:8b"]
+    assert rows["box"]["aliases"] == ["a", "auto"] and rows["embedded"]["aliases"] == ["a",
+                                                                                      "auto"]
