@@ -35,7 +35,9 @@ NOTE = ("Reading it: the savings are what routing buys — the share of requests
         "models: the two that run here (SmolLM2-135M, Gemma 3 270M base) answer almost none of "
         "these questions right in any configuration, and a step-by-step instruction does not "
         "make a 135M model reason, so the accuracy columns sit at the floor and their "
-        "differences are noise (one or two cases). On a machine with real models, rerun with "
+        "differences are noise (one or two cases). Gemma 3 270M is a base model that ends its "
+        "chat answers early, so here the larger model is the cheaper one: the model-size pair "
+        "shows the mechanics, not a saving. On a machine with real models, rerun with "
         "e.g. `--config gpu.toml --think-model qwen3:8b@gpu-box --think-suffix ' /think' "
         "--direct-suffix ' /no_think' --small qwen3:1.7b@gpu-box --big qwen3:8b@gpu-box`.")
 

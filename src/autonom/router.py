@@ -166,24 +166,13 @@ class Router:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         route = await self.route(request)
-        attempts = Attempts(request.model)
-        for target, state in self._candidates(route, attempts):
-            if not await self._usable(state, target, attempts):
-                continue
-            for attempt in range(state.settings.retries + 1):
-                routed = route.request.model_copy(update={"model": target.model})
-                try:
-                    async with state.slot():
-                        response = await tools.chat(state.backend, routed)
-                except Exception as exc:
-                    if self._failed(state, target, exc, attempt, attempts):
-                        await self.sleep(_backoff(attempt))
-                        continue
-                    break
-                self._succeeded(state)
-                return response.model_copy(update={"model": request.model,
-                                                   "served_by": str(target)})
-        raise attempts.error()
+
+        def ask(target: Target, state: BackendState) -> Awaitable[ChatResponse]:
+            routed = route.request.model_copy(update={"model": target.model})
+            return tools.chat(state.backend, routed)
+
+        response, target = await self._first_answer(route, request.model, ask)
+        return response.model_copy(update={"model": request.model, "served_by": str(target)})
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         route = await self.route(request)
@@ -222,6 +211,17 @@ class Router:
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         route = await self.route(ChatRequest(model=model, prompt=""))
+
+        def ask(target: Target, state: BackendState) -> Awaitable[list[list[float]]]:
+            return state.backend.embed(target.model, texts)
+
+        vectors, _ = await self._first_answer(route, model, ask)
+        return vectors
+
+    async def _first_answer(self, route: Route, model: str,
+                            ask: Callable[[Target, BackendState], Awaitable[T]]
+                            ) -> tuple[T, Target]:
+        """``ask`` each target in turn, with retries, until one answers."""
         attempts = Attempts(model)
         for target, state in self._candidates(route, attempts):
             if not await self._usable(state, target, attempts):
@@ -229,14 +229,14 @@ class Router:
             for attempt in range(state.settings.retries + 1):
                 try:
                     async with state.slot():
-                        vectors = await state.backend.embed(target.model, texts)
+                        result = await ask(target, state)
                 except Exception as exc:
                     if self._failed(state, target, exc, attempt, attempts):
                         await self.sleep(_backoff(attempt))
                         continue
                     break
                 self._succeeded(state)
-                return vectors
+                return result, target
         raise attempts.error()
 
     def loaded(self) -> list[PoolSnapshot]:
