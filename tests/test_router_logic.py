@@ -155,3 +155,20 @@ def test_probe_reports_each_backend_and_the_aliases_using_it():
     assert rows["box"]["healthy"] and rows["box"]["models"] == ["qwen3:8b"]
     assert rows["box"]["aliases"] == ["a", "auto"] and rows["embedded"]["aliases"] == ["a",
                                                                                       "auto"]
+
+
+def test_the_licence_policy_also_covers_models_on_other_servers(tmp_path):
+    from autonom.config import Settings
+    from autonom.errors import PolicyError
+    from autonom.services import Services
+
+    settings = Settings(home=tmp_path, policy={"region": "DE", "on_violation": "refuse"},
+                        backends={"box": {"kind": "ollama", "url": "http://127.0.0.1:9",
+                                          "connect_timeout_s": 0.5}},
+                        aliases={"chat": ["llama4:scout@box"]})
+    services = Services(settings)
+    try:
+        with pytest.raises(PolicyError, match="llama4:scout"):
+            asyncio.run(services.backend.chat(ask("chat")))
+    finally:
+        services.close()

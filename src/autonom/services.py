@@ -57,7 +57,8 @@ class Services:
         backends: dict[str, Backend] = {EMBEDDED: GuardedBackend(inner, self.check_licence)}
         settings = {EMBEDDED: embedded_settings}
         for name, spec in configured.items():
-            backends[name] = remote_backend(name, spec)
+            backends[name] = GuardedBackend(remote_backend(name, spec),
+                                            self.check_remote_licence)
             settings[name] = spec
         return Router(backends, settings, self.settings.aliases, is_local=self.is_local)
 
@@ -87,6 +88,11 @@ class Services:
             return record.info.license, (record.name, record.source, record.info.name or "")
 
         self.licence_gate.check(model, describe)
+
+    def check_remote_licence(self, model: str) -> None:
+        """The same policy for a model on another server, known by its name there (an
+        Ollama tag or Hugging Face id the catalog lists; other names are flagged once)."""
+        self.licence_gate.check(model, lambda: (None, ()))
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:

@@ -86,8 +86,14 @@ class Upstream:
             yield self._lines(response)
 
     async def _lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        """Non-empty lines; each wait is bounded by the read timeout, the whole answer by
+        ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.timeout_s
         async with self._guard():
             async for line in response.aiter_lines():
+                if loop.time() > deadline:
+                    raise TimeoutError("the answer took longer than timeout_s")
                 if line.strip():
                     yield line
 
