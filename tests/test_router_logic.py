@@ -172,3 +172,16 @@ def test_the_licence_policy_also_covers_models_on_other_servers(tmp_path):
             asyncio.run(services.backend.chat(ask("chat")))
     finally:
         services.close()
+
+
+def test_a_model_asked_for_directly_fails_with_its_own_error():
+    from autonom.errors import CapacityError, http_status
+
+    busy = CapacityError("no room to load 'm': memory budget of 512 MB")
+    router = make_router({"embedded": Scripted("embedded", [busy])})
+    with pytest.raises(CapacityError) as caught:
+        asyncio.run(router.chat(ask("m")))
+    assert caught.value is busy and http_status(caught.value) == 503
+    with pytest.raises(ModelNotFoundError) as missing:
+        asyncio.run(router.chat(ask("unbekannt")))
+    assert not str(missing.value).startswith("no backend could answer")

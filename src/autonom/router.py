@@ -76,6 +76,8 @@ class Route:
     targets: tuple[Target, ...]
     request: ChatRequest
     reason: str = ""
+    alias: bool = False
+    """Whether the client named an alias (then errors list every target)."""
 
 
 @dataclass
@@ -121,7 +123,12 @@ class Attempts:
     tried: list[Attempt] = field(default_factory=list)
     cooling: list[tuple[Target, float]] = field(default_factory=list)
 
-    def error(self) -> AutonomError:
+    def error(self, route: Route) -> AutonomError:
+        """One target asked directly: its own error. An alias: every target and why."""
+        if not route.alias and len(self.tried) == 1 and not self.cooling:
+            only = self.tried[0].error
+            if isinstance(only, AutonomError):
+                return only
         parts = [str(a) for a in self.tried]
         parts += [f"{t}: cooling down after failures ({left:.0f} s left)"
                   for t, left in self.cooling]
@@ -182,32 +189,33 @@ class Router:
                 continue
             for attempt in range(state.settings.retries + 1):
                 routed = route.request.model_copy(update={"model": target.model})
+                retry = False
                 async with state.slot(), aclosing(tools.stream(state.backend, routed)) as chunks:
                     try:
-                        first = await anext(chunks)
+                        first: ChatChunk | None = await anext(chunks)
                     except StopAsyncIteration:
-                        first = None
-                        exc: Exception = UpstreamError(f"{target.backend}: empty answer",
-                                                       target.backend)
+                        first, exc = None, UpstreamError(f"{target.backend}: empty answer",
+                                                         target.backend)
                     except Exception as error:
                         first, exc = None, error
                     if first is None:
-                        if self._failed(state, target, exc, attempt, attempts):
-                            await self.sleep(_backoff(attempt))
-                            continue
-                        break
-                    # From here on the client has data: no retry, no fallback.
-                    label = {"model": request.model, "served_by": str(target)}
-                    try:
-                        yield first.model_copy(update=label)
-                        async for chunk in chunks:
-                            yield chunk.model_copy(update=label)
-                    except UpstreamError as error:
-                        self._cool(state, error)
-                        raise
-                    self._succeeded(state)
-                    return
-        raise attempts.error()
+                        retry = self._failed(state, target, exc, attempt, attempts)
+                    else:
+                        # From here on the client has data: no retry, no fallback.
+                        label = {"model": request.model, "served_by": str(target)}
+                        try:
+                            yield first.model_copy(update=label)
+                            async for chunk in chunks:
+                                yield chunk.model_copy(update=label)
+                        except UpstreamError as error:
+                            self._cool(state, error)
+                            raise
+                        self._succeeded(state)
+                        return
+                if not retry:
+                    break
+                await self.sleep(_backoff(attempt))
+        raise attempts.error(route)
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         route = await self.route(ChatRequest(model=model, prompt=""))
@@ -237,7 +245,7 @@ class Router:
                     break
                 self._succeeded(state)
                 return result, target
-        raise attempts.error()
+        raise attempts.error(route)
 
     def loaded(self) -> list[PoolSnapshot]:
         return [s for state in self.states.values() for s in state.backend.loaded()]
@@ -262,7 +270,7 @@ class Router:
         name = request.model
         spec = self.aliases.get(name)
         if isinstance(spec, list):
-            return Route(self._targets(spec), request, f"alias {name}")
+            return Route(self._targets(spec), request, f"alias {name}", alias=True)
         if isinstance(spec, ComplexityAlias):
             return await self._by_complexity(spec, request)
         model, at, backend = name.rpartition("@")
@@ -286,7 +294,7 @@ class Router:
         assert isinstance(targets, list)
         label = "hard" if hard else "simple"
         return Route(self._targets(targets), complexity.with_suffix(request, suffix),
-                     f"{label} (score {assessment.score}: {why})")
+                     f"{label} (score {assessment.score}: {why})", alias=True)
 
     async def _model_says_hard(self, model: str, request: ChatRequest) -> bool:
         question = complexity.last_user_text(request)[:2000]
