@@ -328,3 +328,35 @@ def test_logs_list_filter_show_and_export(capsys, home):
     code, out, _ = cli(capsys, "logs", "--jsonl", "--since", "1h")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["id"] for r in rows] == ["req_1", "req_0"]
+
+
+def test_route_shows_where_a_request_goes_and_why(capsys, home, monkeypatch):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "autonom.toml").write_text(
+        '[backends.gpu-box]\nkind = "ollama"\nurl = "http://127.0.0.1:9"\n'
+        '[aliases]\nchat-default = ["qwen3:8b@gpu-box", "smollm2-135m@embedded"]\n'
+        '[aliases.auto]\nsimple = "chat-default"\nsimple_suffix = " /no_think"\n'
+        'hard = ["qwen3:8b@gpu-box"]\nhard_suffix = " /think"\n', encoding="utf-8")
+    code, out, _ = cli(capsys, "route", "auto", "Berechne 19 % MwSt. auf 1.250,50 €.", "--json")
+    assert code == 0
+    route = json.loads(out)
+    assert route["targets"] == ["qwen3:8b@gpu-box"]
+    assert route["reason"].startswith("hard") and route["prompt"].endswith(" /think")
+    code, out, _ = cli(capsys, "route", "auto", "Hallo, wer bist du?")
+    assert code == 0
+    assert "auto → qwen3:8b@gpu-box → smollm2-135m@embedded" in out
+    assert "/no_think" in out
+    code, _, err = cli(capsys, "route", "x@http://evil", "Hallo")
+    assert code == 1 and "no backend named" in one_line_error(err)
+
+
+def test_backends_reports_an_unreachable_server(capsys, home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "autonom.toml").write_text(
+        '[backends.weg]\nkind = "openai"\nurl = "http://127.0.0.1:9/v1"\n'
+        'connect_timeout_s = 1\n', encoding="utf-8")
+    code, out, _ = cli(capsys, "backends", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert not rows["weg"]["healthy"] and "connection failed" in rows["weg"]["error"]
+    assert rows["embedded"]["healthy"]

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 
 from autonom.backends.base import Capabilities
-from autonom.backends.pool import PoolSnapshot
-from autonom.backends.upstream import Upstream
+from autonom.backends.upstream import RemoteBackend
 from autonom.config import BackendSettings
 from autonom.errors import UpstreamError
 from autonom.types import (
@@ -31,13 +30,12 @@ from autonom.types import (
 )
 
 
-class OllamaBackend:
+class OllamaBackend(RemoteBackend):
     """Speaks Ollama's API to one server."""
 
     def __init__(self, name: str, settings: BackendSettings,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.name = name
-        self.upstream = Upstream(name, settings, transport)
+        super().__init__(name, settings, transport)
         self.capabilities = Capabilities(embeddings=True, json_schema=True,
                                          tools=settings.native_tools, tool_choice=False)
 
@@ -85,15 +83,6 @@ class OllamaBackend:
     async def health(self) -> None:
         await self.upstream.get_json("/api/version",
                                      timeout=self.upstream.settings.connect_timeout_s)
-
-    def loaded(self) -> list[PoolSnapshot]:
-        return []
-
-    def unload(self, model: str) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.upstream.close()
 
     def _message(self, data: dict[str, Any], request: ChatRequest) -> Message:
         if request.prompt is not None:

@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 
 from autonom.backends.base import Capabilities
-from autonom.backends.pool import PoolSnapshot
-from autonom.backends.upstream import Upstream
+from autonom.backends.upstream import RemoteBackend
 from autonom.config import BackendSettings
 from autonom.errors import UpstreamError
 from autonom.types import (
@@ -34,13 +33,12 @@ from autonom.types import (
 )
 
 
-class OpenAIBackend:
+class OpenAIBackend(RemoteBackend):
     """Speaks the OpenAI wire format to one server."""
 
     def __init__(self, name: str, settings: BackendSettings,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.name = name
-        self.upstream = Upstream(name, settings, transport)
+        super().__init__(name, settings, transport)
         native = settings.native_tools
         self.capabilities = Capabilities(embeddings=True, json_schema=True, tools=native,
                                          tool_choice=native)
@@ -110,15 +108,6 @@ class OpenAIBackend:
 
     async def health(self) -> None:
         await self.models()
-
-    def loaded(self) -> list[PoolSnapshot]:
-        return []
-
-    def unload(self, model: str) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.upstream.close()
 
     def _call(self, raw: dict[str, Any], index: int) -> ToolCall:
         function = self.upstream.field(raw, "function")

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from autonom.backends.base import Capabilities
+from autonom.backends.pool import PoolSnapshot
 from autonom.config import BackendSettings
 from autonom.errors import (
     InvalidRequestError,
@@ -182,3 +184,24 @@ def _message_of(data: Any) -> str:
         if "detail" in data:
             return str(data["detail"])[:500]
     return str(data)[:200]
+
+
+class RemoteBackend:
+    """What every backend on another server shares: its name, its connection, and nothing
+    loaded here (the server manages its own models)."""
+
+    capabilities: Capabilities
+
+    def __init__(self, name: str, settings: BackendSettings,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.name = name
+        self.upstream = Upstream(name, settings, transport)
+
+    def loaded(self) -> list[PoolSnapshot]:
+        return []
+
+    def unload(self, model: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.upstream.close()
