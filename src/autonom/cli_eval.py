@@ -108,7 +108,8 @@ def run(
 
         judge_fn = judge_with(services.backend, judge_model)
     gateway = Gateway(services.backend, services.db, settings.server,
-                      knowledge=services.knowledge, mcp=settings.mcp)
+                      knowledge=services.knowledge, mcp=settings.mcp,
+                      max_concurrent=services.max_in_flight)
     runner = Runner(gateway, services.knowledge, _documents(services), judge_fn,
                     GenerationOptions(temperature=temperature, seed=0, max_tokens=max_tokens),
                     timeout_s=settings.server.request_timeout_s)

@@ -88,8 +88,10 @@ class Gateway:
     def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
                  metrics: Metrics | None = None,
                  knowledge: KnowledgeBase | None = None,
-                 mcp: McpSettings | None = None) -> None:
+                 mcp: McpSettings | None = None, max_concurrent: int | None = None) -> None:
         self.backend = backend
+        self.max_concurrent = max_concurrent or limits.max_concurrent
+        """Requests in flight at once, over all backends (each also has its own limit)."""
         self.knowledge = knowledge
         self.mcp = mcp or McpSettings()
         self.db = db
@@ -104,7 +106,7 @@ class Gateway:
     @asynccontextmanager
     async def _admitted(self) -> AsyncIterator[None]:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.limits.max_concurrent)
+            self._slots = asyncio.Semaphore(self.max_concurrent)
         if self._slots.locked() and self._waiting >= self.limits.max_queue:
             raise QueueFullError(
                 f"server busy: {self._waiting} requests are already waiting", retry_after=2.0

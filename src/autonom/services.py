@@ -53,7 +53,8 @@ class Services:
         inner = self.backend_override or EmbeddedBackend(self.registry, self.settings, self.db)
         configured = dict(self.settings.backends)
         embedded_settings = configured.pop(EMBEDDED, None) or BackendSettings(
-            kind="embedded", retries=0, cooldown_s=0, max_concurrent=4096)
+            kind="embedded", retries=0, cooldown_s=0,
+            max_concurrent=self.settings.server.max_concurrent)
         backends: dict[str, Backend] = {EMBEDDED: GuardedBackend(inner, self.check_licence)}
         settings = {EMBEDDED: embedded_settings}
         for name, spec in configured.items():
@@ -61,6 +62,15 @@ class Services:
                                             self.check_remote_licence)
             settings[name] = spec
         return Router(backends, settings, self.settings.aliases, is_local=self.is_local)
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests the server lets in at once: the engine's share (server.max_concurrent)
+        plus each remote backend's max_concurrent, so a GPU server behind autonom is not
+        held to the small machine's limit."""
+        remote = sum(b.max_concurrent for name, b in self.settings.backends.items()
+                     if name != EMBEDDED)
+        return self.settings.server.max_concurrent + remote
 
     def is_local(self, model: str) -> bool:
         """Whether the model registry knows ``model`` (it then runs embedded)."""

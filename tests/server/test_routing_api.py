@@ -76,6 +76,7 @@ def fresh_proxy(proxy) -> FaultProxy:
     proxy.plan()
     proxy.default = "ok"
     proxy.seen.clear()
+    proxy.max_in_flight = 0
     return proxy
 
 
@@ -190,3 +191,14 @@ def test_backends_command_shows_each_backend(front, upstream, fresh_proxy):
     assert rows["box"]["healthy"] and rows["ollama-box"]["healthy"]
     assert UPSTREAM_ONLY in rows["ollama-box"]["models"]
     assert rows["embedded"]["kind"] == "embedded"
+
+
+def test_a_remote_backend_is_not_held_to_the_engines_limit(client, front, fresh_proxy):
+    """server.max_concurrent (4) bounds the embedded engine; box may take its own 8."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh_proxy.default = "delay:0.5"
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda _: ask(client, f"{DEFAULT_MODEL}@box"), range(6)))
+    assert all(r.choices[0].message.content for r in replies)
+    assert fresh_proxy.max_in_flight > 4

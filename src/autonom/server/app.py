@@ -107,7 +107,8 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.state.keys = keys
     app.state.metrics = metrics
     app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics,
-                                knowledge=services.knowledge, mcp=settings.mcp)
+                                knowledge=services.knowledge, mcp=settings.mcp,
+                                max_concurrent=services.max_in_flight)
 
     app.add_exception_handler(AutonomError, errors.on_autonom_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)
