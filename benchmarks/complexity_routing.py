@@ -43,32 +43,17 @@ NOTE = ("Reading it: the savings are what routing buys — the share of requests
 
 
 def config(args: argparse.Namespace) -> str:
-    def target(name: str) -> str:
-        return f'["{name}"]'
-
-    return f"""
-[aliases.think-always]
-simple = {target(args.think_model)}
-hard = {target(args.think_model)}
-simple_suffix = "{args.think_suffix}"
-hard_suffix = "{args.think_suffix}"
-
-[aliases.think-routed]
-simple = {target(args.think_model)}
-hard = {target(args.think_model)}
-simple_suffix = "{args.direct_suffix}"
-hard_suffix = "{args.think_suffix}"
-
-[aliases.think-never]
-simple = {target(args.think_model)}
-hard = {target(args.think_model)}
-simple_suffix = "{args.direct_suffix}"
-hard_suffix = "{args.direct_suffix}"
-
-[aliases.size-routed]
-simple = {target(args.small)}
-hard = {target(args.big)}
-"""
+    """Complexity aliases: three over one model that differ in the suffix each side gets,
+    and one that routes between a small and a big model."""
+    think, direct = args.think_suffix, args.direct_suffix
+    aliases = [("think-always", args.think_model, args.think_model, think, think),
+               ("think-routed", args.think_model, args.think_model, direct, think),
+               ("think-never", args.think_model, args.think_model, direct, direct),
+               ("size-routed", args.small, args.big, "", "")]
+    return "".join(
+        f'\n[aliases.{name}]\nsimple = ["{simple}"]\nhard = ["{hard}"]\n'
+        f'simple_suffix = "{simple_suffix}"\nhard_suffix = "{hard_suffix}"\n'
+        for name, simple, hard, simple_suffix, hard_suffix in aliases)
 
 
 def run_eval(home: Path, models: list[str], max_tokens: int) -> dict[str, dict]:

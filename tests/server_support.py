@@ -18,6 +18,7 @@ from autonom.config import Settings
 from autonom.models.pull import pull
 from autonom.services import Services
 from autonom.store.keys import KeyStore
+from fault_proxy import FaultProxy
 from knowledge_support import CORPUS
 from support import DEFAULT_MODEL
 
@@ -98,6 +99,14 @@ def server(tmp_path_factory: pytest.TempPathFactory,
         yield RunningServer(url=url, home=home, process=process, keys=keys)
     finally:
         stop_server(process)
+
+
+@pytest.fixture
+def proxy(server: RunningServer) -> Iterator[FaultProxy]:
+    """The fault-injecting proxy in front of the shared server, fresh for each test."""
+    running = FaultProxy(upstream_port=int(server.url.rsplit(":", 1)[1])).start()
+    yield running
+    running.stop()
 
 
 # -- a server with three document collections and keys granted some of them ----------------

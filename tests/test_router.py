@@ -21,19 +21,11 @@ from autonom.models.pull import pull
 from autonom.router import Router
 from autonom.services import Services
 from autonom.types import ChatRequest, GenerationOptions, Message
-from fault_proxy import FaultProxy
 from support import DEFAULT_MODEL
 
 pytestmark = pytest.mark.engine
 REMOTE = f"{DEFAULT_MODEL}@box"
 LOCAL = f"{DEFAULT_MODEL}@embedded"
-
-
-@pytest.fixture
-def proxy(server) -> Iterator[FaultProxy]:
-    running = FaultProxy(upstream_port=int(server.url.rsplit(":", 1)[1])).start()
-    yield running
-    running.stop()
 
 
 class Clock:

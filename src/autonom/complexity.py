@@ -50,7 +50,7 @@ class Assessment:
 
 def assess(request: ChatRequest) -> Assessment:
     """Scores the last user message (or the raw prompt) and the conversation around it."""
-    text = last_user_text(request)
+    text = scored_text(request)
     words = len(text.split())
     signals: list[tuple[str, float]] = []
     reasoning = {m.group(0).lower() for m in _REASONING.finditer(text)}
@@ -84,13 +84,9 @@ def assess(request: ChatRequest) -> Assessment:
                       signals=tuple(name for name, _ in signals))
 
 
-def last_user_text(request: ChatRequest) -> str:
-    if request.prompt is not None:
-        return request.prompt
-    for message in reversed(request.messages):
-        if message.role == "user":
-            return message.content
-    return request.messages[-1].content if request.messages else ""
+def scored_text(request: ChatRequest) -> str:
+    """What the score reads: the user's text; without a user message, the last message."""
+    return request.user_text or (request.messages[-1].content if request.messages else "")
 
 
 def with_suffix(request: ChatRequest, suffix: str) -> ChatRequest:

@@ -316,6 +316,19 @@ class ComplexityAlias(BaseModel):
 Alias = list[str] | ComplexityAlias
 
 
+def split_target(text: str) -> tuple[str, str | None]:
+    """``"qwen3:8b@gpu-box"`` → ``("qwen3:8b", "gpu-box")``; a name without a backend →
+    ``(name, None)``."""
+    model, at, backend = text.rpartition("@")
+    return (model, backend) if at and model else (text, None)
+
+
+def alias_sides(spec: Alias) -> list[str | list[str]]:
+    """The target lists an alias can route to: its own list, or a complexity alias's simple
+    and hard sides (each a list or the name of a list alias)."""
+    return [spec] if isinstance(spec, list) else [spec.simple, spec.hard]
+
+
 def _check_routing(backends: dict[str, BackendSettings], aliases: dict[str, Alias],
                    reserved: set[str]) -> None:
     for name in backends:
@@ -330,8 +343,7 @@ def _check_routing(backends: dict[str, BackendSettings], aliases: dict[str, Alia
             raise ValueError(f"alias {alias!r} is also an MCP alias")
         if "@" in alias or alias.startswith("docs:"):
             raise ValueError(f"alias {alias!r}: '@' and the 'docs:' prefix are reserved")
-        lists = [spec] if isinstance(spec, list) else [spec.simple, spec.hard]
-        for targets in lists:
+        for targets in alias_sides(spec):
             if isinstance(targets, str):
                 if not isinstance(aliases.get(targets), list):
                     raise ValueError(f"alias {alias!r} refers to {targets!r}, which is not "
@@ -343,7 +355,7 @@ def _check_routing(backends: dict[str, BackendSettings], aliases: dict[str, Alia
                 if not _TARGET.match(target):
                     raise ValueError(f"alias {alias!r}: target {target!r} is not "
                                      "'model' or 'model@backend'")
-                backend = target.rpartition("@")[2] if "@" in target else None
+                backend = split_target(target)[1]
                 if backend is not None and backend not in known:
                     raise ValueError(f"alias {alias!r}: unknown backend {backend!r}")
 

@@ -55,11 +55,7 @@ def readable(key: ApiKey | None, collections: list[CollectionInfo]) -> list[Coll
 
 def question_of(request: ChatRequest) -> str:
     """The question: the raw prompt, or the last user message of a chat."""
-    text = request.prompt
-    if text is None:
-        users = [m.content for m in request.messages if m.role == "user"]
-        text = users[-1] if users else ""
-    text = text.strip()
+    text = request.user_text.strip()
     if not text:
         raise InvalidRequestError("a question for the documents needs a user message")
     if len(text) > MAX_QUESTION_CHARS:

@@ -32,7 +32,13 @@ from typing import Any, Protocol, TypeVar
 from autonom import complexity, tools
 from autonom.backends.base import Backend, Capabilities
 from autonom.backends.pool import PoolSnapshot
-from autonom.config import EMBEDDED, BackendSettings, ComplexityAlias
+from autonom.config import (
+    EMBEDDED,
+    BackendSettings,
+    ComplexityAlias,
+    alias_sides,
+    split_target,
+)
 from autonom.errors import (
     AutonomError,
     BackendError,
@@ -273,8 +279,8 @@ class Router:
             return Route(self._targets(spec), request, f"alias {name}", alias=True)
         if isinstance(spec, ComplexityAlias):
             return await self._by_complexity(spec, request)
-        model, at, backend = name.rpartition("@")
-        if at and model:
+        model, backend = split_target(name)
+        if backend is not None:
             if backend not in self.states:
                 raise ModelNotFoundError(f"model {name!r}: no backend named {backend!r} "
                                          f"(configured: {', '.join(self.states)})")
@@ -290,14 +296,12 @@ class Router:
             why += ", classifier model: " + ("hard" if hard else "simple")
         side, suffix = (spec.hard, spec.hard_suffix) if hard else (spec.simple,
                                                                   spec.simple_suffix)
-        targets = self.aliases[side] if isinstance(side, str) else side
-        assert isinstance(targets, list)
         label = "hard" if hard else "simple"
-        return Route(self._targets(targets), complexity.with_suffix(request, suffix),
+        return Route(self._targets(side), complexity.with_suffix(request, suffix),
                      f"{label} (score {assessment.score}: {why})", alias=True)
 
     async def _model_says_hard(self, model: str, request: ChatRequest) -> bool:
-        question = complexity.last_user_text(request)[:2000]
+        question = complexity.scored_text(request)[:2000]
         schema = {"type": "object", "properties": {"difficulty": {
             "enum": ["simple", "hard"]}}, "required": ["difficulty"]}
         probe = ChatRequest(model=model, messages=[
@@ -314,10 +318,13 @@ class Router:
             return False
         return '"hard"' in response.message.content
 
-    def _targets(self, names: list[str]) -> tuple[Target, ...]:
+    def _targets(self, side: str | list[str]) -> tuple[Target, ...]:
+        """A target list, or the name of a list alias, as targets (no backend: embedded)."""
+        names = self.aliases[side] if isinstance(side, str) else side
+        assert isinstance(names, list)
         targets = []
         for name in names:
-            model, _, backend = name.rpartition("@") if "@" in name else (name, "", "")
+            model, backend = split_target(name)
             targets.append(Target(model, backend or EMBEDDED))
         return tuple(targets)
 
@@ -445,13 +452,7 @@ class Router:
         return rows
 
     def _backends_of(self, spec: list[str] | ComplexityAlias) -> set[str]:
-        lists = [spec] if isinstance(spec, list) else [spec.simple, spec.hard]
-        names = set()
-        for targets in lists:
-            resolved = self.aliases.get(targets) if isinstance(targets, str) else targets
-            if isinstance(resolved, list):
-                names |= {t.backend for t in self._targets(resolved)}
-        return names
+        return {t.backend for side in alias_sides(spec) for t in self._targets(side)}
 
     def status(self) -> list[dict[str, Any]]:
         """Each backend's state for operators: cooling down, failures, requests in flight."""

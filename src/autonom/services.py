@@ -19,7 +19,7 @@ from autonom.catalog.policy import Gate
 from autonom.config import EMBEDDED, BackendSettings, Settings, ensure_home
 from autonom.errors import AutonomError, ConfigError
 from autonom.knowledge.base import KnowledgeBase
-from autonom.models.registry import Registry
+from autonom.models.registry import ModelRecord, Registry
 from autonom.router import Router
 from autonom.store import Database
 
@@ -72,13 +72,17 @@ class Services:
                      if name != EMBEDDED)
         return self.settings.server.max_concurrent + remote
 
+    def registered(self, model: str) -> ModelRecord | None:
+        """The registry's record of ``model``; None for names it does not know (remote
+        models, aliases)."""
+        try:
+            return self.registry.resolve(model)
+        except AutonomError:
+            return None
+
     def is_local(self, model: str) -> bool:
         """Whether the model registry knows ``model`` (it then runs embedded)."""
-        try:
-            self.registry.resolve(model)
-        except AutonomError:
-            return False
-        return True
+        return self.registered(model) is not None
 
     @cached_property
     def licence_gate(self) -> Gate:
@@ -91,9 +95,8 @@ class Services:
         The registry is read only the first time a name is asked for."""
 
         def describe() -> tuple[str | None, tuple[str, ...]] | None:
-            try:
-                record = self.registry.resolve(model)
-            except AutonomError:
+            record = self.registered(model)
+            if record is None:
                 return None
             return record.info.license, (record.name, record.source, record.info.name or "")
 
@@ -113,10 +116,8 @@ class Services:
 
     def model_parameters(self, name: str) -> int | None:
         """Parameter count of a registered model (None when unknown or not local)."""
-        try:
-            return self.registry.resolve(name).info.parameters
-        except AutonomError:  # not in the registry: a remote model, size unknown
-            return None
+        record = self.registered(name)
+        return None if record is None else record.info.parameters
 
     def close(self) -> None:
         if "backend" in self.__dict__:

@@ -67,6 +67,14 @@ class ChatRequest(BaseModel):
     tool_choice: Literal["auto", "none", "required"] | str = "auto"
     """"auto", "none", "required", or the name of the one tool that must be called."""
 
+    @property
+    def user_text(self) -> str:
+        """What the user asked: the raw prompt, or the last user message ("" if none)."""
+        if self.prompt is not None:
+            return self.prompt
+        users = [m.content for m in self.messages if m.role == "user"]
+        return users[-1] if users else ""
+
     @model_validator(mode="after")
     def _needs_input(self) -> ChatRequest:
         if not self.messages and self.prompt is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -29,14 +28,6 @@ from support import DEFAULT_MODEL
 pytestmark = pytest.mark.engine
 KINDS = ["embedded", "ollama", "openai"]
 REMOTE = ["ollama", "openai"]
-
-
-@pytest.fixture
-def proxy(server) -> Iterator[FaultProxy]:
-    port = int(server.url.rsplit(":", 1)[1])
-    running = FaultProxy(upstream_port=port).start()
-    yield running
-    running.stop()
 
 
 def remote(kind: str, proxy: FaultProxy, key: str, **overrides) -> OllamaBackend | OpenAIBackend:

@@ -76,13 +76,11 @@ class OllamaBackend(RemoteBackend):
         return [[float(x) for x in v] for v in vectors]
 
     async def models(self) -> list[str]:
-        data = await self.upstream.get_json("/api/tags",
-                                            timeout=self.upstream.settings.connect_timeout_s)
+        data = await self.upstream.get_json("/api/tags")
         return [str(m["name"]) for m in self.upstream.field(data, "models") if "name" in m]
 
     async def health(self) -> None:
-        await self.upstream.get_json("/api/version",
-                                     timeout=self.upstream.settings.connect_timeout_s)
+        await self.upstream.get_json("/api/version")
 
     def _message(self, data: dict[str, Any], request: ChatRequest) -> Message:
         if request.prompt is not None:

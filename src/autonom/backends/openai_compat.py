@@ -102,8 +102,7 @@ class OpenAIBackend(RemoteBackend):
 
     async def models(self) -> list[str]:
         """The model ids the server lists."""
-        data = await self.upstream.get_json("/models",
-                                            timeout=self.upstream.settings.connect_timeout_s)
+        data = await self.upstream.get_json("/models")
         return [str(m["id"]) for m in self.upstream.field(data, "data") if "id" in m]
 
     async def health(self) -> None:

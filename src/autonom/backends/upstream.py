@@ -66,9 +66,11 @@ class Upstream:
 
     # -- requests --------------------------------------------------------------------------
 
-    async def get_json(self, path: str, timeout: float | None = None) -> Any:
+    async def get_json(self, path: str) -> Any:
+        """A quick question to the server (its model list, its version): bounded by the
+        connect timeout, not by the time a model may take to answer."""
         async with self._guard():
-            response = await self.client().get(path, timeout=timeout or httpx.USE_CLIENT_DEFAULT)
+            response = await self.client().get(path, timeout=self.settings.connect_timeout_s)
             return self._json(self._checked(response))
 
     async def post_json(self, path: str, body: dict[str, Any]) -> Any:
