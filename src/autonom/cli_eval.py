@@ -78,7 +78,7 @@ def run(
     concurrency: Annotated[int, typer.Option(help="requests in flight")] = 1,
     repeat: Annotated[int, typer.Option(help="ask every case this many times")] = 1,
     answer_mode: Annotated[str, typer.Option(
-        help="for cases with a collection: generate, extractive or auto")] = "generate",
+        help="for cases with a collection: read, extractive or auto")] = "read",
     tag: Annotated[list[str] | None, typer.Option(
         "--tag", help="only cases with this tag (repeatable)")] = None,
     max_tokens: Annotated[int, typer.Option(help="answer length limit")] = 256,
@@ -91,7 +91,7 @@ def run(
     as_json: AsJson = False,
 ) -> None:
     """Ask every question of the set with each model; print, store and report the results."""
-    if answer_mode not in ("generate", "extractive", "auto"):
+    if answer_mode not in ("read", "generate", "extractive", "auto"):
         raise InvalidRequestError("--answer-mode must be generate, extractive or auto")
     gate = metrics.parse_gate(fail_if) if fail_if else None
     check_limits(concurrency, repeat)

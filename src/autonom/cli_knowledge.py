@@ -109,12 +109,12 @@ def ask(
     model: Annotated[str | None, typer.Option(
         help="model that words the answer (default: default_model when pulled)")] = None,
     mode: Annotated[str | None, typer.Option(
-        help="auto | extractive | generate (default: knowledge.answer_mode)")] = None,
+        help="auto | extractive | read (default: knowledge.answer_mode)")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Answer from the documents, with citations, or say that they do not contain it."""
-    if mode not in (None, "auto", "extractive", "generate"):
-        raise typer.BadParameter("use auto, extractive or generate", param_hint="--mode")
+    if mode not in (None, "auto", "extractive", "read", "generate"):
+        raise typer.BadParameter("use auto, extractive or read", param_hint="--mode")
     services = _services()
     try:
         answer = asyncio.run(services.knowledge.ask(

@@ -104,9 +104,12 @@ class KnowledgeSettings(BaseModel):
     top_k: int = Field(default=5, ge=1, le=100)
     max_file_bytes: int = Field(default=50 * 2**20, ge=1024)
     """Files larger than this are reported and skipped."""
-    answer_mode: Literal["auto", "extractive", "generate"] = "auto"
-    """extractive: answer with the best evidence sentences; generate: let the model write the
-    answer from the evidence (then verified); auto: extractive for models under 1B parameters."""
+    answer_mode: Literal["auto", "extractive", "read", "generate"] = "auto"
+    """extractive: answer with the most probable evidence unit, quoted; read: the model reads
+    the best passages and answers or says they do not contain it (then verified; generate is
+    the former name); auto: read for models from read_min_parameters on, else extractive."""
+    read_min_parameters: int = Field(default=3_000_000_000, ge=0)
+    """Models at least this large answer in read mode when answer_mode is auto."""
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
 
 

@@ -39,7 +39,7 @@ class Target:
 
     label: str
     model: str | None
-    answer_mode: Mode = "generate"
+    answer_mode: Mode = "read"
 
     @classmethod
     def parse(cls, text: str, answer_mode: Mode) -> Target:

@@ -77,4 +77,5 @@ class KnowledgeBase:
         answerer = Answerer(self.retriever, self.store, self.backend)
         return await answerer.ask(question, self.collection_name(collection), model=name,
                                   mode=mode or self.settings.answer_mode,
-                                  model_parameters=model_parameters or parameters)
+                                  model_parameters=model_parameters or parameters,
+                                  read_min_parameters=self.settings.read_min_parameters)

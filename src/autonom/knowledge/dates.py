@@ -40,12 +40,20 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _VERSION = re.compile(r"\b(?:version|rev(?:ision)?\.?|ausgabe)\s*:?\s*(\d+(?:\.\d+)*)", re.I)
+_ACTIVE = r"(?!\s+(?:die|den|das|alle|sämtliche|frühere\w*|vorherige\w*|ältere\w*|version|fassung))"
 _SUPERSEDED = re.compile(
     r"\bveraltet\b|\bnicht\s+mehr\s+gültig\b|\bersetzt\s+durch\b|\bwurde\s+(?:\S+\s+){0,8}"
-    r"ersetzt\b|\bist\s+(?:\S+\s+){0,4}ersetzt\b|\bsuperseded\b|\breplaced\s+by\b|\bobsolete\b"
-    r"|\boutdated\b|\bno\s+longer\s+valid\b",
+    r"ersetzt\b" + _ACTIVE + r"|\bist\s+(?:\S+\s+){0,4}ersetzt\b" + _ACTIVE
+    + r"|\bsuperseded\b|\breplaced\s+by\b|\bobsolete\b|\boutdated\b|\bno\s+longer\s+valid\b"
+    r"|\baußer\s+kraft\b",
     re.IGNORECASE,
 )
+_SELF = re.compile(r"\b(?:dies\w*|this|fassung|version|dokument\w*|document|datenblatt|"
+                   r"preisliste|ausgabe|richtlinie|blatt|liste|ordnung|regelung|bedingungen)\b",
+                   re.IGNORECASE)
+NOTICE_HEAD = 1500
+"""A notice in the first characters of a document speaks of the document itself; further
+down it must name it (``diese Fassung``, ``this version``) to count."""
 
 
 @dataclass(frozen=True)
@@ -98,5 +106,10 @@ def document_version(text: str) -> str | None:
 
 def superseded_notice(text: str) -> Found | None:
     """Where a document says of itself that it is outdated or replaced."""
-    match = _SUPERSEDED.search(text)
-    return Found(match.group(), match.start(), match.end()) if match else None
+    for match in _SUPERSEDED.finditer(text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line_end = text.find("\n", match.end())
+        line = text[line_start:line_end if line_end >= 0 else len(text)]
+        if match.start() < NOTICE_HEAD or _SELF.search(line):
+            return Found(match.group(), match.start(), match.end())
+    return None

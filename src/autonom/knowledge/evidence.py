@@ -1,29 +1,43 @@
-"""Finding the sentence that answers a question, and deciding whether there is one.
+"""Finding the unit that answers a question, and deciding whether there is one.
 
-Candidate sentences come from the retrieved chunks. Each is scored by how much of the
-question it covers: question terms found in the sentence count fully, terms found only in its
-context (heading path, title, the rest of the chunk) count less, and the kind of answer the
-question asks for (a weight, a price, a duration …) must be present as a value with a fitting
-unit. In German questions, capitalised words (nouns, names) and numbers are *key terms*:
-evidence that lacks one of them does not answer the question, so autonom abstains instead.
+Candidate units (sentences, list lines, table rows: :mod:`autonom.knowledge.units`) come from
+the retrieved chunks. Each gets features: how much of the question it covers by stems
+(German compounds included), alone and with its heading path, the unit before it and its
+chunk; which key terms (German nouns, names, codes, numbers) it lacks; whether it holds the
+kind of value asked for (a weight, a price, a date …); its chunk's retrieval scores; and, for
+the best few, the cosine of its own embedding with the question (which also lets an English
+question find a German sentence). A logistic model fitted on question sets
+(:mod:`autonom.knowledge.selector`) turns them into the probability that the unit answers;
+below a threshold calibrated on data, autonom abstains.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from autonom.knowledge.chunk import sentence_spans
+import numpy as np
+
+from autonom.knowledge.chunk import index_text
 from autonom.knowledge.index import CollectionIndex
 from autonom.knowledge.retrieve import Hit
+from autonom.knowledge.selector import softmax
 from autonom.knowledge.text import STOPWORDS, guess_language, numbers, tokens
+from autonom.knowledge.units import unit_spans
+
+if TYPE_CHECKING:
+    from autonom.knowledge.selector import Selector
 
 # What a question asks for → a pattern its answer must contain, and the question's own words
 # that name that kind (they count as covered when the pattern is found).
 _N = r"\d+(?:[.,]\d+)?"
 ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("money", re.compile(r"\b(?:was\s+kostet|kosten|kostet|preis\w*|teuer|gehalt|lohn|"
-                         r"verdien\w*|umsatz\w*\s+in\s+euro|how\s+much\s+does|price|cost|"
+                         r"verdien\w*|zahlt|zahlen|bezahl\w*|verlang\w*|berechn\w*|"
+                         r"in\s+rechnung|gebühr\w*|aufpreis|\w*pauschale|\w*rate|vergütung|"
+                         r"umsatz\w*\s+in\s+euro|how\s+much\s+does|price|cost|"
                          r"salary)\b", re.I),
      re.compile(_N + r"\s*(?:€|eur\b|euro\b)|(?:€|eur)\s*" + _N + r"|preis[^:;]*:\s*" + _N,
                 re.I)),
@@ -35,8 +49,8 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                      r"monate\w*|jahre\w*|h|min|days?|weeks?|months?|years?|hours?)\b"
                      r"|lieferzeit[^:;]*:\s*" + _N, re.I)),
     ("frequency", re.compile(r"\b(?:wie\s+oft|wie\s+häufig|how\s+often)\b", re.I),
-     re.compile(r"\balle\s+" + _N + r"|\b(?:jährlich|monatlich|wöchentlich|täglich|"
-                r"halbjährlich|every|annually|monthly|weekly|daily)\b", re.I)),
+     re.compile(r"\balle\s+" + _N + r"|\d+\s*-?\s*mal\b|\b(?:jährlich|monatlich|wöchentlich|"
+                r"täglich|halbjährlich|every|annually|monthly|weekly|daily)\b", re.I)),
     ("length", re.compile(r"\b(?:wie\s+tief|wie\s+weit|wie\s+groß|wie\s+lang\b|abstand|"
                           r"länge|tiefe|how\s+deep|how\s+far|distance)\b", re.I),
      re.compile(_N + r"\s*(?:mm|cm|m|km)\b", re.I)),
@@ -48,6 +62,11 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                           re.I),
      re.compile(r"\b(?:weil|wegen|aufgrund|ursache|grund|durch|daher|deshalb|führte|"
                 r"because|due\s+to|caused|reason)\b", re.I)),
+    ("term", re.compile(r"\b(?:wie\s+lautet|wie\s+heißt|wie\s+nennt\s+man|als\s+was|"
+                        r"welche[rn]?\s+(?:begriff|bezeichnung|name[n]?|ausdruck)|"
+                        r"what\s+is\s+the\s+(?:name|term)|what\s+is\s+\w+\s+called)\b", re.I),
+     re.compile(r"\b(?:bekannt\s+als|genannt|heißt|hießen|bezeichnet|nennt\s+man|"
+                r"bezeichnung|begriff|name[n]?|known\s+as|called|named|term)\b", re.I)),
     ("count", re.compile(r"\b(?:wie\s+viele|wie\s+hoch|wie\s+viel|ab\s+welchem|how\s+many|"
                          r"how\s+high|how\s+much)\b", re.I),
      re.compile(r"\d")),
@@ -60,23 +79,34 @@ _METADATA_LINE = re.compile(r"^\s*(?:stand|gültig\s+ab|version|as\s+of|dokument
                             r"(?:ersetzt|replaces|supersedes)\b", re.I)
 _ABOUT_VALIDITY = re.compile(r"\b(?:stand|gültig|aktuell|version|fassung|valid|current)\w*",
                              re.I)
+_LABEL = re.compile(r"^\**([^:\n]{2,50}?)\**\s*:\s*\S")
 
-CONTEXT_WEIGHT = 0.8
 VERB_WEIGHT = 0.5
-MIN_COVERAGE = 0.55
+UNITS_PER_CHUNK = 40
+DENSE_UNITS = 3
+"""Units whose own embedding is computed per question (the best ones by the cheap features);
+embedding costs about 9 ms per unit on two cores."""
+DENSE_UNITS_ACROSS_LANGUAGES = 8
+EMBED_CHARS = 300
+"""A long unit (a table row with many columns) is compared by its beginning."""
+"""The same for a question in another language than the documents (English about German)."""
 
 
 @dataclass
 class Candidate:
+    """One answer unit of a retrieved chunk, with what the selector made of it."""
+
     hit: Hit
     start: int
     end: int
     quote: str
     readable: str
-    coverage: float = 0.0
-    missing_key: list[str] = field(default_factory=list)
-    kind_ok: bool = True
-    score: float = 0.0
+    rank: int = 0
+    """Rank of its chunk in the retrieval result (1 = best)."""
+    previous: str = ""
+    """The unit before it in the same chunk (an FAQ's question, a list's lead-in)."""
+    features: dict[str, float] = field(default_factory=dict)
+    probability: float = 0.0
 
     @property
     def source(self) -> str:
@@ -85,6 +115,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class QuestionTerms:
+    language: str
     terms: list[str]
     weights: dict[str, float]
     key: set[str]
@@ -116,90 +147,203 @@ def analyse(question: str) -> QuestionTerms:
                          or word.isupper()):
                 key.add(token)
             elif language == "en" and not word.lower().endswith(("ed", "ing")):
-                # English does not mark nouns; every content word but verb forms is key
                 weights[token] = 1.0
                 key.add(token)
     kind_words -= STOPWORDS
-    return QuestionTerms(list(weights), weights, key, set(numbers(question)), kinds,
+    return QuestionTerms(language, list(weights), weights, key, set(numbers(question)), kinds,
                          {w for w in kind_words if len(w) >= 4},
                          bool(_ABOUT_VALIDITY.search(question)))
 
 
 def candidates(hits: list[Hit], texts: dict[int, str]) -> list[Candidate]:
-    """Sentences of the retrieved chunks (table rows whole), never from flagged chunks."""
+    """Answer units of the retrieved chunks (table rows whole), never from flagged chunks."""
     out: list[Candidate] = []
-    for hit in hits:
+    for rank, hit in enumerate(hits, 1):
         chunk, document = hit.entry.chunk, hit.entry.document
         if chunk.injection or document.id not in texts:
             continue
         text = texts[document.id]
         if chunk.kind == "row":
             out.append(Candidate(hit, chunk.start, chunk.end, text[chunk.start:chunk.end],
-                                 chunk.body))
+                                 chunk.body, rank))
             continue
-        for start, end in sentence_spans(text, chunk.start, chunk.end):
+        previous = ""
+        for start, end in unit_spans(text, chunk.start, chunk.end)[:UNITS_PER_CHUNK]:
             quote = text[start:end]
-            out.append(Candidate(hit, start, end, quote, " ".join(quote.split())))
+            readable = " ".join(quote.split())
+            out.append(Candidate(hit, start, end, quote, readable, rank, previous))
+            previous = readable
     return out
 
 
 def _present(token: str, vocabulary: set[str]) -> bool:
     if token in vocabulary:
         return True
-    # German compounds: "Abstand" is in "Mindestabstand", "Service" in "PumpenService".
-    return len(token) >= 4 and not token[0].isdigit() and any(
-        token in word for word in vocabulary if len(word) > len(token))
+    if len(token) < 4 or token[0].isdigit():
+        return False
+    # German compounds: "Abstand" is in "Mindestabstand", "Service" in "PumpenService" …
+    if any(token in word for word in vocabulary if len(word) > len(token)):
+        return True
+    # … and "Meisterstunde" is "Meister" and "Stunde" written as two words.
+    if len(token) >= 8:
+        heads = [w for w in vocabulary if len(w) >= 4 and token.startswith(w)]
+        tails = [w for w in vocabulary if len(w) >= 4 and token.endswith(w)]
+        return bool(heads and tails)
+    return False
 
 
-def score(candidate: Candidate, question: QuestionTerms, index: CollectionIndex) -> Candidate:
-    entry = candidate.hit.entry
-    own = set(tokens(candidate.readable))
-    context = set(entry.tokens)
-    if not question.about_validity and _METADATA_LINE.match(candidate.readable):
-        candidate.kind_ok = False
-        candidate.score = -1.0
-        return candidate
+def _coverage(question: QuestionTerms, vocabulary: set[str], index: CollectionIndex
+              ) -> tuple[float, set[str]]:
+    """IDF-weighted share of the question's terms found, and the key terms missing."""
     total = covered = 0.0
-    missing: list[str] = []
+    missing: set[str] = set()
     for term in question.terms:
         weight = question.weights[term] * index.idf(term)
         total += weight
-        if _present(term, own):
+        if _present(term, vocabulary):
             covered += weight
-        elif _present(term, context):
-            covered += CONTEXT_WEIGHT * weight
         elif term in question.key:
-            missing.append(term)
-    candidate.coverage = covered / total if total else 0.0
-    found_numbers = set(numbers(entry.index_text)) | set(numbers(candidate.readable))
-    missing += [n for n in question.numbers if n not in found_numbers]
-    candidate.missing_key = missing
-    candidate.kind_ok = all(pattern.search(candidate.readable)
-                            for _, _, pattern in question.kinds)
-    # the question's own kind word in the sentence ("wie tief" ~ "Eintauchtiefe")
-    named = any(_present(word, own) for word in question.kind_words)
-    candidate.score = (candidate.coverage + (0.3 if candidate.kind_ok else 0.0)
-                       + (0.3 if named else 0.0)
-                       + 20 * candidate.hit.score - 0.5 * len(missing)
-                       - (0.2 if candidate.hit.outdated else 0.0))
-    return candidate
+            missing.add(term)
+    return (covered / total if total else 0.0), missing
 
 
-def best(question: str, hits: list[Hit], texts: dict[int, str],
-         index: CollectionIndex) -> tuple[Candidate | None, list[Candidate]]:
-    """The best-supported sentence, or ``None`` when no sentence answers the question."""
+def cheap_features(candidate: Candidate, question: QuestionTerms, index: CollectionIndex,
+                   best_hit: Hit) -> dict[str, float]:
+    """What the selector knows of a unit before its embedding is computed."""
+    entry, hit = candidate.hit.entry, candidate.hit
+    language = guess_language(entry.index_text)
+    own = set(tokens(candidate.readable, language))
+    context = own | set(tokens(index_text(entry.document.title, entry.chunk.headings, ""),
+                               language))
+    lex, missing_own = _coverage(question, own, index)
+    lex_ctx, missing = _coverage(question, context, index)
+    lex_chunk, _ = _coverage(question, set(entry.tokens), index)
+    lex_prev, _ = _coverage(question, set(tokens(candidate.previous, language)), index)
+    found_numbers = set(numbers(entry.index_text))
+    kinds_asked = bool(question.kinds)
+    kind_ok = kinds_asked and all(p.search(candidate.readable) for _, _, p in question.kinds)
+    label = _LABEL.match(candidate.readable)
+    label_lex = (_coverage(question, set(tokens(label.group(1), language)), index)[0]
+                 if label else 0.0)
+    key_total = len(question.key) or 1
+    novel = [t for t in own if not _present(t, set(question.terms))]
+    return {
+        "novelty": len(novel) / len(own) if own else 0.0,
+        "lex": lex,
+        "lex_context": lex_ctx,
+        "lex_chunk": lex_chunk,
+        "lex_previous": lex_prev,
+        "key_missing": len(missing) / key_total,
+        "key_missing_own": len(missing_own) / key_total,
+        "number_missing": float(any(n not in found_numbers for n in question.numbers)),
+        "kind_match": float(kind_ok),
+        "kind_miss": float(kinds_asked and not kind_ok),
+        "kind_named": float(any(_present(w, own) for w in question.kind_words)),
+        "label_lex": label_lex,
+        "retrieval": hit.score / best_hit.score if best_hit.score else 0.0,
+        "rank_inverse": 1.0 / candidate.rank,
+        "chunk_dense": (hit.dense or 0.0) - (best_hit.dense or 0.0),
+        "item": float(bool(label) or entry.chunk.kind == "row"),
+        "length": min(len(candidate.readable), 600) / 600,
+        "has_number": float(bool(numbers(candidate.readable))),
+        "metadata": float(bool(_METADATA_LINE.match(candidate.readable))),
+        "cross_language": float(language != question.language),
+    }
+
+
+def answers_at_all(unit: Candidate, question: QuestionTerms) -> bool:
+    """Units that can never be the answer: those of outdated documents (when a newer one
+    exists they are never cited), questions (an FAQ's question; its answer is the next
+    unit) and lines about the document rather than its subject (``Stand: 04/2026``), unless
+    the question asks about validity."""
+    if unit.hit.outdated or unit.readable.endswith("?"):
+        return False
+    return question.about_validity or not _METADATA_LINE.match(unit.readable)
+
+
+def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
+               query_vector: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None,
+               model: Selector) -> list[Candidate]:
+    """Units of current documents, most probable answer first (``probability`` set).
+
+    Two stages: every unit is scored on cheap features; the best few also get the cosine of
+    their own embedding with the question, and are scored again with it. Units of outdated
+    documents are not ranked at all: they are never the answer when a newer version exists.
+    """
     terms = analyse(question)
-    scored = sorted((score(c, terms, index) for c in candidates(hits, texts)),
-                    key=lambda c: -c.score)
-    passing = [c for c in scored if passes(c)]
-    return (passing[0] if passing else None), scored
+    units = [c for c in candidates(hits, texts) if answers_at_all(c, terms)]
+    if not units:
+        return []
+    best_hit = hits[0]
+    for unit in units:
+        unit.features = cheap_features(unit, terms, index, best_hit)
+        unit.probability = 0.0
+    units.sort(key=lambda c: -model.first.score(c.features))
+    # without shared words the cheap features know little: more units get compared by meaning
+    wide = terms.language != guess_language(units[0].hit.entry.index_text)
+    top = units[:DENSE_UNITS_ACROSS_LANGUAGES if wide else DENSE_UNITS]
+    add_dense(top, index, query_vector, embed)
+    for unit, p in zip(top, softmax([model.second.score(u.features) for u in top]),
+                       strict=True):
+        unit.probability = p
+    top.sort(key=lambda c: -c.probability)
+    return top + units[len(top):]
+
+
+def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.ndarray | None,
+              embed: Callable[[list[str]], np.ndarray] | None) -> None:
+    """The cosine of each unit's own embedding with the question, and its gap to the best."""
+    if units and query_vector is not None and embed is not None:
+        vectors = index.unit_vectors([(c.hit.entry.document.id, c.start, c.end,
+                                       c.readable[:EMBED_CHARS]) for c in units], embed)
+        similarity = vectors @ query_vector.astype(np.float32)
+        best = float(similarity.max())
+        for unit, value in zip(units, similarity, strict=True):
+            unit.features["dense"] = float(value)
+            unit.features["dense_gap"] = float(value) - best
+    for unit in units:
+        unit.features.setdefault("dense", 0.0)
+        unit.features.setdefault("dense_gap", -1.0)
+
+
+def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector
+                      ) -> dict[str, float]:
+    """What tells an answerable question from one the documents do not answer: how sure
+    the selector is of its best unit and how far ahead of the next it is, how well that unit
+    covers the question, and how close the collection comes to the question at all."""
+    top = ranked[0].features
+    second = ranked[1].probability if len(ranked) > 1 else 0.0
+    return {
+        "probability": ranked[0].probability,
+        "score": model.second.score(top),
+        "margin": ranked[0].probability - second,
+        "lex": top["lex"], "lex_context": top["lex_context"],
+        "key_missing": top["key_missing"], "kind_miss": top["kind_miss"],
+        "number_missing": top["number_missing"], "dense": top.get("dense", 0.0),
+        "best_dense": max((h.dense or 0.0) for h in hits),
+        "best_bm25": float(np.log1p(max(h.bm25 for h in hits))),
+        "cross_language": top["cross_language"],
+    }
+
+
+def best(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
+         query_vector: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None,
+         model: Selector) -> tuple[Candidate | None, list[Candidate], float]:
+    """The most probable answer unit, or ``None`` when the documents probably do not answer
+    the question; with the probability that answering with that unit is right."""
+    ranked = rank_units(question, hits, texts, index, query_vector, embed, model)
+    if not ranked:
+        return None, ranked, 0.0
+    confidence = model.decide(decision_features(ranked, hits, model))
+    return (ranked[0] if confidence >= model.threshold else None), ranked, confidence
+
+
+SUPPORT_PROBABILITY = 0.1
 
 
 def passes(candidate: Candidate) -> bool:
-    """Evidence that may answer: current, all key terms, the asked-for kind of value, and
-    enough of the question's words."""
-    return (not candidate.hit.outdated and not candidate.missing_key and candidate.kind_ok
-            and candidate.coverage >= MIN_COVERAGE)
+    """Evidence that may back an answer: current, and among the selector's likely units."""
+    return not candidate.hit.outdated and candidate.probability >= SUPPORT_PROBABILITY
 
 
 def unsupported_numbers(answer: str, quotes: list[str]) -> list[str]:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from autonom.knowledge.dates import document_date, superseded_notice
-from autonom.knowledge.index import outdated_documents
 from autonom.knowledge.text import numbers
+from autonom.knowledge.versions import outdated_documents
 from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
 
 KINDS = ("conflict", "superseded", "duplicate", "near_duplicate", "injection", "unreadable",

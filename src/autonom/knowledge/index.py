@@ -1,14 +1,14 @@
 """The in-memory search index of one collection: BM25 over stemmed tokens plus a matrix of
 chunk embeddings, built from the store and rebuilt when the collection's generation moves.
 
-It also knows which documents are outdated: those that say so themselves ("veraltet",
-"ersetzt durch", "superseded") and those with the same title as a document with a newer
-date ("Stand").
+It also knows which documents are outdated (:mod:`autonom.knowledge.versions`).
 """
 
 from __future__ import annotations
 
-import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -16,7 +16,11 @@ import numpy as np
 
 from autonom.knowledge.chunk import index_text
 from autonom.knowledge.text import tokens
+from autonom.knowledge.versions import outdated_documents
 from autonom.store.documents import ChunkRecord, DocumentRecord
+
+UNIT_VECTOR_CACHE = 50_000
+"""Answer-unit embeddings kept per collection (384 floats each: about 75 MB at most)."""
 
 
 @dataclass
@@ -49,6 +53,8 @@ class CollectionIndex:
         self.vectors = (np.vstack(vectors) if vectors and all(v is not None for v in vectors)
                         else None)
         self.outdated = outdated_documents([d for d, _ in rows])
+        self._unit_vectors: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
+        self._unit_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -63,6 +69,26 @@ class CollectionIndex:
         if self._bm25 is None or not query_tokens:
             return np.zeros(len(self.entries), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(query_tokens), dtype=np.float32)
+
+    def unit_vectors(self, units: list[tuple[int, int, int, str]],
+                     embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Embeddings of answer units ``(document id, start, end, text)``, computed once per
+        unit and kept (bounded) for later questions."""
+        with self._unit_lock:
+            missing = [u for u in units if u[:3] not in self._unit_vectors]
+        if missing:
+            vectors = embed([u[3] for u in missing])
+            with self._unit_lock:
+                for unit, vector in zip(missing, vectors, strict=True):
+                    self._unit_vectors[unit[:3]] = np.asarray(vector, dtype=np.float32)
+                while len(self._unit_vectors) > UNIT_VECTOR_CACHE:
+                    self._unit_vectors.popitem(last=False)
+        with self._unit_lock:
+            return np.vstack([self._unit_vectors.get(u[:3], np.zeros(self._width(), np.float32))
+                              for u in units])
+
+    def _width(self) -> int:
+        return self.vectors.shape[1] if self.vectors is not None else 1
 
     def dense(self, query_vector: np.ndarray | None) -> np.ndarray | None:
         if self.vectors is None or query_vector is None:
@@ -89,35 +115,3 @@ def _build_bm25(token_lists: list[list[str]]):
     model = bm25s.BM25()
     model.index(token_lists, show_progress=False)
     return model
-
-
-_TITLE_NOISE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:stand|version|v\d+|rev\.?)\b|[()\[\],:;]",
-                          re.IGNORECASE)
-
-
-def _subject(title: str | None) -> str:
-    return " ".join(_TITLE_NOISE.sub(" ", (title or "").lower()).split())
-
-
-def outdated_documents(documents: list[DocumentRecord]) -> dict[int, int | None]:
-    """document id → id of the newer document that replaces it (``None``: the document says
-    itself that it is outdated, but no newer one is in the collection)."""
-    unique = {d.id: d for d in documents if d.id is not None}
-    by_subject: dict[str, list[DocumentRecord]] = {}
-    for doc in unique.values():
-        if subject := _subject(doc.title):
-            by_subject.setdefault(subject, []).append(doc)
-    outdated: dict[int, int | None] = {}
-    for group in by_subject.values():
-        dated = [d for d in group if d.doc_date and not d.superseded]
-        newest = max(dated, key=lambda d: d.doc_date or "", default=None)
-        for doc in group:
-            if doc is newest or doc.id is None:
-                continue
-            older = newest is not None and (doc.doc_date or "") < (newest.doc_date or "")
-            if doc.superseded or older:
-                outdated[doc.id] = newest.id if newest is not None else None
-    for doc in unique.values():
-        if doc.superseded and doc.id not in outdated:
-            outdated[doc.id] = None
-    return outdated

@@ -1,5 +1,13 @@
 """Ingest files and folders into a collection: parse, chunk, flag, embed, store.
 
+A document's name (its *source*) is its path relative to the common folder of the paths
+given: ``ingest ./handbuch`` names ``handbuch/montage.pdf`` as ``montage.pdf``, and
+``ingest ./handbuch ./preise.csv`` names the same file ``handbuch/montage.pdf`` beside
+``preise.csv``, so two files never share a name. A file already in the collection keeps the
+name it has there, however it is ingested again (names, and so citations, stay stable); a
+name already taken by a *different* file that still exists is refused for that file, with
+the reason, instead of overwriting it.
+
 Incremental by content hash: unchanged files are skipped, changed ones replaced, and with
 ``prune`` documents whose file is gone are removed. Each document is committed on its own in
 one transaction, so an interrupted run (Ctrl-C, SIGKILL) leaves every document either fully
@@ -54,21 +62,37 @@ class IngestReport:
         return self.chunks / self.seconds if self.seconds > 0 else 0.0
 
 
+def base_folder(paths: list[Path]) -> Path:
+    """The folder sources are named from: a single folder itself, else the common parent."""
+    resolved = [p.resolve() for p in paths]
+    if len(resolved) == 1:
+        return resolved[0] if resolved[0].is_dir() else resolved[0].parent
+    common = Path(os.path.commonpath([str(p) for p in resolved]))
+    return common if common.is_dir() else common.parent
+
+
 def discover(paths: list[Path]) -> Iterator[SourceFile]:
-    """Supported files under each path (recursively, hidden entries skipped), sorted."""
+    """Supported files under each path (recursively, hidden entries skipped), sorted, each
+    named relative to :func:`base_folder`; a file given twice is found once."""
     for given in paths:
         if not given.exists():
             raise InvalidRequestError(f"{given}: no such file or directory")
+    base = base_folder(paths)
+    seen: set[Path] = set()
+    for given in paths:
         root = given.resolve()
         if root.is_file():
-            yield SourceFile(root.parent, root)
-            continue
-        found: list[Path] = []
-        for folder, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found.extend(Path(folder) / name for name in filenames
-                         if not name.startswith((".", "~$")))
-        yield from (SourceFile(root, path) for path in sorted(found))
+            found = [root]
+        else:
+            found = []
+            for folder, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found.extend(Path(folder) / name for name in filenames
+                             if not name.startswith((".", "~$")))
+        for path in sorted(found):
+            if path not in seen:
+                seen.add(path)
+                yield SourceFile(base, path)
 
 
 class Ingestor:
@@ -88,11 +112,12 @@ class Ingestor:
             self.store.drop_collection(collection)  # start afresh, embedder included
         self.store.ensure_collection(collection, embedder_name)
         known = self.store.hashes(collection)
+        locations = self.store.locations(collection)
         report = IngestReport(collection)
         sizes = [_size(f.path) for f in files]
         progress.start(f"indexing {len(files)} files into {collection}", sum(sizes))
         for file, size in zip(files, sizes, strict=True):
-            self._one(file, collection, known, report)
+            self._one(file, collection, known, locations, report)
             progress.advance(size)
         if prune:
             self._prune(files, paths, collection, report)
@@ -100,8 +125,11 @@ class Ingestor:
         return report
 
     def _one(self, file: SourceFile, collection: str, known: dict[str, str],
-             report: IngestReport) -> None:
-        source = file.source
+             locations: dict[str, str], report: IngestReport) -> None:
+        claimed = self._claim(file, locations, report)
+        if claimed is None:
+            return
+        file, source = claimed, claimed.source
         if not supported(file.path):
             report.skipped.append((source, f"unsupported file type {file.path.suffix or '-'}"))
             self.store.skip(collection, source, str(file.root), report.skipped[-1][1])
@@ -123,6 +151,24 @@ class Ingestor:
         report.chunks += len(record.chunks)
         if any(c.injection for c in record.chunks):
             report.flagged.append(source)
+
+    def _claim(self, file: SourceFile, locations: dict[str, str],
+               report: IngestReport) -> SourceFile | None:
+        """How ``file`` is named in the collection: by the name it already has there (a file
+        keeps its name when ingested again from another folder), else by its path from the
+        common folder; ``None`` when that name belongs to a different file."""
+        for name, root in locations.items():
+            if Path(root) / name == file.path:
+                return SourceFile(Path(root), file.path)
+        source = file.source
+        holder = locations.get(source)
+        if holder is not None and (Path(holder) / source).exists():
+            report.skipped.append((source, f"a different file is already stored as {source!r} "
+                                   f"(from {holder}); ingest both folders in one call so each "
+                                   "keeps its folder in its name"))
+            return None
+        locations[source] = str(file.root)
+        return file
 
     def _read(self, path: Path) -> bytes:
         size = path.stat().st_size
@@ -155,17 +201,16 @@ class Ingestor:
 
     def _prune(self, files: list[SourceFile], paths: list[Path], collection: str,
                report: IngestReport) -> None:
-        seen: dict[str, set[str]] = {}
-        for file in files:
-            seen.setdefault(str(file.root), set()).add(file.source)
-        for given in paths:
-            root = given.resolve()
-            if root.is_file():
-                continue
-            gone = [s for s in self.store.sources_under(collection, str(root))
-                    if s not in seen.get(str(root), set())]
-            self.store.remove(collection, gone)
-            report.removed.extend(gone)
+        """Remove documents whose file lay inside one of the given folders and is gone."""
+        seen = {file.path for file in files}
+        folders = [p.resolve() for p in paths if p.resolve().is_dir()]
+        gone = []
+        for source, root in self.store.locations(collection).items():
+            path = Path(root) / source
+            if path not in seen and any(path.is_relative_to(f) for f in folders):
+                gone.append(source)
+        self.store.remove(collection, gone)
+        report.removed.extend(gone)
 
 
 def _size(path: Path) -> int:

@@ -84,14 +84,22 @@ def _first_heading(doc: ParsedDocument) -> str | None:
 _MD_HEADING = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _MD_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+(.+)$")
 _MD_TABLE_RULE = re.compile(r"\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+_RULE = re.compile(r"[ \t]*([-=_*~#])(?:[ \t]*\1){2,}[ \t]*$")
+# Plain-text section headings: "4. Vergütung", "2.1 Fristen", "§ 3 Einteilung", "TEIL B".
+_TEXT_HEADING = re.compile(r"(?:(?P<number>\d{1,2}(?:\.\d{1,2})*\.?)|§\s*\d+[a-z]?)[ \t]+"
+                           r"[A-ZÄÖÜ][^\n]{1,60}$|[A-ZÄÖÜ][A-ZÄÖÜ0-9 &/,.-]{3,60}$")
 
 
-def parse_markdown(text: str) -> ParsedDocument:
-    """Headings (``#``), list items, table rows (with their header) and paragraphs.
+def parse_text(text: str) -> ParsedDocument:
+    """Plain text: what Markdown finds, plus the structure people type without markup —
+    underlined or boxed headings (``----``), numbered section headings on a line of their own
+    (``4. Vergütung``) and a letterhead line above the real title."""
+    return parse_markdown(text, plain=True)
 
-    Plain text goes through the same parser: it simply has no markup, so blank-line separated
-    paragraphs and ``-`` items are what it finds.
-    """
+
+def parse_markdown(text: str, plain: bool = False) -> ParsedDocument:
+    """Headings (``#`` and underlined), list items, table rows (with their header) and
+    paragraphs."""
     blocks: list[Block] = []
     lines = _lines_with_offsets(text)
     paragraph: list[tuple[int, int]] = []
@@ -102,7 +110,10 @@ def parse_markdown(text: str) -> ParsedDocument:
             blocks.append(Block("paragraph", paragraph[0][0], paragraph[-1][1]))
             paragraph.clear()
 
-    for start, end in lines:
+    def blank(i: int) -> bool:
+        return not (0 <= i < len(lines)) or not text[lines[i][0]:lines[i][1]].strip()
+
+    for i, (start, end) in enumerate(lines):
         line = text[start:end]
         stripped = line.strip()
         if not stripped:
@@ -110,6 +121,19 @@ def parse_markdown(text: str) -> ParsedDocument:
             header = None
             continue
         lead = start + len(line) - len(line.lstrip())
+        if _RULE.match(line) and not stripped.startswith("|"):
+            if len(paragraph) == 1:  # the line above is underlined: a heading
+                begin, finish = paragraph.pop()
+                blocks.append(Block("heading", begin, finish, 2))
+            flush()
+            continue
+        if plain and _is_text_heading(text, lines, i, blank):
+            flush()
+            number = _TEXT_HEADING.match(stripped)
+            depth = number["number"].rstrip(".").count(".") if number and number["number"] \
+                else 0
+            blocks.append(Block("heading", lead, start + len(line.rstrip()), 2 + depth))
+            continue
         if heading := _MD_HEADING.match(stripped):
             flush()
             begin = lead + stripped.index(heading[2])
@@ -136,8 +160,28 @@ def parse_markdown(text: str) -> ParsedDocument:
             paragraph.append((lead, start + len(line.rstrip())))
     flush()
     doc = ParsedDocument(text, blocks)
-    doc.title = _first_heading(doc)
+    doc.title = _plain_title(doc) if plain else _first_heading(doc)
     return doc
+
+
+def _is_text_heading(text: str, lines: list[tuple[int, int]], i: int,
+                     blank: Callable[[int], bool]) -> bool:
+    """A short line on its own (blank or rule above, text below) that looks like a heading."""
+    stripped = text[lines[i][0]:lines[i][1]].strip()
+    if len(stripped) > 70 or stripped.endswith((".", ",", ";", ":")) or blank(i + 1):
+        return False
+    above = blank(i - 1) or bool(_RULE.match(text[lines[i - 1][0]:lines[i - 1][1]]))
+    return above and bool(_TEXT_HEADING.fullmatch(stripped))
+
+
+def _plain_title(doc: ParsedDocument) -> str | None:
+    """The first line that is not a letterhead in capitals (``FIRMA GMBH`` above the title)."""
+    head = doc.text.strip().split("\n\n", 1)[0].split("\n")[:3]
+    for line in head:
+        line = line.strip()
+        if line and not _RULE.match(line) and not (line.isupper() and len(head) > 1):
+            return line if len(line) <= 120 else None
+    return _first_heading(doc)
 
 
 def _previous_line_end(text: str, start: int) -> int:
@@ -345,8 +389,8 @@ def _text_parser(parse: Callable[[str], ParsedDocument]) -> Callable[[bytes], Pa
 PARSERS: dict[str, Callable[[bytes], ParsedDocument]] = {
     ".md": _text_parser(parse_markdown),
     ".markdown": _text_parser(parse_markdown),
-    ".txt": _text_parser(parse_markdown),
-    ".text": _text_parser(parse_markdown),
+    ".txt": _text_parser(parse_text),
+    ".text": _text_parser(parse_text),
     ".csv": _text_parser(parse_csv),
     ".html": _text_parser(parse_html),
     ".htm": _text_parser(parse_html),

@@ -73,13 +73,21 @@ class Retriever:
     def search(self, query: str, collection: str, k: int = 5) -> list[Hit]:
         return self.rank(self.index(collection), query, k)
 
-    def rank(self, index: CollectionIndex, query: str, k: int = 5) -> list[Hit]:
-        """The ``k`` best chunks of an index already in hand (one generation throughout)."""
+    def query_vector(self, index: CollectionIndex, query: str) -> np.ndarray | None:
+        """The query's embedding, when the collection has chunk embeddings to compare."""
+        if self.embedder is None or index.vectors is None or not len(index):
+            return None
+        return self.embedder.embed_query(query)
+
+    def rank(self, index: CollectionIndex, query: str, k: int = 5,
+             vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best chunks of an index already in hand (one generation throughout);
+        ``vector`` is the query's embedding when the caller has it already."""
         if not len(index):
             return []
         lexical = index.bm25(tokens(query))
-        vector = self.embedder.embed_query(query) if (
-            self.embedder is not None and index.vectors is not None) else None
+        if vector is None:
+            vector = self.query_vector(index, query)
         dense = index.dense(vector)
         return fuse(index, lexical, dense, k)
 

@@ -73,6 +73,26 @@ def guess_language(text: str) -> str:
     return "en" if english > german else "de"
 
 
+_CARDINALS = ("null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf", 0)
+_ORDINALS = ("- erst zweit dritt viert fünft sechst siebt acht neunt zehnt elft zwölft", 0)
+_EN_CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve", 0)
+_EN_ORDINALS = ("- first second third fourth fifth sixth seventh eighth ninth tenth eleventh "
+                "twelfth", 0)
+NUMBER_WORDS: dict[str, str] = {"zwanzig": "20", "dreißig": "30", "hundert": "100",
+                                "tausend": "1000", "twenty": "20", "thirty": "30",
+                                "hundred": "100", "thousand": "1000", "beiden": "2",
+                                "zweimal": "2", "dreimal": "3", "once": "1", "twice": "2"}
+for _words, _ in (_CARDINALS, _EN_CARDINALS):
+    NUMBER_WORDS.update({w: str(i) for i, w in enumerate(_words.split())})
+for _stem in _ORDINALS[0].split()[1:]:
+    i = _ORDINALS[0].split().index(_stem)
+    NUMBER_WORDS.update({_stem + end: str(i) for end in ("e", "en", "er", "es", "em")})
+for _word in _EN_ORDINALS[0].split()[1:]:
+    NUMBER_WORDS[_word] = str(_EN_ORDINALS[0].split().index(_word))
+"""Number words and ordinals as the digits they stand for: ``drei`` and ``dritten`` match
+``3`` and ``3.`` in a document (``im dritten Lehrjahr`` ~ ``3. Ausbildungsjahr``)."""
+
+
 @lru_cache(maxsize=2)
 def _stemmer(language: str):
     import Stemmer  # PyStemmer: Snowball stemmers in C
@@ -92,6 +112,9 @@ def tokens(text: str, language: str | None = None, keep_stopwords: bool = False)
         word = match.group()
         if word[0].isdigit() and _NUMBER.fullmatch(word):
             out.append(normalize_number(word))
+            continue
+        if word in NUMBER_WORDS:
+            out.append(NUMBER_WORDS[word])
             continue
         parts = word.split("-")
         if len(parts) > 1:

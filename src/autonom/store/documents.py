@@ -189,13 +189,14 @@ class DocumentStore:
                 _bump(conn, collection)
         return removed
 
-    def sources_under(self, collection: str, root: str) -> list[str]:
+    def locations(self, collection: str) -> dict[str, str]:
+        """source → the folder it is relative to, for every document and skipped file."""
         with self.db.read() as conn:
             rows = conn.execute(
-                "SELECT source FROM documents WHERE collection = ? AND root = ? UNION "
-                "SELECT source FROM skipped_files WHERE collection = ? AND root = ?",
-                (collection, root, collection, root)).fetchall()
-        return [r["source"] for r in rows]
+                "SELECT source, root FROM documents WHERE collection = ? UNION "
+                "SELECT source, root FROM skipped_files WHERE collection = ?",
+                (collection, collection)).fetchall()
+        return {r["source"]: r["root"] for r in rows}
 
     def documents(self, collection: str) -> list[DocumentRecord]:
         """All documents of a collection, without their text and chunks."""
