@@ -113,14 +113,13 @@ def collect(services: Services, qa: QASet) -> list[dict]:
         hits = retriever.rank(index, case.question, 10, vector)
         texts = kb.store.texts({h.entry.document.id for h in hits})
         terms = evidence.analyse(case.question)
-        units = [c for c in evidence.candidates(hits, texts)
-                 if evidence.answers_at_all(c, terms)]
+        units = evidence.usable(evidence.candidates(hits, texts), terms)
         for unit in units:
             unit.features = evidence.cheap_features(unit, terms, index, hits[0])
         labels = [0 if case.must_abstain else positive(u, case.expected, case.expected_source)
                   for u in units]
         out.append({"set": qa.name, "units": units, "labels": labels, "vector": vector,
-                    "hits": hits,
+                    "hits": hits, "terms": terms,
                     "index": index, "answerable": not case.must_abstain})
     return out
 
@@ -142,7 +141,8 @@ def decisions(questions: list[dict], second: Logistic) -> None:
         for unit, p in zip(top, softmax([second.score(u.features) for u in top]), strict=True):
             unit.probability = p
         top.sort(key=lambda u: -u.probability)
-        q["decision"] = evidence.decision_features(top, q["hits"], model) if top else None
+        q["decision"] = evidence.decision_features(top, q["hits"], model, q["terms"],
+                                                    q["index"]) if top else None
         q["right"] = bool(top) and bool(labels[id(top[0])])
 
 

@@ -114,3 +114,23 @@ def test_readme_backends_example_is_valid(monkeypatch, tmp_path):
     settings = Settings(home=tmp_path, **data)
     assert settings.aliases["chat-default"][0] == "qwen3:8b@gpu-box"
     assert settings.backends["gpu-box"].api_key.get_secret_value() == "sk-beispiel"
+
+
+def test_readme_document_commands_name_files_as_shown(capsys, tmp_path, monkeypatch):
+    from fpdf import FPDF
+
+    (tmp_path / "handbuch").mkdir()
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 8, "Montage\n\nDie Fundamentschrauben werden mit 45 Nm angezogen.")
+    pdf.output(str(tmp_path / "handbuch" / "montage.pdf"))
+    (tmp_path / "preise.csv").write_text("Artikel;Preis\nKP-55;2.480,00\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    block = README.split("### Your documents", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    ingest = next(line for line in block.splitlines() if line.startswith("autonom ingest"))
+    show = next(line for line in block.splitlines() if line.startswith("autonom docs show"))
+    for line in (ingest, show):
+        args = line.split("#", 1)[0].split()[1:]
+        assert main(args) == 0, line
+    assert "45 Nm" in capsys.readouterr().out

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 from autonom.errors import InvalidRequestError, PermissionDeniedError
 from autonom.knowledge.answer import Answer
-from autonom.knowledge.base import KnowledgeBase
+from autonom.knowledge.base import KnowledgeBase, check_question
 from autonom.knowledge.text import guess_language
 from autonom.store.documents import CollectionInfo, check_collection_name
 from autonom.store.keys import ApiKey
 from autonom.types import ChatRequest, ChatResponse, Message
 
 PREFIX = "rag:"
-MAX_QUESTION_CHARS = 2000
 SOURCES = {"de": "Quellen", "en": "Sources"}
 
 
@@ -58,10 +57,7 @@ def question_of(request: ChatRequest) -> str:
     text = request.user_text.strip()
     if not text:
         raise InvalidRequestError("a question for the documents needs a user message")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise InvalidRequestError(
-            f"a question for the documents may have at most {MAX_QUESTION_CHARS} characters")
-    return text
+    return check_question(text)
 
 
 def render(answer: Answer, question: str) -> str:

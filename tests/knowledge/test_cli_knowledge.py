@@ -91,3 +91,29 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(capsys, argv):
 def test_removing_an_unknown_document_changes_nothing(capsys, indexed):
     assert main(["docs", "rm", "prozesse/reklamation.md", "fehlt.md", "-c", "pumpenwerk"]) == 1
     assert main(["docs", "show", "prozesse/reklamation.md", "-c", "pumpenwerk"]) == 0
+
+
+@pytest.mark.parametrize(("question", "message"), [
+    ("   ", "must not be empty"),
+    ("Wie viel? " * 5000, "at most 2000 characters"),
+])
+def test_ask_refuses_an_empty_or_huge_question_in_one_line(capsys, indexed, question, message):
+    assert main(["ask", question, "-c", "pumpenwerk"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_ask_in_another_script_and_on_an_empty_collection_answers_clearly(capsys, indexed,
+                                                                          tmp_path):
+    assert main(["ask", "泵的功率是多少？", "-c", "pumpenwerk", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["abstained"] is True
+    assert main(["ask", "Какая мощность у насоса KP-55?", "-c", "pumpenwerk", "--json"]) == 0
+    capsys.readouterr()  # an answer or an abstention, never a traceback
+    empty = tmp_path / "leer"
+    empty.mkdir()
+    assert main(["ingest", str(empty), "-c", "leer"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "Welche Motorleistung hat die KP-55?", "-c", "leer", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["abstained"] is True
+    assert main(["ask", "Welche Motorleistung hat die KP-55?", "-c", "gibtsnicht"]) != 0
+    assert "not found" in capsys.readouterr().err

@@ -82,7 +82,8 @@ def test_bad_arguments_get_clear_errors(local):
             errors = []
             for name, args in (("get_document", {"source": "fehlt.md",
                                                  "collection": "pumpenwerk"}),
-                               ("ask", {"question": "Hallo?", "collection": "gibt-es-nicht"})):
+                               ("ask", {"question": "Hallo?", "collection": "gibt-es-nicht"}),
+                               ("ask", {"question": "   ", "collection": "pumpenwerk"})):
                 try:
                     await client.call_tool(name, args)
                 except MCPError as exc:
@@ -97,6 +98,7 @@ def test_bad_arguments_get_clear_errors(local):
     assert "Field required" in messages[4]
     assert "no document 'fehlt.md'" in errors[0]
     assert "collection 'gibt-es-nicht' not found" in errors[1]
+    assert "must not be empty" in errors[2]
 
 
 def test_documents_are_resources_with_one_uri_each(local):

@@ -166,6 +166,12 @@ def test_bad_rag_requests_get_clear_errors(rag_server):
     with pytest.raises(openai.BadRequestError, match="needs a user message"):
         client.chat.completions.create(model="rag:vertrieb",
                                        messages=[{"role": "system", "content": "Sei nett."}])
+    with pytest.raises(openai.BadRequestError, match="at most 2000 characters"):
+        client.chat.completions.create(model="rag:vertrieb",
+                                       messages=[{"role": "user", "content": "Preis? " * 8000}])
+    other_script = client.chat.completions.create(
+        model="rag:vertrieb", messages=[{"role": "user", "content": "价格是多少？"}])
+    assert other_script.choices[0].message.content
 
 
 def test_cli_search_and_ask_stay_inside_their_collection(rag_server, monkeypatch, capsys):

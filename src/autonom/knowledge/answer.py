@@ -50,6 +50,10 @@ ABSTAIN = {
     "de": "Dazu steht nichts in den Dokumenten, auf die ich Zugriff habe.",
     "en": "The documents I have access to do not answer this question.",
 }
+CONFLICT = {
+    "de": "Achtung: {source} nennt dazu etwas anderes: „{quote}“ Bitte klären, was gilt.",
+    "en": "Caution: {source} says something different: “{quote}” Please check which applies.",
+}
 OLDER_DIFFERS = {
     "de": "Hinweis: Eine ältere, ersetzte Fassung nennt hier etwas anderes; maßgeblich ist "
           "die neueste Fassung.",
@@ -114,7 +118,8 @@ class Answerer:
         # retrieval and evidence are CPU and disk work: off the event loop
         found = await asyncio.to_thread(self._evidence, question, collection)
         if mode == "auto":
-            capable = model_parameters is not None and model_parameters >= read_min_parameters
+            # a model of unknown size is one on another server (Ollama, vLLM): usually large
+            capable = model_parameters is None or model_parameters >= read_min_parameters
             mode = "read" if capable and model is not None else "extractive"
         if mode in ("read", "generate") and model is not None and self.backend is not None:
             return await self._read(question, language, model, found)
@@ -128,14 +133,20 @@ class Answerer:
             return Answer(ABSTAIN[language], True, [], EXTRACTIVE_MODEL, "abstained", notes,
                           spent)
         support = _supporting(chosen, found.ranked)
-        citations = [Citation(source=c.source, quote=c.quote) for c in [chosen, *support]]
-        context = [c.hit.entry.index_text for c in [chosen, *support]]
+        conflicting = _conflicting(chosen, found.ranked)
+        units = [chosen, *support, *conflicting]
+        citations = [Citation(source=c.source, quote=c.quote) for c in units]
+        context = [c.hit.entry.index_text for c in units]
         older = _older_versions(chosen, found.index, self.store) if found.index else []
         answer = _shorten(chosen.readable)
         if _check(answer, citations, question, context) is not None:
             answer = _shorten(" ".join(chosen.quote.split()))
-        return Answer(_with_note(answer, bool(older), language), False, citations,
-                      EXTRACTIVE_MODEL, "extractive", [*older, *notes], spent)
+        answer = _with_note(answer, bool(older), language)
+        for other in conflicting:
+            answer += " " + CONFLICT[language].format(source=other.source,
+                                                      quote=_shorten(other.readable))
+        return Answer(answer, False, citations, EXTRACTIVE_MODEL, "extractive",
+                      [*older, *notes], spent)
 
     async def _read(self, question: str, language: str, model: str,
                     found: Evidence) -> Answer:
@@ -252,6 +263,28 @@ def _supporting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
         if len(out) == 1:
             break
     return out
+
+
+CONFLICT_PROBABILITY = 0.1
+
+
+def _conflicting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
+    """A unit of another current document that the selector also finds likely, about the
+    same thing (the kind of value asked for, as much of the question), with other numbers:
+    two documents in force that disagree (``14 Tage`` in the FAQ, ``10 Tage`` in the
+    policy). Both are cited; the reader decides."""
+    values = set(numbers(chosen.readable))
+    if not values:
+        return []
+    for other in ranked[1:evidence.DENSE_UNITS_ACROSS_LANGUAGES]:
+        same_kind = other.features.get("kind_match", 0.0) >= chosen.features.get(
+            "kind_match", 0.0)
+        covers = other.features.get("lex", 0.0) >= 0.7 * chosen.features.get("lex", 0.0)
+        theirs = set(numbers(other.readable))
+        if (other.source != chosen.source and other.probability >= CONFLICT_PROBABILITY
+                and same_kind and covers and theirs and not theirs & values):
+            return [other]
+    return []
 
 
 def _older_versions(chosen: Candidate, index: CollectionIndex,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from autonom.backends.base import Backend
 from autonom.config import KnowledgeSettings
+from autonom.errors import InvalidRequestError
 from autonom.knowledge.answer import Answer, Answerer, Mode
 from autonom.knowledge.embed import Embedder, make_embedder
 from autonom.knowledge.ingest import Ingestor, IngestReport
@@ -20,6 +21,21 @@ from autonom.knowledge.retrieve import Hit, Retriever
 from autonom.models.pull import Progress
 from autonom.store import Database
 from autonom.store.documents import DocumentStore, check_collection_name
+
+MAX_QUESTION_CHARS = 2000
+
+
+def check_question(text: str) -> str:
+    """The question with its whitespace tidied; refuses an empty or overlong one before any
+    work is done (the same rule for the CLI, the HTTP API and MCP)."""
+    question = " ".join(text.split())
+    if not question:
+        raise InvalidRequestError("a question for the documents must not be empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidRequestError(f"a question for the documents may have at most "
+                                  f"{MAX_QUESTION_CHARS} characters (this one has "
+                                  f"{len(question)})")
+    return question
 
 
 class KnowledgeBase:
@@ -73,6 +89,7 @@ class KnowledgeBase:
                   model: str | None = None, mode: Mode | None = None,
                   model_parameters: int | None = None) -> Answer:
         """A grounded answer; ``model_parameters`` overrides the looked-up model size."""
+        question = check_question(question)
         name, parameters = self.answer_model(model)
         answerer = Answerer(self.retriever, self.store, self.backend)
         return await answerer.ask(question, self.collection_name(collection), model=name,

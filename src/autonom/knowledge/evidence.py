@@ -32,15 +32,16 @@ if TYPE_CHECKING:
 
 # What a question asks for → a pattern its answer must contain, and the question's own words
 # that name that kind (they count as covered when the pattern is found).
-_N = r"\d+(?:[.,]\d+)?"
+_N = (r"(?:\d+(?:[.,]\d+)?|ein(?:e[nm]?)?|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|"
+      r"elf|zwölf|zwanzig|dreißig|one|two|three|four|five|six|seven|eight|nine|ten)")
 ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("money", re.compile(r"\b(?:was\s+kostet|kosten|kostet|preis\w*|teuer|gehalt|lohn|"
                          r"verdien\w*|zahlt|zahlen|bezahl\w*|verlang\w*|berechn\w*|"
                          r"in\s+rechnung|gebühr\w*|aufpreis|\w*pauschale|\w*rate|vergütung|"
-                         r"umsatz\w*\s+in\s+euro|how\s+much\s+does|price|cost|"
+                         r"umsatz\w*\s+in\s+euro|price|cost|"
                          r"salary)\b", re.I),
-     re.compile(_N + r"\s*(?:€|eur\b|euro\b)|(?:€|eur)\s*" + _N + r"|preis[^:;]*:\s*" + _N,
-                re.I)),
+     re.compile(_N + r"\s*(?:€|eur\b|euro\b)|(?:€|eur\b|euro\b)\W{0,3}\s*" + _N
+                + r"|preis[^:;]*:\s*" + _N, re.I)),
     ("weight", re.compile(r"\b(?:wiegt|wiegen|gewicht|schwer|weigh\w*|weight)\b", re.I),
      re.compile(_N + r"\s*(?:kg|g|t|tonnen)\b", re.I)),
     ("duration", re.compile(r"\b(?:wie\s+lange|frist|dauer|lieferzeit|wie\s+schnell|"
@@ -62,6 +63,25 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                           re.I),
      re.compile(r"\b(?:weil|wegen|aufgrund|ursache|grund|durch|daher|deshalb|führte|"
                 r"because|due\s+to|caused|reason)\b", re.I)),
+    ("pressure", re.compile(r"\b(?:\w*druck\w*|pressure)\b", re.I),
+     re.compile(_N + r"\s*(?:bar|mbar|pa|hpa|kpa|mpa|psi)\b|\bPN\s?\d+", re.I)),
+    ("power", re.compile(r"\b(?:(?!förder)\w*leistung\w*|power|output)\b", re.I),
+     re.compile(_N + r"\s*(?:kw|w|mw|ps|kva|va)\b", re.I)),
+    ("temperature", re.compile(r"\b(?:\w*temperatur\w*|wie\s+(?:warm|kalt|heiß)|"
+                               r"temperature)\b", re.I),
+     re.compile(_N + r"\s*°\s*[CF]|" + _N + r"\s*(?:grad|kelvin|k)\b", re.I)),
+    ("voltage", re.compile(r"\b(?:\w*spannung|volt\w*|voltage)\b", re.I),
+     re.compile(_N + r"\s*(?:v|kv|volt)\b", re.I)),
+    ("volume", re.compile(r"\b(?:volumen|fassungsvermögen|inhalt|liter|wie\s+viel\s+passt|"
+                          r"capacity|volume)\b", re.I),
+     re.compile(_N + r"\s*(?:l|liter|m³|m3|ml|hl|litres?|liters?)\b", re.I)),
+    ("flow", re.compile(r"\b(?:förderstrom|durchfluss\w*|förderleistung|zapfmenge|"
+                        r"flow\s+rate)\b", re.I),
+     re.compile(_N + r"\s*(?:m³/h|m3/h|l/min|l/h|l/s)", re.I)),
+    ("noise", re.compile(r"\b(?:laut\w*|schall\w*|geräusch\w*|noise|loud)\b", re.I),
+     re.compile(_N + r"\s*db", re.I)),
+    ("bandwidth", re.compile(r"\b(?:bandbreite|anbindung|datenrate|bandwidth)\b", re.I),
+     re.compile(_N + r"\s*(?:[kmgt]bit/s|[kmgt]b/s|[kmgt]bps)", re.I)),
     ("term", re.compile(r"\b(?:wie\s+lautet|wie\s+heißt|wie\s+nennt\s+man|als\s+was|"
                         r"welche[rn]?\s+(?:begriff|bezeichnung|name[n]?|ausdruck)|"
                         r"what\s+is\s+the\s+(?:name|term)|what\s+is\s+\w+\s+called)\b", re.I),
@@ -71,6 +91,11 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                          r"how\s+high|how\s+much)\b", re.I),
      re.compile(r"\d")),
 ]
+
+MEASURED = frozenset({"money", "weight", "length", "share", "pressure", "power", "temperature",
+                      "voltage", "volume", "flow", "noise", "bandwidth"})
+"""Kinds of value that come with a unit: a question asking for one is not answered by a
+unit without such a value."""
 
 # Parts of a sentence that only say when a document was written are not evidence for
 # questions about the subject itself.
@@ -221,7 +246,7 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
     lex_prev, _ = _coverage(question, set(tokens(candidate.previous, language)), index)
     found_numbers = set(numbers(entry.index_text))
     kinds_asked = bool(question.kinds)
-    kind_ok = kinds_asked and all(p.search(candidate.readable) for _, _, p in question.kinds)
+    kind_ok = kinds_asked and any(p.search(candidate.readable) for _, _, p in question.kinds)
     label = _LABEL.match(candidate.readable)
     label_lex = (_coverage(question, set(tokens(label.group(1), language)), index)[0]
                  if label else 0.0)
@@ -261,6 +286,22 @@ def answers_at_all(unit: Candidate, question: QuestionTerms) -> bool:
     return question.about_validity or not _METADATA_LINE.match(unit.readable)
 
 
+def _measured(unit: Candidate, question: QuestionTerms) -> bool | None:
+    """Whether the unit holds a value of the measured kind asked for (None: none asked)."""
+    patterns = [pattern for name, _, pattern in question.kinds if name in MEASURED]
+    return any(p.search(unit.readable) for p in patterns) if patterns else None
+
+
+def usable(units: list[Candidate], question: QuestionTerms) -> list[Candidate]:
+    """The units that may answer; when the question asks for a measured value (a pressure,
+    a price, a weight …) and some unit holds one, units without one are left out:
+    "Welchen Druck hat die HW-350?" is not answered by the HW-350's price-list row."""
+    units = [u for u in units if answers_at_all(u, question)]
+    if any(_measured(u, question) for u in units):
+        units = [u for u in units if _measured(u, question)]
+    return units
+
+
 def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
                query_vector: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None,
                model: Selector) -> list[Candidate]:
@@ -271,7 +312,7 @@ def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: Col
     documents are not ranked at all: they are never the answer when a newer version exists.
     """
     terms = analyse(question)
-    units = [c for c in candidates(hits, texts) if answers_at_all(c, terms)]
+    units = usable(candidates(hits, texts), terms)
     if not units:
         return []
     best_hit = hits[0]
@@ -290,12 +331,21 @@ def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: Col
     return top + units[len(top):]
 
 
+def _with_context(unit: Candidate) -> str:
+    """What a unit's embedding is computed from: its heading path (which product a spec
+    line belongs to), then the unit itself, cut to EMBED_CHARS."""
+    entry = unit.hit.entry
+    path = index_text(entry.document.title, entry.chunk.headings, "").strip()
+    text = f"{path}: {unit.readable}" if path else unit.readable
+    return text[:EMBED_CHARS]
+
+
 def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.ndarray | None,
               embed: Callable[[list[str]], np.ndarray] | None) -> None:
     """The cosine of each unit's own embedding with the question, and its gap to the best."""
     if units and query_vector is not None and embed is not None:
         vectors = index.unit_vectors([(c.hit.entry.document.id, c.start, c.end,
-                                       c.readable[:EMBED_CHARS]) for c in units], embed)
+                                       _with_context(c)) for c in units], embed)
         similarity = vectors @ query_vector.astype(np.float32)
         best = float(similarity.max())
         for unit, value in zip(units, similarity, strict=True):
@@ -306,8 +356,8 @@ def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.n
         unit.features.setdefault("dense_gap", -1.0)
 
 
-def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector
-                      ) -> dict[str, float]:
+def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector,
+                      question: QuestionTerms, index: CollectionIndex) -> dict[str, float]:
     """What tells an answerable question from one the documents do not answer: how sure
     the selector is of its best unit and how far ahead of the next it is, how well that unit
     covers the question, and how close the collection comes to the question at all."""
@@ -323,6 +373,10 @@ def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector
         "best_dense": max((h.dense or 0.0) for h in hits),
         "best_bm25": float(np.log1p(max(h.bm25 for h in hits))),
         "cross_language": top["cross_language"],
+        # key terms the collection does not contain anywhere ("Förderhöhe" when no document
+        # states one): the question is probably about something the documents lack
+        "key_unknown": (sum(not index.document_frequency.get(t) for t in question.key)
+                        / (len(question.key) or 1)),
     }
 
 
@@ -334,7 +388,7 @@ def best(question: str, hits: list[Hit], texts: dict[int, str], index: Collectio
     ranked = rank_units(question, hits, texts, index, query_vector, embed, model)
     if not ranked:
         return None, ranked, 0.0
-    confidence = model.decide(decision_features(ranked, hits, model))
+    confidence = model.decide(decision_features(ranked, hits, model, analyse(question), index))
     return (ranked[0] if confidence >= model.threshold else None), ranked, confidence
 
 

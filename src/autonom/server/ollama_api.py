@@ -46,7 +46,7 @@ router = APIRouter(prefix="/api", tags=["ollama"])
 
 class Options(Open):
     temperature: float | None = Field(default=None, ge=0, le=5)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
     seed: int | None = None
     stop: list[str] | None = None

@@ -1,0 +1,157 @@
+"""The ways answers from documents used to fail on documents nobody tuned for, one each."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from autonom.knowledge.units import unit_spans
+from autonom.knowledge.versions import outdated_documents
+from autonom.store.documents import DocumentRecord
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def ask(kb, question: str, collection: str = "c"):
+    return asyncio.run(kb.ask(question, collection, mode="extractive"))
+
+
+@pytest.fixture
+def company(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "ventile/v-20.md",
+          "# Absperrventil V-20\n\nStand: 02/2026\n\nDas Absperrventil V-20 ist für Trinkwasser "
+          "und Heizungswasser zugelassen und wird in unserem Werk in Tuttlingen gefertigt. "
+          "Es ersetzt das ältere Modell V-10.\n\n## Technische Daten\n\n- Nenndruck: PN 16\n"
+          "- Nennweite: DN 50\n- Gewicht: 7,4 kg\n- Werkstoff: Rotguss\n")
+    write(docs, "preise/preisliste.csv",
+          "Artikel;Bezeichnung;Preis netto (EUR);Lieferzeit\n"
+          "HW-350;Hauswasserwerk HW-350;489,00;5 Arbeitstage\n"
+          "V-20;Absperrventil V-20;129,50;3 Arbeitstage\n")
+    write(docs, "prozesse/wartung.md",
+          "# Wartung beim Kunden\n\nStand: 01/2026\n\nDer Techniker meldet sich einen Tag "
+          "vorher telefonisch an. Die Wartung dauert in der Regel zwei Stunden. Die Rechnung "
+          "wird 14 Tage nach der Wartung fällig. Einwände gegen die Rechnung nimmt die "
+          "Buchhaltung z. B. per E-Mail entgegen.\n")
+    write(docs, "vertrieb/ansprechpartner.md",
+          "# Ansprechpartner im Vertrieb\n\nStand: 03/2026\n\nDie Region Süd betreut "
+          "Dr. J. S. Albrecht seit dem 1. April 2024. Für Großkunden ist Frau Yilmaz "
+          "zuständig.\n")
+    kb.ingest([docs], "c")
+    return kb
+
+
+def test_a_list_item_that_answers_wins_over_the_documents_first_sentence(company):
+    answer = ask(company, "Welchen Nenndruck hat das Ventil V-20?")
+    assert not answer.abstained and "PN 16" in answer.answer
+    assert answer.answer.startswith("Nenndruck")  # the item, not the paragraph
+    assert answer.citations[0].source == "ventile/v-20.md"
+
+
+def test_sentences_survive_ordinals_dates_abbreviations_and_initials():
+    text = ("Die Region Süd betreut Dr. J. S. Albrecht seit dem 1. April 2024. Die Frist "
+            "beträgt z. B. bei der 3. Mahnung gem. § 5 Abs. 2 zehn Tage. Danach folgt das "
+            "Inkasso.")
+    units = [text[s:e] for s, e in unit_spans(text, 0, len(text))]
+    assert units == ["Die Region Süd betreut Dr. J. S. Albrecht seit dem 1. April 2024.",
+                     "Die Frist beträgt z. B. bei der 3. Mahnung gem. § 5 Abs. 2 zehn Tage.",
+                     "Danach folgt das Inkasso."]
+
+
+def test_a_question_in_other_words_than_the_document_is_answered(company):
+    answer = ask(company, "Wann ist die Rechnung nach der Wartung fällig?")
+    assert not answer.abstained and "14 Tage" in answer.answer
+    paraphrased = ask(company, "Wer kümmert sich um den Vertrieb im Süden?")
+    assert not paraphrased.abstained and "Albrecht" in paraphrased.answer
+
+
+def test_a_row_without_the_asked_for_value_is_not_an_answer(company):
+    answer = ask(company, "Welchen maximalen Druck hat die HW-350?")
+    assert answer.abstained or "489,00" not in answer.answer
+
+
+def test_an_english_question_about_german_documents_is_answered(company):
+    answer = ask(company, "How much does the shut-off valve V-20 weigh?")
+    assert not answer.abstained and "7,4 kg" in answer.answer
+
+
+def test_the_cited_quote_is_verbatim_from_the_document(company):
+    answer = ask(company, "Wie schwer ist das V-20?")
+    text = company.store.document("c", "ventile/v-20.md").text
+    assert all(c.quote in text for c in answer.citations)
+
+
+def record(id_: int, source: str, title: str, date: str | None = None,
+           version: str | None = None, superseded: str | None = None) -> DocumentRecord:
+    return DocumentRecord(collection="c", source=source, root="/", sha256="", size_bytes=0,
+                          format="md", text="", title=title, doc_date=date, version=version,
+                          superseded=superseded, id=id_)
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (record(1, "preise/archiv/stundensaetze_2024.csv", "stundensaetze_2024", "2024-01-01"),
+     record(2, "preise/stundensaetze_2026.csv", "stundensaetze_2026", "2026-03-01")),
+    (record(1, "sla/archiv/sla_v2.0.md", "Service-Level-Vereinbarung", "2023-07", "2.0"),
+     record(2, "sla/sla_v3.1.md", "Service-Level-Vereinbarung", "2026-03", "3.1")),
+    (record(1, "kp-55-datenblatt-2023.md", "Datenblatt KP-55 (Stand 02/2023)", "2023-02"),
+     record(2, "kp-55-datenblatt.md", "Datenblatt KP-55", "2026-04")),
+    (record(1, "garantie_alt.md", "Garantiebedingungen", None, None,
+            "Diese Fassung ist veraltet"),
+     record(2, "garantie.md", "Garantiebedingungen")),
+    (record(1, "notdienst/ordnung.md", "Notdienstordnung", "2026-02", "2.0"),
+     record(2, "notdienst/ordnung-neu.md", "Notdienstordnung", "2026-02", "3.1")),
+], ids=["csv-years", "versions", "stand", "says-outdated", "same-date-newer-version"])
+def test_supersession_is_recognised_in_common_shapes(old, new):
+    assert outdated_documents([old, new]) == {1: 2}
+
+
+def test_documents_sharing_only_a_letterhead_are_not_versions_of_each_other():
+    docs = [record(1, "personal/bereitschaft.txt", "MUSTER GMBH", "2026-01-01"),
+            record(2, "technik/datenblatt_gbk.txt", "MUSTER GMBH", "2026-01-15"),
+            record(3, "verwaltung/mahnwesen.txt", "MUSTER GMBH", "2025-10-01")]
+    assert outdated_documents(docs) == {}
+
+
+def test_product_codes_keep_data_sheets_of_different_products_apart():
+    docs = [record(1, "kp-40-datenblatt.md", "Datenblatt KP-40", "2024-01"),
+            record(2, "kp-55-datenblatt.md", "Datenblatt KP-55", "2026-01")]
+    assert outdated_documents(docs) == {}
+
+
+def test_an_outdated_price_list_is_never_cited_and_hygiene_names_it(kb, tmp_path):
+    from autonom.knowledge import hygiene
+
+    docs = tmp_path / "docs"
+    write(docs, "preise/archiv/stundensaetze_2024.csv",
+          "Leistung;Netto (EUR);Gültig ab\nMeisterstunde;78,50;01.01.2024\n"
+          "Gesellenstunde;66,00;01.01.2024\n")
+    write(docs, "preise/stundensaetze_2026.csv",
+          "Leistung;Netto (EUR);Gültig ab\nMeisterstunde;86,00;01.03.2026\n"
+          "Gesellenstunde;72,00;01.03.2026\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Was kostet eine Meisterstunde netto?")
+    assert "86,00" in answer.answer and "78,50" not in answer.answer
+    assert {c.source for c in answer.citations} == {"preise/stundensaetze_2026.csv"}
+    report = hygiene.check(kb.store, "c")
+    assert [f.kind for f in report.findings if f.kind in ("superseded", "conflict")] == [
+        "superseded"]
+    assert "preise/stundensaetze_2026.csv" in report.findings[0].message
+
+
+def test_two_current_documents_that_disagree_are_both_cited(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "faq.md", "# Häufige Fragen\n\nStand: 01/2026\n\n## Zahlung\n\n"
+          "Rechnungen sind innerhalb von 14 Tagen ohne Abzug zu bezahlen.\n")
+    write(docs, "mahnwesen.md", "# Mahnwesen\n\nStand: 02/2026\n\n## Zahlungsziel\n\n"
+          "Das Zahlungsziel für Rechnungen beträgt 10 Tage ohne Abzug.\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Innerhalb von wie vielen Tagen sind Rechnungen zu bezahlen?")
+    assert not answer.abstained
+    assert {c.source for c in answer.citations} == {"faq.md", "mahnwesen.md"}
+    assert "14 Tagen" in answer.answer and "10 Tage" in answer.answer
