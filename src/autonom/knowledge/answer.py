@@ -138,8 +138,10 @@ class Answerer:
         citations = [Citation(source=c.source, quote=c.quote) for c in units]
         context = [c.hit.entry.index_text for c in units]
         older = _older_versions(chosen, found.index, self.store) if found.index else []
+        # a table row reads with its header ("Preis netto (€): 1.395,50"): its numbers may
+        # come from the header line too
         answer = _shorten(chosen.readable)
-        if _check(answer, citations, question, context) is not None:
+        if _check(answer, [*citations, *_as_citations(context)], question, context):
             answer = _shorten(" ".join(chosen.quote.split()))
         answer = _with_note(answer, bool(older), language)
         for other in conflicting:
@@ -265,24 +267,22 @@ def _supporting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
     return out
 
 
-CONFLICT_PROBABILITY = 0.1
-
-
 def _conflicting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
-    """A unit of another current document that the selector also finds likely, about the
-    same thing (the kind of value asked for, as much of the question), with other numbers:
-    two documents in force that disagree (``14 Tage`` in the FAQ, ``10 Tage`` in the
-    policy). Both are cited; the reader decides."""
+    """A unit of another current document about the same thing — the kind of value asked
+    for, the same key terms, much of the question's wording, as close in meaning — that
+    states other numbers: two documents in force that disagree (``14 Tage`` in the FAQ,
+    ``10 Tage`` in the policy). Both are cited; the reader decides."""
+    mine = chosen.features
     values = set(numbers(chosen.readable))
-    if not values:
+    if not values or not mine.get("kind_match"):
         return []
     for other in ranked[1:evidence.DENSE_UNITS_ACROSS_LANGUAGES]:
-        same_kind = other.features.get("kind_match", 0.0) >= chosen.features.get(
-            "kind_match", 0.0)
-        covers = other.features.get("lex", 0.0) >= 0.7 * chosen.features.get("lex", 0.0)
-        theirs = set(numbers(other.readable))
-        if (other.source != chosen.source and other.probability >= CONFLICT_PROBABILITY
-                and same_kind and covers and theirs and not theirs & values):
+        theirs, f = set(numbers(other.readable)), other.features
+        if (other.source != chosen.source and f.get("kind_match")
+                and f.get("key_missing", 1.0) <= mine.get("key_missing", 0.0)
+                and f.get("lex", 0.0) >= 0.5 * mine.get("lex", 0.0)
+                and f.get("dense", 0.0) >= mine.get("dense", 0.0) - 0.05
+                and theirs and not theirs & values):
             return [other]
     return []
 
@@ -313,6 +313,10 @@ def _label(sentence: str) -> str | None:
         return sentence.split(":", 1)[0].strip().lower()
     words = re.findall(r"[^\W\d_]+", sentence.lower())
     return " ".join(words[:3]) or None
+
+
+def _as_citations(texts: list[str]) -> list[Citation]:
+    return [Citation(source="", quote=text) for text in texts]
 
 
 def _with_note(answer: str, older_differs: bool, language: str) -> str:

@@ -36,8 +36,8 @@ _N = (r"(?:\d+(?:[.,]\d+)?|ein(?:e[nm]?)?|zwei|drei|vier|fünf|sechs|sieben|acht
       r"elf|zwölf|zwanzig|dreißig|one|two|three|four|five|six|seven|eight|nine|ten)")
 ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("money", re.compile(r"\b(?:was\s+kostet|kosten|kostet|preis\w*|teuer|gehalt|lohn|"
-                         r"verdien\w*|zahlt|zahlen|bezahl\w*|verlang\w*|berechn\w*|"
-                         r"in\s+rechnung|gebühr\w*|aufpreis|\w*pauschale|\w*rate|vergütung|"
+                         r"verdien\w*|(?:was|wie\s+viel)\s+(?:\w+\s+)?(?:zahl|bezahl|verlang|"
+                         r"berechn)\w*|in\s+rechnung|gebühr\w*|aufpreis|\w*pauschale|\w*rate|vergütung|"
                          r"umsatz\w*\s+in\s+euro|price|cost|"
                          r"salary)\b", re.I),
      re.compile(_N + r"\s*(?:€|eur\b|euro\b)|(?:€|eur\b|euro\b)\W{0,3}\s*" + _N
@@ -45,6 +45,9 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("weight", re.compile(r"\b(?:wiegt|wiegen|gewicht|schwer|weigh\w*|weight)\b", re.I),
      re.compile(_N + r"\s*(?:kg|g|t|tonnen)\b", re.I)),
     ("duration", re.compile(r"\b(?:wie\s+lange|frist|dauer|lieferzeit|wie\s+schnell|"
+                            r"wie\s+viele[nr]?\s+(?:\w+tage\w*|tage\w*|wochen|monate\w*|"
+                            r"jahre\w*|stunden|minuten)|innerhalb\s+welche\w*|"
+                            r"how\s+many\s+(?:days|weeks|months|years|hours)|"
                             r"wie\s+viel\s+zeit|how\s+long|how\s+quickly|deadline)\b", re.I),
      re.compile(_N + r"\s*(?:sekunden|minuten|stunden|tage\w*|arbeitstage\w*|wochen|"
                      r"monate\w*|jahre\w*|h|min|days?|weeks?|months?|years?|hours?)\b"
@@ -65,7 +68,8 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                 r"because|due\s+to|caused|reason)\b", re.I)),
     ("pressure", re.compile(r"\b(?:\w*druck\w*|pressure)\b", re.I),
      re.compile(_N + r"\s*(?:bar|mbar|pa|hpa|kpa|mpa|psi)\b|\bPN\s?\d+", re.I)),
-    ("power", re.compile(r"\b(?:(?!förder)\w*leistung\w*|power|output)\b", re.I),
+    ("power", re.compile(r"\b(?:(?!förder|schall)\w*leistung\w*|watt|\w*stromverbrauch|"
+                         r"stromaufnahme|power|output)\b", re.I),
      re.compile(_N + r"\s*(?:kw|w|mw|ps|kva|va)\b", re.I)),
     ("temperature", re.compile(r"\b(?:\w*temperatur\w*|wie\s+(?:warm|kalt|heiß)|"
                                r"temperature)\b", re.I),
@@ -87,7 +91,7 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                         r"what\s+is\s+the\s+(?:name|term)|what\s+is\s+\w+\s+called)\b", re.I),
      re.compile(r"\b(?:bekannt\s+als|genannt|heißt|hießen|bezeichnet|nennt\s+man|"
                 r"bezeichnung|begriff|name[n]?|known\s+as|called|named|term)\b", re.I)),
-    ("count", re.compile(r"\b(?:wie\s+viele|wie\s+hoch|wie\s+viel|ab\s+welchem|how\s+many|"
+    ("count", re.compile(r"\b(?:wie\s+viele[nr]?|wie\s+hoch|wie\s+viel|ab\s+welchem|how\s+many|"
                          r"how\s+high|how\s+much)\b", re.I),
      re.compile(r"\d")),
 ]
@@ -112,7 +116,7 @@ DENSE_UNITS = 3
 """Units whose own embedding is computed per question (the best ones by the cheap features);
 embedding costs about 9 ms per unit on two cores."""
 DENSE_UNITS_ACROSS_LANGUAGES = 8
-EMBED_CHARS = 300
+EMBED_CHARS = 160
 """A long unit (a table row with many columns) is compared by its beginning."""
 """The same for a question in another language than the documents (English about German)."""
 
@@ -294,12 +298,12 @@ def _measured(unit: Candidate, question: QuestionTerms) -> bool | None:
 
 def usable(units: list[Candidate], question: QuestionTerms) -> list[Candidate]:
     """The units that may answer; when the question asks for a measured value (a pressure,
-    a price, a weight …) and some unit holds one, units without one are left out:
-    "Welchen Druck hat die HW-350?" is not answered by the HW-350's price-list row."""
+    a price, a weight …), only units holding one: "Welchen Druck hat die HW-350?" is not
+    answered by the HW-350's price-list row, and when no retrieved unit states a pressure
+    at all, the documents most likely do not say."""
     units = [u for u in units if answers_at_all(u, question)]
-    if any(_measured(u, question) for u in units):
-        units = [u for u in units if _measured(u, question)]
-    return units
+    measured = [u for u in units if _measured(u, question) is not False]
+    return measured
 
 
 def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
