@@ -106,7 +106,11 @@ def record(id_: int, source: str, title: str, date: str | None = None,
      record(2, "garantie.md", "Garantiebedingungen")),
     (record(1, "notdienst/ordnung.md", "Notdienstordnung", "2026-02", "2.0"),
      record(2, "notdienst/ordnung-neu.md", "Notdienstordnung", "2026-02", "3.1")),
-], ids=["csv-years", "versions", "stand", "says-outdated", "same-date-newer-version"])
+    (record(1, "tarife/archiv/zuschlagsliste_2024.md", "Tarifbestimmungen und Zuschläge",
+            "2024-03"),
+     record(2, "tarife/tarifbestimmungen.md", "Tarifbestimmungen und Zuschläge", "2026-02")),
+], ids=["csv-years", "versions", "stand", "says-outdated", "same-date-newer-version",
+        "same-title-other-name"])
 def test_supersession_is_recognised_in_common_shapes(old, new):
     assert outdated_documents([old, new]) == {1: 2}
 

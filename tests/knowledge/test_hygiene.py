@@ -90,7 +90,7 @@ def test_conflicting_values_of_current_documents_are_named_with_their_lines(repo
 def test_older_version_is_reported_as_superseded_not_as_duplicate(report):
     (finding,) = _by_kind(report, "superseded")
     assert _labels(finding) == ["produkte/kp-80-2024.md:3", "produkte/kp-80.md:3"]
-    assert "2024-03 is older than 2026-01" in finding.message
+    assert "dated 2024-03, the other 2026-01" in finding.message
 
 
 def test_exact_and_near_duplicates(report):

@@ -24,7 +24,7 @@ from itertools import combinations
 
 from autonom.knowledge.dates import document_date, superseded_notice
 from autonom.knowledge.text import numbers
-from autonom.knowledge.versions import outdated_documents
+from autonom.knowledge.versions import outdated_documents, why_older
 from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
 
 KINDS = ("conflict", "superseded", "duplicate", "near_duplicate", "injection", "unreadable",
@@ -122,8 +122,7 @@ def superseded(docs: list[DocumentRecord], outdated: dict[int, int | None]) -> l
             out.append(Finding("superseded", f"says it is outdated ('{_short(old.superseded)}'), "
                                "and no newer version is in the collection", [old_place]))
             continue
-        why = (f"says '{_short(old.superseded)}'" if old.superseded
-               else f"Stand {old.doc_date} is older than {new.doc_date}")
+        why = why_older(old, new)
         out.append(Finding("superseded", f"older version of {new.source} ({why}); answers use "
                            "the newer one", [old_place, Place(new.source, _date_line(new))]))
     return out

@@ -101,6 +101,7 @@ class Ingestor:
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self._paths: tuple[dict[str, str], dict[Path, str]] | None = None
 
     def run(self, paths: list[Path], collection: str, prune: bool = False,
             reindex: bool = False, progress: Progress | None = None) -> IngestReport:
@@ -157,9 +158,9 @@ class Ingestor:
         """How ``file`` is named in the collection: by the name it already has there (a file
         keeps its name when ingested again from another folder), else by its path from the
         common folder; ``None`` when that name belongs to a different file."""
-        for name, root in locations.items():
-            if Path(root) / name == file.path:
-                return SourceFile(Path(root), file.path)
+        stored = self._stored_paths(locations)
+        if file.path in stored:
+            return SourceFile(Path(stored[file.path]), file.path)
         source = file.source
         holder = locations.get(source)
         if holder is not None and (Path(holder) / source).exists():
@@ -168,7 +169,15 @@ class Ingestor:
                                    "keeps its folder in its name"))
             return None
         locations[source] = str(file.root)
+        stored[file.path] = str(file.root)
         return file
+
+    def _stored_paths(self, locations: dict[str, str]) -> dict[Path, str]:
+        """file path → the folder its stored name is relative to (built once per run)."""
+        if self._paths is None or self._paths[0] is not locations:
+            self._paths = (locations, {Path(root) / name: root
+                                       for name, root in locations.items()})
+        return self._paths[1]
 
     def _read(self, path: Path) -> bytes:
         size = path.stat().st_size

@@ -4,13 +4,14 @@ Two documents are versions of one another when they are about the same subject: 
 names agree once dates, version numbers and words like ``alt``/``archiv`` are taken out
 (``preise/stundensaetze_2024.csv`` and ``preise/archiv/stundensaetze_2026.csv``;
 ``kp-55-datenblatt-2023.md`` and ``kp-55-datenblatt.md``), or their titles agree the same way
-and their file names share most words. Of a group, the newest is the one with the latest
-date (``Stand``, ``gültig ab``), then the highest version number (``Version 3.1`` over
-``2.0``), then the one outside an archive folder; the others are outdated. A document that
+and either only these two documents carry that title (of three words or more), one of them
+lies in an archive folder, or their file names share most words. Of a group, the newest is
+the one with the latest date (``Stand``, ``gültig ab``), then the highest version number
+(``Version 3.1`` over ``2.0``), then the one outside an archive folder; the others are
+outdated. A document that
 says of itself that it is outdated (``Diese Fassung ist veraltet``, ``ersetzt durch …``,
-``superseded``) is outdated whether or not its successor is present. A letterhead that many
-documents share is not a subject: documents with nothing but a title in common are not
-versions of each other.
+``superseded``) is outdated whether or not its successor is present. A title that many documents share (a letterhead)
+is not a subject by itself.
 """
 
 from __future__ import annotations
@@ -84,10 +85,14 @@ def version_groups(documents: list[DocumentRecord]) -> list[list[DocumentRecord]
                 by_stem[key] = doc
         if len(key := _title_key(doc)) >= 4:
             by_title.setdefault(key, []).append(doc)
-    for group in by_title.values():
+    for key, group in by_title.items():
+        # a specific title (three words or more) that exactly two documents share names
+        # one subject; a title many share is a letterhead and needs similar file names
+        specific = len(group) == 2 and len(key.split()) >= 3
         for i, a in enumerate(group):
             for b in group[i + 1:]:
-                if _similar_names(a, b):
+                archived = bool(_ARCHIVE.search(a.source)) != bool(_ARCHIVE.search(b.source))
+                if specific or archived or _similar_names(a, b):
                     join(a, b)
     groups: dict[int | None, list[DocumentRecord]] = {}
     for doc in docs:
@@ -103,6 +108,17 @@ def recency(doc: DocumentRecord) -> tuple[object, ...]:
     """What makes one version newer than another, in order of trust."""
     return (doc.superseded is None, doc.doc_date or "", _version_tuple(doc.version),
             not _ARCHIVE.search(doc.source))
+
+
+def why_older(old: DocumentRecord, new: DocumentRecord) -> str:
+    """In words, what makes ``old`` the older version of ``new``."""
+    if old.superseded:
+        return f"says '{' '.join(old.superseded.split())[:60]}'"
+    if (old.doc_date or "") != (new.doc_date or ""):
+        return f"dated {old.doc_date or 'without a date'}, the other {new.doc_date}"
+    if _version_tuple(old.version) != _version_tuple(new.version):
+        return f"version {old.version or '?'}, the other {new.version}"
+    return "it lies in an archive folder"
 
 
 def outdated_documents(documents: list[DocumentRecord]) -> dict[int, int | None]:
