@@ -76,9 +76,18 @@ def test_a_row_without_the_asked_for_value_is_not_an_answer(company):
     assert answer.abstained or "489,00" not in answer.answer
 
 
-def test_an_english_question_about_german_documents_is_answered(company):
-    answer = ask(company, "How much does the shut-off valve V-20 weigh?")
+def test_an_english_question_finds_the_german_sentence_and_a_reading_model_answers(company):
+    from autonom.backends.fake import FakeBackend
+    from autonom.knowledge.answer import Answerer
+
+    question = "How much does the shut-off valve V-20 weigh?"
+    backend = FakeBackend(reply="The V-20 weighs 7,4 kg [1].", models=("big",))
+    answerer = Answerer(company.retriever, company.store, backend)
+    assert answerer._evidence(question, "c").best.readable == "Gewicht: 7,4 kg"
+    answer = asyncio.run(answerer.ask(question, "c", model="big", mode="read"))
     assert not answer.abstained and "7,4 kg" in answer.answer
+    assert answer.citations[0].source == "ventile/v-20.md"
+    assert answer.citations[0].quote == "Gewicht: 7,4 kg"
 
 
 def test_the_cited_quote_is_verbatim_from_the_document(company):

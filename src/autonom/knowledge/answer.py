@@ -164,8 +164,7 @@ class Answerer:
                      for c in cited]
         context = [c.hit.entry.index_text for c in passages]
         clean = _strip_markers(text)
-        problem = (_check(clean, [Citation(source=c.source, quote=c.hit.entry.chunk.body)
-                                  for c in passages], question, context)
+        problem = (_check(clean, _as_citations(context), question, context)
                    if clean else "empty answer")
         if problem is not None:
             note = f"the model's answer was replaced ({problem}): {text!r}"
@@ -192,7 +191,8 @@ class Answerer:
     async def _ask_model(self, question: str, model: str,
                          passages: list[Candidate]) -> tuple[str, int]:
         """The model's answer (or NOT_FOUND) and how many tokens it generated."""
-        excerpts = "\n".join(f"[{i}] ({c.source}) «{' '.join(c.hit.entry.chunk.body.split())}»"
+        # each passage with its title and heading path: which product a spec line is about
+        excerpts = "\n".join(f"[{i}] ({c.source}) «{' '.join(c.hit.entry.index_text.split())}»"
                              for i, c in enumerate(passages, 1))
         request = ChatRequest(
             model=model,

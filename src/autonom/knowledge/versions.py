@@ -10,8 +10,8 @@ the one with the latest date (``Stand``, ``gültig ab``), then the highest versi
 (``Version 3.1`` over ``2.0``), then the one outside an archive folder; the others are
 outdated. A document that
 says of itself that it is outdated (``Diese Fassung ist veraltet``, ``ersetzt durch …``,
-``superseded``) is outdated whether or not its successor is present. A title that many documents share (a letterhead)
-is not a subject by itself.
+``superseded``) is outdated whether or not its successor is present. A title that many
+documents share (a letterhead) is not a subject by itself.
 """
 
 from __future__ import annotations
