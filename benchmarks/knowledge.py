@@ -125,9 +125,9 @@ def main() -> int:
         for mode in modes:
             tally = run_set(services, qa, mode, MODEL if mode == "read" else None,
                             record.info.parameters)
-            rows.append(tally.row().replace(f"| {mode} |", f"| {mode}"
-                                            + (f" ({MODEL})" if mode == "read" else "")
-                                            + " |"))
+            if mode == "read":
+                tally.mode = f"read ({MODEL})"  # the table names the model that read
+            rows.append(tally.row())
             print(rows[-1], flush=True)
     s = speed(services, args.documents, args.queries)
     services.close()

@@ -1,6 +1,6 @@
 """Fit the answer selector (src/autonom/knowledge/selector.json) on question sets.
 
-    .venv/bin/python scripts/fit_answer_selector.py [--precision 0.9] [--no-write]
+    .venv/bin/python scripts/fit_answer_selector.py [--precision 0.8] [--no-write]
 
 Every set whose status is ``tuning`` (the sample company's questions, the company corpora
 marked ``tuning`` in benchmarks/data/sets.json, the fit half of XQuAD) is indexed; for each
@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent / "benchmarks"))
 
 from autonom.config import load_settings  # noqa: E402
 from autonom.knowledge import SAMPLE_DIR, evidence  # noqa: E402
-from autonom.knowledge.selector import PARAMETERS, Logistic, Selector, softmax  # noqa: E402
+from autonom.knowledge.selector import PARAMETERS, Logistic  # noqa: E402
 from autonom.services import Services  # noqa: E402
 from qa_sets import QASet, company_sets, sample_sets, xquad_sets  # noqa: E402
 
@@ -65,6 +65,7 @@ def fit_conditional(groups: list[tuple[list[dict[str, float]], list[int]]], name
         x = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
         t = np.array(labels, dtype=np.float64)
         data.append((x, t / t.sum()))
+
     def loss(w: np.ndarray) -> float:
         total = 0.5 * l2 * float(w @ w)
         for x, t in data:
@@ -113,9 +114,7 @@ def collect(services: Services, qa: QASet) -> list[dict]:
         hits = retriever.rank(index, case.question, 10, vector)
         texts = kb.store.texts({h.entry.document.id for h in hits})
         terms = evidence.analyse(case.question)
-        units = evidence.usable(evidence.candidates(hits, texts), terms)
-        for unit in units:
-            unit.features = evidence.cheap_features(unit, terms, index, hits[0])
+        units = evidence.scored_units(terms, hits, texts, index)
         labels = [0 if case.must_abstain else positive(u, case.expected, case.expected_source)
                   for u in units]
         out.append({"set": qa.name, "units": units, "labels": labels, "vector": vector,
@@ -125,24 +124,23 @@ def collect(services: Services, qa: QASet) -> list[dict]:
 
 
 def add_dense(questions: list[dict], first: Logistic, embed) -> None:
+    """The best units of each question by the first model, with their embedding cosine."""
     for q in questions:
-        order = sorted(range(len(q["units"])), key=lambda i: -first.score(q["units"][i].features))
-        wide = bool(q["units"]) and q["units"][0].features["cross_language"] > 0
-        q["top"] = order[:evidence.DENSE_UNITS_ACROSS_LANGUAGES if wide else evidence.DENSE_UNITS]
-        evidence.add_dense([q["units"][i] for i in q["top"]], q["index"], q["vector"], embed)
+        labels = {id(u): y for u, y in zip(q["units"], q["labels"], strict=True)}
+        q["top"] = evidence.dense_stage(q["units"], first)  # sorts the units
+        q["labels"] = [labels[id(u)] for u in q["units"]]
+        q["top_labels"] = q["labels"][:len(q["top"])]
+        evidence.add_dense(q["top"], q["index"], q["vector"], embed)
 
 
 def decisions(questions: list[dict], second: Logistic) -> None:
-    model = Selector(second, second, second, 0.0)
     """Per question: the decision features of its best unit, and whether it is right."""
     for q in questions:
-        top = [q["units"][i] for i in q["top"]]
-        labels = {id(u): q["labels"][i] for u, i in zip(top, q["top"], strict=True)}
-        for unit, p in zip(top, softmax([second.score(u.features) for u in top]), strict=True):
-            unit.probability = p
-        top.sort(key=lambda u: -u.probability)
-        q["decision"] = evidence.decision_features(top, q["hits"], model, q["terms"],
-                                                    q["index"]) if top else None
+        top = list(q["top"])  # rescore sorts it; q["top"] stays aligned with its labels
+        labels = {id(u): y for u, y in zip(top, q["top_labels"], strict=True)}
+        evidence.rescore(top, second)
+        q["decision"] = (evidence.decision_features(top, q["hits"], second, q["terms"],
+                                                    q["index"]) if top else None)
         q["right"] = bool(top) and bool(labels[id(top[0])])
 
 
@@ -176,7 +174,7 @@ def summary(results: list[tuple[float, bool]], questions: list[dict], t: float) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", type=float, default=0.9)
+    parser.add_argument("--precision", type=float, default=0.8)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--sets", help="only these tuning sets (comma-separated)")
     parser.add_argument("--dense-units", type=int, default=evidence.DENSE_UNITS,
@@ -193,9 +191,8 @@ def main() -> int:
                              for q in questions], cheap)
     embedder = services.knowledge.embedder
     add_dense(questions, first, embedder.embed_passages if embedder else None)
-    second = fit_conditional([([q["units"][i].features for i in q["top"]],
-                               [q["labels"][i] for i in q["top"]]) for q in questions],
-                             [*cheap, "dense"])
+    second = fit_conditional([([u.features for u in q["top"]], q["top_labels"])
+                              for q in questions], [*cheap, "dense"])
     print(first, second, sep="\n")
     decisions(questions, second)
     asked = [q for q in questions if q["decision"]]

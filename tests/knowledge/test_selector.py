@@ -25,7 +25,7 @@ def test_the_parameter_file_names_exactly_the_features_the_code_computes(sample_
     assert set(selector.first.weights) == set(unit.features) - {"dense", "dense_gap"}
     assert set(selector.second.weights) == set(selector.first.weights) | {"dense"}
     hits = sample_kb.retriever.search(question, "pumpenwerk", 10)
-    decision = decision_features(found.ranked, hits, selector, analyse(question),
+    decision = decision_features(found.ranked, hits, selector.second, analyse(question),
                                  sample_kb.retriever.index("pumpenwerk"))
     assert set(selector.decide.weights) == set(decision)
     data = json.loads(PARAMETERS.read_text(encoding="utf-8"))

@@ -76,7 +76,7 @@ class Evidence:
     ranked: list[Candidate]
     confidence: float
     """The probability that answering with the best unit is right."""
-    index: CollectionIndex | None = None
+    index: CollectionIndex
 
     @property
     def best(self) -> Candidate | None:
@@ -137,11 +137,11 @@ class Answerer:
         units = [chosen, *support, *conflicting]
         citations = [Citation(source=c.source, quote=c.quote) for c in units]
         context = [c.hit.entry.index_text for c in units]
-        older = _older_versions(chosen, found.index, self.store) if found.index else []
+        older = _older_versions(chosen, found.index, self.store)
         # a table row reads with its header ("Preis netto (€): 1.395,50"): its numbers may
         # come from the header line too
         answer = _shorten(chosen.readable)
-        if _check(answer, [*citations, *_as_citations(context)], question, context):
+        if _check(answer, [*(c.quote for c in citations), *context], question, context):
             answer = _shorten(" ".join(chosen.quote.split()))
         answer = _with_note(answer, bool(older), language)
         for other in conflicting:
@@ -164,13 +164,12 @@ class Answerer:
                      for c in cited]
         context = [c.hit.entry.index_text for c in passages]
         clean = _strip_markers(text)
-        problem = (_check(clean, _as_citations(context), question, context)
+        problem = (_check(clean, context, question, context)
                    if clean else "empty answer")
         if problem is not None:
             note = f"the model's answer was replaced ({problem}): {text!r}"
             return self._extractive(question, language, found, [note], spent)
-        older = (_older_versions(cited[0], found.index, self.store)
-                 if found.index and cited else [])
+        older = _older_versions(cited[0], found.index, self.store) if cited else []
         return Answer(_with_note(clean, bool(older), language), False, citations, model,
                       "read", older, spent)
 
@@ -183,7 +182,7 @@ class Answerer:
             return Evidence([], 0.0, index)
         texts = self.store.texts({hit.entry.document.id for hit in hits})
         embedder = self.retriever.embedder
-        _, ranked, confidence = evidence.best(question, hits, texts, index, vector,
+        ranked, confidence = evidence.best(question, hits, texts, index, vector,
                                               embedder.embed_passages if embedder else None,
                                               self.selector)
         return Evidence(ranked, confidence, index)
@@ -315,21 +314,15 @@ def _label(sentence: str) -> str | None:
     return " ".join(words[:3]) or None
 
 
-def _as_citations(texts: list[str]) -> list[Citation]:
-    return [Citation(source="", quote=text) for text in texts]
-
-
 def _with_note(answer: str, older_differs: bool, language: str) -> str:
     return f"{answer} {OLDER_DIFFERS[language]}" if older_differs else answer
 
 
-def _check(answer: str, citations: list[Citation], question: str,
-           context: list[str]) -> str | None:
+def _check(answer: str, quotes: list[str], question: str, context: list[str]) -> str | None:
     """Why ``answer`` is not backed by the quoted evidence, or ``None`` when it is.
 
     Numbers must be in the quotes themselves; names may also come from the quotes' context
     (heading path, a table's header), which is what makes a table row readable."""
-    quotes = [c.quote for c in citations]
     if bad := evidence.unsupported_numbers(answer, quotes):
         return f"numbers not in the evidence: {', '.join(bad)}"
     if bad := evidence.unsupported_names(answer, [*quotes, *context], question):

@@ -28,7 +28,7 @@ from autonom.knowledge.text import STOPWORDS, guess_language, numbers, tokens
 from autonom.knowledge.units import unit_spans
 
 if TYPE_CHECKING:
-    from autonom.knowledge.selector import Selector
+    from autonom.knowledge.selector import Logistic, Selector
 
 # What a question asks for → a pattern its answer must contain, and the question's own words
 # that name that kind (they count as covered when the pattern is found).
@@ -116,9 +116,9 @@ DENSE_UNITS = 3
 """Units whose own embedding is computed per question (the best ones by the cheap features);
 embedding costs about 9 ms per unit on two cores."""
 DENSE_UNITS_ACROSS_LANGUAGES = 8
+"""The same for a question in another language than the documents (English about German)."""
 EMBED_CHARS = 160
 """A long unit (a table row with many columns) is compared by its beginning."""
-"""The same for a question in another language than the documents (English about German)."""
 
 
 @dataclass
@@ -240,10 +240,9 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
                    best_hit: Hit) -> dict[str, float]:
     """What the selector knows of a unit before its embedding is computed."""
     entry, hit = candidate.hit.entry, candidate.hit
-    language = guess_language(entry.index_text)
+    language = entry.language
     own = set(tokens(candidate.readable, language))
-    context = own | set(tokens(index_text(entry.document.title, entry.chunk.headings, ""),
-                               language))
+    context = own | entry.heading_tokens
     lex, missing_own = _coverage(question, own, index)
     lex_ctx, missing = _coverage(question, context, index)
     lex_chunk, _ = _coverage(question, set(entry.tokens), index)
@@ -301,13 +300,40 @@ def usable(units: list[Candidate], question: QuestionTerms) -> list[Candidate]:
     a price, a weight …), only units holding one: "Welchen Druck hat die HW-350?" is not
     answered by the HW-350's price-list row, and when no retrieved unit states a pressure
     at all, the documents most likely do not say."""
-    units = [u for u in units if answers_at_all(u, question)]
-    measured = [u for u in units if _measured(u, question) is not False]
-    return measured
+    return [u for u in units
+            if answers_at_all(u, question) and _measured(u, question) is not False]
 
 
-def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
-               query_vector: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None,
+def scored_units(question: QuestionTerms, hits: list[Hit], texts: dict[int, str],
+                 index: CollectionIndex) -> list[Candidate]:
+    """The units that may answer, each with its cheap features."""
+    units = usable(candidates(hits, texts), question)
+    for unit in units:
+        unit.features = cheap_features(unit, question, index, hits[0])
+        unit.probability = 0.0
+    return units
+
+
+def dense_stage(units: list[Candidate], first: Logistic) -> list[Candidate]:
+    """Sorts ``units`` by the first model, best first, and returns the best few, which get
+    their embedding compared; without shared words (a question in another language than
+    the documents) the cheap features know little, so more units are compared by meaning."""
+    units.sort(key=lambda c: -first.score(c.features))
+    wide = bool(units) and units[0].features["cross_language"] > 0
+    return units[:DENSE_UNITS_ACROSS_LANGUAGES if wide else DENSE_UNITS]
+
+
+def rescore(top: list[Candidate], second: Logistic) -> None:
+    """The probability of each of the best units to be the answer among them (a softmax of
+    the second model's scores), best first."""
+    for unit, p in zip(top, softmax([second.score(u.features) for u in top]), strict=True):
+        unit.probability = p
+    top.sort(key=lambda c: -c.probability)
+
+
+def rank_units(question: QuestionTerms, hits: list[Hit], texts: dict[int, str],
+               index: CollectionIndex, query_vector: np.ndarray | None,
+               embed: Callable[[list[str]], np.ndarray] | None,
                model: Selector) -> list[Candidate]:
     """Units of current documents, most probable answer first (``probability`` set).
 
@@ -315,23 +341,10 @@ def rank_units(question: str, hits: list[Hit], texts: dict[int, str], index: Col
     their own embedding with the question, and are scored again with it. Units of outdated
     documents are not ranked at all: they are never the answer when a newer version exists.
     """
-    terms = analyse(question)
-    units = usable(candidates(hits, texts), terms)
-    if not units:
-        return []
-    best_hit = hits[0]
-    for unit in units:
-        unit.features = cheap_features(unit, terms, index, best_hit)
-        unit.probability = 0.0
-    units.sort(key=lambda c: -model.first.score(c.features))
-    # without shared words the cheap features know little: more units get compared by meaning
-    wide = terms.language != guess_language(units[0].hit.entry.index_text)
-    top = units[:DENSE_UNITS_ACROSS_LANGUAGES if wide else DENSE_UNITS]
+    units = scored_units(question, hits, texts, index)
+    top = dense_stage(units, model.first)
     add_dense(top, index, query_vector, embed)
-    for unit, p in zip(top, softmax([model.second.score(u.features) for u in top]),
-                       strict=True):
-        unit.probability = p
-    top.sort(key=lambda c: -c.probability)
+    rescore(top, model.second)
     return top + units[len(top):]
 
 
@@ -360,7 +373,7 @@ def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.n
         unit.features.setdefault("dense_gap", -1.0)
 
 
-def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector,
+def decision_features(ranked: list[Candidate], hits: list[Hit], ranker: Logistic,
                       question: QuestionTerms, index: CollectionIndex) -> dict[str, float]:
     """What tells an answerable question from one the documents do not answer: how sure
     the selector is of its best unit and how far ahead of the next it is, how well that unit
@@ -369,7 +382,7 @@ def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector,
     second = ranked[1].probability if len(ranked) > 1 else 0.0
     return {
         "probability": ranked[0].probability,
-        "score": model.second.score(top),
+        "score": ranker.score(top),
         "margin": ranked[0].probability - second,
         "lex": top["lex"], "lex_context": top["lex_context"],
         "key_missing": top["key_missing"], "kind_miss": top["kind_miss"],
@@ -386,14 +399,14 @@ def decision_features(ranked: list[Candidate], hits: list[Hit], model: Selector,
 
 def best(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
          query_vector: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None,
-         model: Selector) -> tuple[Candidate | None, list[Candidate], float]:
-    """The most probable answer unit, or ``None`` when the documents probably do not answer
-    the question; with the probability that answering with that unit is right."""
-    ranked = rank_units(question, hits, texts, index, query_vector, embed, model)
+         model: Selector) -> tuple[list[Candidate], float]:
+    """The answer units, most probable first, and the probability that answering with the
+    first is right (0 when there is none)."""
+    terms = analyse(question)
+    ranked = rank_units(terms, hits, texts, index, query_vector, embed, model)
     if not ranked:
-        return None, ranked, 0.0
-    confidence = model.decide(decision_features(ranked, hits, model, analyse(question), index))
-    return (ranked[0] if confidence >= model.threshold else None), ranked, confidence
+        return ranked, 0.0
+    return ranked, model.decide(decision_features(ranked, hits, model.second, terms, index))
 
 
 SUPPORT_PROBABILITY = 0.1

@@ -10,12 +10,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
 from autonom.knowledge.chunk import index_text
-from autonom.knowledge.text import tokens
+from autonom.knowledge.text import guess_language, tokens
 from autonom.knowledge.versions import outdated_documents
 from autonom.store.documents import ChunkRecord, DocumentRecord
 
@@ -35,6 +35,17 @@ class Entry:
     def __post_init__(self) -> None:
         self.index_text = index_text(self.document.title, self.chunk.headings, self.chunk.body)
         self.tokens = tokens(self.index_text)
+
+    @cached_property
+    def language(self) -> str:
+        """The chunk's language (for stemming its answer units alike)."""
+        return guess_language(self.index_text)
+
+    @cached_property
+    def heading_tokens(self) -> set[str]:
+        """The search tokens of its title and heading path."""
+        return set(tokens(index_text(self.document.title, self.chunk.headings, ""),
+                          self.language))
 
 
 class CollectionIndex:

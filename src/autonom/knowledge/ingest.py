@@ -101,7 +101,6 @@ class Ingestor:
         self.store = store
         self.embedder = embedder
         self.settings = settings
-        self._paths: tuple[dict[str, str], dict[Path, str]] | None = None
 
     def run(self, paths: list[Path], collection: str, prune: bool = False,
             reindex: bool = False, progress: Progress | None = None) -> IngestReport:
@@ -113,12 +112,12 @@ class Ingestor:
             self.store.drop_collection(collection)  # start afresh, embedder included
         self.store.ensure_collection(collection, embedder_name)
         known = self.store.hashes(collection)
-        locations = self.store.locations(collection)
+        names = _Names.of(self.store.locations(collection))
         report = IngestReport(collection)
         sizes = [_size(f.path) for f in files]
         progress.start(f"indexing {len(files)} files into {collection}", sum(sizes))
         for file, size in zip(files, sizes, strict=True):
-            self._one(file, collection, known, locations, report)
+            self._one(file, collection, known, names, report)
             progress.advance(size)
         if prune:
             self._prune(files, paths, collection, report)
@@ -126,8 +125,8 @@ class Ingestor:
         return report
 
     def _one(self, file: SourceFile, collection: str, known: dict[str, str],
-             locations: dict[str, str], report: IngestReport) -> None:
-        claimed = self._claim(file, locations, report)
+             names: _Names, report: IngestReport) -> None:
+        claimed = self._claim(file, names, report)
         if claimed is None:
             return
         file, source = claimed, claimed.source
@@ -153,31 +152,22 @@ class Ingestor:
         if any(c.injection for c in record.chunks):
             report.flagged.append(source)
 
-    def _claim(self, file: SourceFile, locations: dict[str, str],
+    def _claim(self, file: SourceFile, names: _Names,
                report: IngestReport) -> SourceFile | None:
         """How ``file`` is named in the collection: by the name it already has there (a file
         keeps its name when ingested again from another folder), else by its path from the
         common folder; ``None`` when that name belongs to a different file."""
-        stored = self._stored_paths(locations)
-        if file.path in stored:
-            return SourceFile(Path(stored[file.path]), file.path)
+        if file.path in names.by_path:
+            return SourceFile(Path(names.by_path[file.path]), file.path)
         source = file.source
-        holder = locations.get(source)
+        holder = names.by_source.get(source)
         if holder is not None and (Path(holder) / source).exists():
             report.skipped.append((source, f"a different file is already stored as {source!r} "
                                    f"(from {holder}); ingest both folders in one call so each "
                                    "keeps its folder in its name"))
             return None
-        locations[source] = str(file.root)
-        stored[file.path] = str(file.root)
+        names.by_source[source] = names.by_path[file.path] = str(file.root)
         return file
-
-    def _stored_paths(self, locations: dict[str, str]) -> dict[Path, str]:
-        """file path → the folder its stored name is relative to (built once per run)."""
-        if self._paths is None or self._paths[0] is not locations:
-            self._paths = (locations, {Path(root) / name: root
-                                       for name, root in locations.items()})
-        return self._paths[1]
 
     def _read(self, path: Path) -> bytes:
         size = path.stat().st_size
@@ -220,6 +210,19 @@ class Ingestor:
                 gone.append(source)
         self.store.remove(collection, gone)
         report.removed.extend(gone)
+
+
+@dataclass
+class _Names:
+    """The names taken in a collection: source → its folder, and file path → its folder."""
+
+    by_source: dict[str, str]
+    by_path: dict[Path, str]
+
+    @classmethod
+    def of(cls, locations: dict[str, str]) -> _Names:
+        return cls(dict(locations), {Path(root) / name: root
+                                     for name, root in locations.items()})
 
 
 def _size(path: Path) -> int:
