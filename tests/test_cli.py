@@ -168,6 +168,14 @@ def test_bad_json_schema_file_is_a_one_line_error(capsys, with_model, tmp_path):
     assert code == 1 and "not valid JSON" in one_line_error(err)
 
 
+def test_json_schema_past_the_limits_is_refused_before_the_engine(capsys, tmp_path):
+    huge = tmp_path / "schema.json"
+    huge.write_text(json.dumps({"type": "array", "items": {"type": "integer"},
+                                "minItems": 10**9}), encoding="utf-8")
+    code, _, err = cli(capsys, "run", "no-such-model", "Hallo", "--json-schema", str(huge))
+    assert code == 1 and "minItems" in one_line_error(err)
+
+
 def test_bad_option_value_is_a_usage_error(capsys, with_model):
     code, _, err = cli(capsys, "run", with_model, "Hallo", "--temperature", "heiß")
     assert code == 2 and "temperature" in err

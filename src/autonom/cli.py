@@ -27,6 +27,7 @@ from autonom.catalog.catalog import find as find_in_catalog
 from autonom.catalog.policy import Gate
 from autonom.config import load_settings
 from autonom.errors import AutonomError, ConfigError, InvalidRequestError, PolicyError
+from autonom.guard import limits
 from autonom.knowledge import SAMPLE_DIR
 from autonom.models.chat_template import render_chat
 from autonom.models.pull import pull as pull_model
@@ -35,7 +36,7 @@ from autonom.services import Services
 from autonom.store import request_log
 from autonom.store.keys import KeyStore, parse_collections, parse_scopes
 from autonom.store.loaded import list_loaded
-from autonom.types import GenerationOptions, parse_keep_alive
+from autonom.types import ChatRequest, GenerationOptions, parse_keep_alive
 
 app = typer.Typer(
     name="autonom",
@@ -170,7 +171,7 @@ def run(
     temperature: Annotated[float | None, typer.Option(min=0.0, max=5.0)] = None,
     top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     top_k: Annotated[int | None, typer.Option(min=0)] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[int | None, typer.Option(min=-(2**63), max=2**64 - 1)] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
     json_schema: Annotated[Path | None, typer.Option(help="JSON schema file the answer must "
                                                      "follow")] = None,
@@ -184,6 +185,7 @@ def run(
         temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens,
         json_schema=_load_schema(json_schema) if json_schema else None,
     )
+    limits.check_request(ChatRequest(model=model, prompt=prompt or "", options=options))
     services = _services()
     services.registry.resolve(model)
     if prompt is None and not sys.stdin.isatty():

@@ -28,6 +28,7 @@ from autonom.errors import (
     RateLimitError,
     http_status,
 )
+from autonom.guard import limits
 from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
@@ -127,6 +128,7 @@ class Gateway:
 
     def _prepare(self, request: ChatRequest, ctx: CallContext) -> ChatRequest:
         self.rate.check(ctx.key)
+        limits.check_request(request)
         cap = self.limits.max_tokens_cap
         wanted = request.options.max_tokens
         if wanted is not None and wanted > cap:
@@ -239,6 +241,7 @@ class Gateway:
         request = ChatRequest(model=model, prompt="")
         try:
             self.rate.check(ctx.key)
+            limits.check_text(texts, "input")
             async with self._admitted(), self._deadline():
                 vectors = await self.backend.embed(model, texts)
         except BaseException as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -11,6 +11,8 @@ from autonom.errors import InvalidRequestError
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled"]
+Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1,
+                            description="sampling seed, a 64-bit integer")]
 
 
 class ToolCall(BaseModel):
@@ -47,7 +49,7 @@ class GenerationOptions(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=5.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=0)
-    seed: int | None = None
+    seed: Seed | None = None
     stop: list[str] = Field(default_factory=list)
     max_tokens: int | None = Field(default=None, ge=1)
     json_schema: dict[str, Any] | None = None

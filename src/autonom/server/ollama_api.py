@@ -37,6 +37,7 @@ from autonom.types import (
     ChatRequest,
     GenerationOptions,
     Message,
+    Seed,
     ToolCall,
     parse_keep_alive,
 )
@@ -48,7 +49,7 @@ class Options(Open):
     temperature: float | None = Field(default=None, ge=0, le=5)
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
-    seed: int | None = None
+    seed: Seed | None = None
     stop: list[str] | None = None
     num_ctx: int | None = Field(default=None, ge=1)
     num_predict: int | None = None

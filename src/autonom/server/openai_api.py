@@ -34,6 +34,7 @@ from autonom.types import (
     ChatResponse,
     GenerationOptions,
     Message,
+    Seed,
     ToolCall,
 )
 
@@ -92,7 +93,7 @@ class SamplingFields(Open):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = None
+    seed: Seed | None = None
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1)
 

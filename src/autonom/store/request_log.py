@@ -41,10 +41,15 @@ _COLUMNS = (
 
 
 def write(db: Database, entry: LogEntry) -> None:
+    """Store one row. Text that is not valid Unicode (lone surrogates from a JSON body) is
+    stored escaped rather than lost, so no answer ever goes out without its row."""
     values = entry.to_dict()
     for key in ("request", "response"):
         if values[key] is not None:
-            values[key] = json.dumps(values[key], ensure_ascii=False)
+            values[key] = _json(values[key])
+    for key in ("route", "key_id", "model", "error", "served_by"):
+        if isinstance(values[key], str):
+            values[key] = _text(values[key])
     values["cancelled"] = int(entry.cancelled)
     with db.transaction() as conn:
         conn.execute(
@@ -52,6 +57,19 @@ def write(db: Database, entry: LogEntry) -> None:
             f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
             [values[c] for c in _COLUMNS],
         )
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)  # JSON escapes keep every character, valid or not
+    return text
+
+
+def _text(value: str) -> str:
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def query(
