@@ -23,7 +23,6 @@ from autonom.mcp.client import RemoteTool, connect
 from autonom.mcp.policy import judge
 from autonom.mcp.toolbox import Toolbox, dumps
 from autonom.services import Services
-from autonom.store.keys import KeyStore
 from autonom.store.tool_calls import ToolLedger
 from autonom.types import ChatRequest, GenerationOptions, Message
 
@@ -43,7 +42,7 @@ def serve() -> None:
     from autonom.mcp.server import build
 
     services = _services()
-    server = build(services.knowledge, KeyStore(services.db), auth=False)
+    server = build(services.knowledge, auth=False)
     server.run("stdio")
 
 

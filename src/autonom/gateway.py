@@ -12,10 +12,10 @@ import asyncio
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from autonom import grounding, tools
 from autonom.backends.base import Backend
@@ -35,6 +35,8 @@ from autonom.store import Database, request_log
 from autonom.store.keys import ApiKey
 from autonom.store.tool_calls import ToolLedger
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
+
+T = TypeVar("T")
 
 
 def new_request_id() -> str:
@@ -250,6 +252,22 @@ class Gateway:
         self._log(ctx, request, started, text=None, usage=Usage(), embed_count=len(vectors))
         return vectors
 
+    async def documents(self, ctx: CallContext, collection: str | None,
+                        work: Callable[[], Awaitable[T]]) -> T:
+        """Reading documents (search, a document, an answer over MCP or the knowledge API):
+        limited by the key's rate limit and logged like chat, one row per call."""
+        started = time.perf_counter()
+        request = ChatRequest(model=grounding.PREFIX + (collection or "*"), prompt="")
+        try:
+            self.rate.check(ctx.key)
+            async with self._deadline():
+                result = await work()
+        except BaseException as exc:
+            self._log(ctx, request, started, error=exc)
+            raise
+        self._log(ctx, request, started, outcome=result)
+        return result
+
     @asynccontextmanager
     async def _deadline(self) -> AsyncIterator[None]:
         try:
@@ -276,6 +294,7 @@ class Gateway:
         embed_count: int | None = None,
         tool_calls: tuple[ToolCall, ...] = (),
         served_by: str | None = None,
+        outcome: Any = None,
     ) -> None:
         usage = usage or Usage()
         total = time.perf_counter() - started
@@ -294,6 +313,8 @@ class Gateway:
                 response["tool_calls"] = [c.model_dump() for c in tool_calls]
         elif content and embed_count is not None:
             response = {"embeddings": embed_count}
+        elif content and outcome is not None:
+            response = outcome
         request_log.write(self.db, request_log.LogEntry(
             id=ctx.request_id,
             created_at=time.time(),

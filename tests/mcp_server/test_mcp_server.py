@@ -15,7 +15,6 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from autonom.mcp.server import build
-from autonom.store.keys import KeyStore
 from knowledge_support import CORPUS
 from server_support import HR_CANARY, HR_QUESTION, SALES_CANARY, SALES_QUESTION
 
@@ -28,7 +27,7 @@ def run(coroutine):
 
 @pytest.fixture
 def local(sample_kb):
-    return build(sample_kb, KeyStore(sample_kb.store.db), auth=False)
+    return build(sample_kb, auth=False)
 
 
 def test_tools_have_schemas_and_read_only_annotations(local):
@@ -231,3 +230,81 @@ def test_http_client_without_a_key_cannot_connect(rag_server):
     with pytest.raises(Exception) as caught:
         run(scenario())
     assert "missing, invalid or revoked API key" in repr(caught.value)
+
+
+def _new_key(server, name, scopes, grants, rpm=None):
+    from autonom.store.keys import KeyStore
+
+    services = server.services()
+    try:
+        _, secret = KeyStore(services.db).create(name, frozenset(scopes), rpm=rpm,
+                                                  collections=frozenset(grants))
+    finally:
+        services.close()
+    return secret
+
+
+@pytest.mark.engine
+def test_two_authorization_headers_are_refused_before_any_tool_runs(rag_server):
+    """An embed-only key granted everything plus a chat key granted one collection must not
+    add up to a chat key that reads everything."""
+    embed_all = _new_key(rag_server, "embed-all", {"embed"}, {"*"})
+    headers = [("Accept", "application/json, text/event-stream"),
+               ("Authorization", f"Bearer {rag_server.keys['sales']}"),
+               ("Authorization", f"Bearer {embed_all}")]
+    for order in (headers, [headers[0], headers[2], headers[1]]):
+        response = httpx.post(f"{rag_server.url}/mcp", json=_INIT, headers=order, timeout=30)
+        assert response.status_code == 400
+        assert "exactly one Authorization header" in response.json()["error"]["message"]
+    chat = {"model": "rag:personal", "messages": [{"role": "user", "content": HR_QUESTION}]}
+    for path, body in (("/v1/chat/completions", chat),
+                       ("/v1/knowledge/search", {"query": HR_CANARY, "collection": "personal"}),
+                       ("/api/chat", {**chat, "stream": False})):
+        response = httpx.post(f"{rag_server.url}{path}", json=body, headers=headers[1:],
+                              timeout=30)
+        assert response.status_code == 400, path
+        assert HR_CANARY not in response.text
+
+
+@pytest.mark.engine
+def test_mcp_tool_calls_count_against_the_rate_limit_and_are_logged(rag_server):
+    from autonom.store import request_log
+
+    secret = _new_key(rag_server, "five-a-minute", {"chat"}, {"vertrieb"}, rpm=3)
+
+    async def scenario():
+        outcomes = []
+        client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {secret}"}, timeout=60)
+        async with Client(streamable_http_client(f"{rag_server.url}/mcp",
+                                                 http_client=client)) as mcp:
+            for _ in range(5):
+                try:
+                    await mcp.call_tool("search_documents", {"query": "Rabatt",
+                                                             "collection": "vertrieb"})
+                    outcomes.append("ok")
+                except MCPError as exc:
+                    outcomes.append(str(exc))
+        return outcomes
+
+    outcomes = run(scenario())
+    assert outcomes[:3] == ["ok", "ok", "ok"]
+    assert all("rate limit of 3 requests per minute" in o for o in outcomes[3:])
+    over_http = httpx.post(f"{rag_server.url}/v1/knowledge/search", timeout=30,
+                           json={"query": "Rabatt", "collection": "vertrieb"},
+                           headers={"Authorization": f"Bearer {secret}"})
+    assert over_http.status_code == 429
+    services = rag_server.services()
+    try:
+        key_id = next(k.id for k in _keys(services) if k.name == "five-a-minute")
+        rows = request_log.query(services.db, key_id=key_id)
+    finally:
+        services.close()
+    assert sorted(r.status for r in rows) == [200, 200, 200, 429, 429, 429]
+    assert {r.route for r in rows} == {"/mcp search_documents", "/v1/knowledge/search"}
+    assert all(r.model == "rag:vertrieb" for r in rows)
+
+
+def _keys(services):
+    from autonom.store.keys import KeyStore
+
+    return KeyStore(services.db).list()

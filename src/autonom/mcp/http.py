@@ -2,8 +2,10 @@
 
 The guard answers before any MCP message is read: a Host header that is not this server
 (loopback, ``server.host`` or ``server.allowed_hosts``) or an Origin that is neither loopback
-nor in ``server.cors_origins`` gets 403 (DNS rebinding); a missing or invalid API key 401; a
-key without the ``chat`` scope 403 — each as a JSON-RPC error object.
+nor in ``server.cors_origins`` gets 403 (DNS rebinding); more than one Authorization header
+400; a missing or invalid API key 401; a key without the ``chat`` scope 403 — each as a
+JSON-RPC error object. The key it checked is the one the tools see: it travels with the
+request (:data:`KEY`), so the tools never read a header again.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autonom.config import ServerSettings
-from autonom.store.keys import KeyStore
+from autonom.errors import InvalidRequestError
+from autonom.store.keys import ApiKey, KeyStore, single_authorization
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 SCOPE = "chat"
+KEY = "autonom.key"
+"""Where the checked API key (or None, with auth off) travels in the ASGI scope."""
 
 
 def session_manager(server: MCPServer) -> StreamableHTTPSessionManager:
@@ -39,12 +44,21 @@ class Guard:
         self.hosts = LOOPBACK | {settings.host} | set(settings.allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        pairs = [(k.decode("latin-1").lower(), v.decode("latin-1"))
+                 for k, v in scope.get("headers", [])]
+        headers = dict(pairs)
         refusal = self._refusal(headers)
         if refusal is None:
-            await self.app(scope, receive, send)
-            return
+            try:
+                key = self._key([v for k, v in pairs if k == "authorization"])
+            except InvalidRequestError as exc:
+                refusal = 400, str(exc)
+            else:
+                if isinstance(key, tuple):
+                    refusal = key
+                else:
+                    await self.app({**scope, KEY: key}, receive, send)
+                    return
         status, message = refusal
         body = json.dumps({"jsonrpc": "2.0", "id": None,
                            "error": {"code": -32001, "message": message}}).encode()
@@ -62,11 +76,16 @@ class Guard:
         if origin is not None and origin not in self.settings.cors_origins and (
                 urlsplit(origin).hostname or "") not in LOOPBACK:
             return 403, f"origin {origin!r} is not allowed (server.cors_origins)"
+        return None
+
+    def _key(self, authorization: list[str]) -> ApiKey | tuple[int, str] | None:
+        """The caller's checked key (None with auth off), or a refusal."""
+        header = single_authorization(authorization)
         if not self.settings.auth:
             return None
-        key = self.keys.from_header(headers.get("authorization"))
+        key = self.keys.from_header(header)
         if key is None:
             return 401, "missing, invalid or revoked API key: send 'Authorization: Bearer <key>'"
         if SCOPE not in key.scopes:
             return 403, f"this API key lacks the '{SCOPE}' scope"
-        return None
+        return key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autonom import __version__
 from autonom.errors import AutonomError
-from autonom.gateway import Gateway
+from autonom.gateway import CallContext, Gateway
 from autonom.mcp import http as mcp_http
 from autonom.mcp import server as mcp_knowledge
 from autonom.metrics import Metrics
@@ -28,7 +28,7 @@ from autonom.server.knowledge_api import router as knowledge_router
 from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.services import Services
-from autonom.store.keys import KeyStore
+from autonom.store.keys import ApiKey, KeyStore
 
 
 class BodyLimit:
@@ -92,7 +92,17 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     settings = services.settings
     metrics = metrics or Metrics(loaded_models=lambda: len(services.backend.loaded()))
     keys = KeyStore(services.db)
-    mcp_server = mcp_knowledge.build(services.knowledge, keys, auth=settings.server.auth)
+    gateway = Gateway(services.backend, services.db, settings.server, metrics,
+                      knowledge=services.knowledge, mcp=settings.mcp,
+                      max_concurrent=services.max_in_flight)
+
+    async def mcp_access(tool: str, key: ApiKey | None, arguments: dict[str, Any],
+                         work: Callable[[], Awaitable[Any]]) -> Any:
+        ctx = CallContext(route=f"/mcp {tool}", key=key, body=arguments)
+        return await gateway.documents(ctx, arguments.get("collection"), work)
+
+    mcp_server = mcp_knowledge.build(services.knowledge, auth=settings.server.auth,
+                                     access=mcp_access)
     mcp_sessions = mcp_http.session_manager(mcp_server)
 
     @asynccontextmanager
@@ -106,9 +116,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.state.services = services
     app.state.keys = keys
     app.state.metrics = metrics
-    app.state.gateway = Gateway(services.backend, services.db, settings.server, metrics,
-                                knowledge=services.knowledge, mcp=settings.mcp,
-                                max_concurrent=services.max_in_flight)
+    app.state.gateway = gateway
 
     app.add_exception_handler(AutonomError, errors.on_autonom_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)

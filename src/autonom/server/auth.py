@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from autonom.errors import AuthenticationError, PermissionDeniedError
-from autonom.store.keys import ApiKey, KeyStore, bearer_token
+from autonom.store.keys import ApiKey, KeyStore, bearer_token, single_authorization
 
 
 def bearer(request: Request) -> str | None:
-    return bearer_token(request.headers.get("authorization"))
+    return bearer_token(single_authorization(request.headers.getlist("authorization")))
 
 
 def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
@@ -20,9 +20,9 @@ def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
 
     async def dependency(request: Request) -> ApiKey | None:
         state = request.app.state
+        token = bearer(request)
         if not state.settings.server.auth:
             return None
-        token = bearer(request)
         if token is None:
             raise AuthenticationError(
                 "missing API key: send 'Authorization: Bearer <key>' "

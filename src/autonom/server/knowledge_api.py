@@ -14,7 +14,7 @@ from pydantic import Field
 
 from autonom.grounding import PREFIX, check_access
 from autonom.server.auth import ChatKey
-from autonom.server.wire import Open, gateway, readable_collections
+from autonom.server.wire import Open, call_context, gateway, readable_collections
 from autonom.store.documents import check_collection_name
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
@@ -35,10 +35,14 @@ async def collections(request: Request, key: ChatKey) -> dict[str, Any]:
 
 @router.post("/search")
 async def search(body: SearchBody, request: Request, key: ChatKey) -> dict[str, Any]:
-    name = check_collection_name(body.collection)
-    check_access(key, name)
-    gateway(request).rate.check(key)
     knowledge = request.app.state.services.knowledge
-    knowledge.store.collection(name)  # unknown → 404
-    hits = await asyncio.to_thread(knowledge.search, body.query, name, body.k)
-    return {"object": "list", "collection": name, "data": [h.to_json() for h in hits]}
+
+    async def work() -> dict[str, Any]:
+        name = check_collection_name(body.collection)
+        check_access(key, name)
+        knowledge.store.collection(name)  # unknown → 404
+        hits = await asyncio.to_thread(knowledge.search, body.query, name, body.k)
+        return {"object": "list", "collection": name, "data": [h.to_json() for h in hits]}
+
+    return await gateway(request).documents(call_context(request, key, body, "search"),
+                                            body.collection, work)

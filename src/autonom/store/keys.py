@@ -71,6 +71,15 @@ def bearer_token(authorization: str | None) -> str | None:
     return None
 
 
+def single_authorization(values: list[str]) -> str | None:
+    """The one ``Authorization`` header of a request; several are refused, so that no part of
+    the server can check one credential while another part reads a different one."""
+    if len(values) > 1:
+        raise InvalidRequestError("send exactly one Authorization header "
+                                  f"(this request has {len(values)})")
+    return values[0] if values else None
+
+
 class KeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
