@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -94,7 +95,10 @@ def server(tmp_path_factory: pytest.TempPathFactory,
            default_model_file: Path) -> Iterator[RunningServer]:
     home = tmp_path_factory.mktemp("serve-home")
     keys = prepare_home(home, default_model_file)
-    process, url = start_server(home)
+    (home / "imports").mkdir()
+    process, url = start_server(home, {"AUTONOM_SERVER__PULL_FROM": json.dumps(
+        [str(home / "imports"), "http://127.0.0.1:9/modelle/"]),
+        "AUTONOM_POLICY__ON_VIOLATION": "refuse"})
     try:
         yield RunningServer(url=url, home=home, process=process, keys=keys)
     finally:

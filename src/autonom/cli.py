@@ -23,14 +23,11 @@ from autonom import (
     cli_mcp,
     console,
 )
-from autonom.catalog.catalog import find as find_in_catalog
-from autonom.catalog.policy import Gate
 from autonom.config import load_settings
-from autonom.errors import AutonomError, ConfigError, InvalidRequestError, PolicyError
+from autonom.errors import AutonomError, ConfigError, InvalidRequestError
 from autonom.guard import limits
 from autonom.knowledge import SAMPLE_DIR
 from autonom.models.chat_template import render_chat
-from autonom.models.pull import pull as pull_model
 from autonom.repl import ChatSession
 from autonom.services import Services
 from autonom.store import request_log
@@ -62,19 +59,8 @@ def pull(
 ) -> None:
     """Fetch a model into the local model store."""
     services = _services()
-    gate = Gate(services.settings.policy, warn=console.warn)
-    known = find_in_catalog(source)
-    if known is not None:  # refuse before downloading anything
-        gate.check(source)
     with console.progress() as bar:
-        record = pull_model(source, services.registry, services.settings, name=name, progress=bar)
-    if known is None:
-        try:
-            gate.check(record.name,
-                       lambda: (record.info.license, (source, record.info.name or "")))
-        except PolicyError:
-            services.registry.remove(record.name)
-            raise
+        record = services.pull(source, name=name, progress=bar, warn=console.warn)
     console.out.print(
         f"pulled [bold]{record.name}[/] ({console.size(record.size_bytes)}, "
         f"sha256 {record.sha256})"
@@ -237,7 +223,7 @@ def quickstart(
     except AutonomError:
         console.err.print(f"fetching {name} …")
         with console.progress() as bar:
-            pull_model(name, services.registry, services.settings, progress=bar)
+            services.pull(name, progress=bar, warn=console.warn)
     console.err.print(f"indexing the sample documents into collection {SAMPLE_COLLECTION} …")
     with console.progress() as bar:
         report = services.knowledge.ingest([SAMPLE_DIR / SAMPLE_COLLECTION], SAMPLE_COLLECTION,

@@ -75,6 +75,9 @@ class ServerSettings(BaseModel):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host names (beyond loopback and ``host``) by which /mcp may be reached; requests with
     any other Host header are refused (DNS-rebinding protection)."""
+    pull_from: list[str] = Field(default_factory=list)
+    """Where ``POST /api/pull`` may fetch models besides the catalog and ``hf://``: URL
+    prefixes (``https://models.intern.example/``) and folders on the server."""
 
 
 class EmbedderSettings(BaseModel):

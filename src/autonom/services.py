@@ -7,6 +7,7 @@ receives the pieces it needs explicitly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -15,10 +16,13 @@ from autonom.backends.embedded import EmbeddedBackend
 from autonom.backends.guarded import GuardedBackend
 from autonom.backends.ollama import OllamaBackend
 from autonom.backends.openai_compat import OpenAIBackend
+from autonom.catalog.catalog import find as find_in_catalog
 from autonom.catalog.policy import Gate
 from autonom.config import EMBEDDED, BackendSettings, Settings, ensure_home
-from autonom.errors import AutonomError, ConfigError
+from autonom.errors import AutonomError, ConfigError, PolicyError
 from autonom.knowledge.base import KnowledgeBase
+from autonom.models.pull import Progress, check_remote_source
+from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord, Registry
 from autonom.router import Router
 from autonom.store import Database
@@ -83,6 +87,35 @@ class Services:
     def is_local(self, model: str) -> bool:
         """Whether the model registry knows ``model`` (it then runs embedded)."""
         return self.registered(model) is not None
+
+    def pull(self, source: str, *, name: str | None = None, progress: Progress | None = None,
+             remote: bool = False, warn: Callable[[str], None] | None = None) -> ModelRecord:
+        """Fetch a model into the store under the licence policy: a catalog model is refused
+        before anything is downloaded, any other after reading its licence from the file
+        (and then removed again). ``remote`` callers (the HTTP API) may pull only catalog
+        models, ``hf://`` and the places listed in ``server.pull_from``."""
+        gate = Gate(self.settings.policy, warn=warn or logging.getLogger(
+            "autonom.policy").warning)
+        known = self.check_pull(source, remote=remote, gate=gate)
+        record = pull_model(source, self.registry, self.settings, name=name, progress=progress)
+        if not known:
+            try:
+                gate.check(record.name,
+                           lambda: (record.info.license, (source, record.info.name or "")))
+            except PolicyError:
+                self.registry.remove(record.name)
+                raise
+        return record
+
+    def check_pull(self, source: str, *, remote: bool = False, gate: Gate | None = None) -> bool:
+        """What can be refused before downloading: the source (for ``remote`` callers) and a
+        catalog model's licence. Returns whether the catalog knows ``source``."""
+        known = find_in_catalog(source) is not None
+        if known:
+            (gate or Gate(self.settings.policy)).check(source)
+        elif remote:
+            check_remote_source(source, self.settings.server.pull_from)
+        return known
 
     @cached_property
     def licence_gate(self) -> Gate:

@@ -80,6 +80,9 @@ def test_list_ps_show(client, server):
     assert shown.details.family == "llama"
     assert shown.modelinfo["general.architecture"] == "llama"
     assert "<|im_start|>" in shown.template
+    chat_only = ollama.Client(host=server.url, headers=server.headers("chat"))
+    assert chat_only.show(server.model).modelfile == f"FROM {server.model}\n"
+    assert str(server.home) in shown.modelfile  # an administrator sees where the file lies
 
 
 def test_unknown_model_is_an_ollama_error(client):
@@ -106,7 +109,7 @@ def test_pull_and_delete_need_admin(server, tmp_path):
 def test_admin_pulls_with_streamed_progress_and_deletes(server, tmp_path):
     from gguf_maker import write_tiny_gguf
 
-    src = write_tiny_gguf(tmp_path / "api-modell.gguf")
+    src = write_tiny_gguf(server.home / "imports" / "api-modell.gguf")
     admin = ollama.Client(host=server.url, headers=server.headers("all"))
     events = list(admin.pull(str(src), stream=True))
     assert events[-1].status == "success"
@@ -117,6 +120,33 @@ def test_admin_pulls_with_streamed_progress_and_deletes(server, tmp_path):
     with pytest.raises(ollama.ResponseError) as info:
         admin.delete("api-modell")
     assert info.value.status_code == 404
+
+
+@pytest.mark.parametrize("source", [
+    "/etc/passwd", "../serve.log", "http://169.254.169.254/latest/meta-data/",
+    "http://127.0.0.1:9/modelle/../geheim.gguf", "http://127.0.0.1:9.attacker.example/modelle/x",
+    "file:///etc/passwd"])
+def test_admin_pull_fetches_only_from_configured_places(server, tmp_path, source):
+    import httpx
+
+    response = httpx.post(f"{server.url}/api/pull", json={"model": source, "stream": True},
+                          headers=server.headers("all"), timeout=30)
+    assert response.status_code == 403
+    assert "server.pull_from" in response.json()["error"]
+
+
+def test_admin_pull_obeys_the_licence_policy_like_the_cli(server, tmp_path):
+    from gguf_maker import write_tiny_gguf
+
+    admin = ollama.Client(host=server.url, headers=server.headers("all"))
+    with pytest.raises(ollama.ResponseError) as info:  # refused before any download
+        admin.pull("command-r7b")
+    assert info.value.status_code == 403 and "licence policy" in str(info.value)
+    src = write_tiny_gguf(server.home / "imports" / "nc.gguf", license="cc-by-nc-4.0")
+    with pytest.raises(ollama.ResponseError) as info:
+        admin.pull(str(src))
+    assert info.value.status_code == 403 and "commercial" in str(info.value)
+    assert "nc" not in [m.model for m in admin.list().models]
 
 
 def test_tool_calls(client, server):

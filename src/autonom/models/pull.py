@@ -16,9 +16,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from autonom.config import Settings
-from autonom.errors import InvalidModelFileError, ModelNotFoundError, PullError
+from autonom.errors import (
+    InvalidModelFileError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    PullError,
+)
 from autonom.models.gguf_file import read_gguf
 from autonom.models.registry import BlobWriter, ModelRecord, Registry, normalise_name
 
@@ -102,6 +108,38 @@ def pull(
         f"unknown model {source!r}: give one of {known}, a .gguf path, "
         "hf://owner/repo/file.gguf or an http(s) URL"
     )
+
+
+def check_remote_source(source: str, allowed: list[str]) -> None:
+    """Refuse a pull asked for over the network from anywhere but a catalog model, ``hf://``
+    (the configured endpoint) or a URL prefix or folder listed in ``allowed``: the server
+    must not fetch arbitrary URLs or read arbitrary files for a caller (SSRF, file probes)."""
+    source = source.strip()
+    if source in WHEEL_MODELS or _HF_RE.match(source):
+        return
+    if source.startswith(("http://", "https://")):
+        if any(_under_url(source, prefix) for prefix in allowed):
+            return
+    else:
+        path = Path(source).expanduser().resolve()
+        for prefix in allowed:
+            if not prefix.startswith(("http://", "https://")) and path.is_relative_to(
+                    Path(prefix).expanduser().resolve()):
+                return
+    raise PermissionDeniedError(
+        f"this server pulls only catalog models, hf:// and the places in server.pull_from "
+        f"over the API, not {source!r}; run 'autonom pull' on the server for anything else")
+
+
+def _under_url(url: str, prefix: str) -> bool:
+    """Whether ``url`` lies under the URL ``prefix``: same scheme and host, its path below."""
+    if not prefix.startswith(("http://", "https://")):
+        return False
+    want, got = urlsplit(prefix), urlsplit(url)
+    base = want.path if want.path.endswith("/") else want.path + "/"
+    return (got.scheme == want.scheme and got.netloc == want.netloc
+            and got.path.startswith(base) and ".." not in got.path.split("/")
+            and "%2e" not in got.path.lower())
 
 
 def default_name(filename: str) -> str:

@@ -18,7 +18,6 @@ from pydantic import Field
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
 from autonom.grounding import PREFIX
-from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed
@@ -407,15 +406,17 @@ async def ps(request: Request, _: AnyKey) -> dict[str, Any]:
 
 @router.post("/show")
 async def show(body: ModelBody, request: Request,
-               _: AnyKey) -> dict[str, Any]:
+               key: AnyKey) -> dict[str, Any]:
     record = request.app.state.services.registry.resolve(body.target)
+    # where the file lies on the server is for administrators only
+    origin = record.path if key is None or "admin" in key.scopes else record.name
     info = record.info
     arch = info.architecture
     model_info = {"general.architecture": arch, "general.parameter_count": info.parameters,
                   "general.file_type": info.quantization, f"{arch}.context_length":
                   info.context_length, f"{arch}.embedding_length": info.embedding_length,
                   f"{arch}.block_count": info.block_count}
-    return {"license": info.license or "", "modelfile": f"FROM {record.path}\n",
+    return {"license": info.license or "", "modelfile": f"FROM {origin}\n",
             "parameters": "", "template": info.chat_template or "",
             "details": _details(record), "model_info": model_info,
             "modified_at": record.created_at, "capabilities": ["completion", "embedding"]}
@@ -439,9 +440,9 @@ async def delete(body: ModelBody, request: Request,
 async def pull(body: PullBody, request: Request,
                _: AdminKey) -> Response:
     services = request.app.state.services
+    services.check_pull(body.target, remote=True)  # refusals as a status, before streaming
     if not body.stream:
-        record = await asyncio.to_thread(pull_model, body.target, services.registry,
-                                         services.settings)
+        record = await asyncio.to_thread(services.pull, body.target, remote=True)
         return JSONResponse({"status": "success", "digest": record.sha256})
     return StreamingResponse(_pull_lines(services, body.target),
                              media_type="application/x-ndjson")
@@ -466,8 +467,7 @@ async def _pull_lines(services: Any, source: str) -> AsyncIterator[str]:
 
     def work() -> None:
         try:
-            record = pull_model(source, services.registry, services.settings,
-                                progress=Progress())
+            record = services.pull(source, progress=Progress(), remote=True)
             loop.call_soon_threadsafe(queue.put_nowait,
                                       {"status": "success", "digest": record.sha256})
         except AutonomError as exc:
