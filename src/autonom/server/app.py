@@ -22,7 +22,7 @@ from autonom.gateway import CallContext, Gateway
 from autonom.mcp import http as mcp_http
 from autonom.mcp import server as mcp_knowledge
 from autonom.metrics import Metrics
-from autonom.server import errors
+from autonom.server import errors, openapi
 from autonom.server.auth import require
 from autonom.server.knowledge_api import router as knowledge_router
 from autonom.server.ollama_api import router as ollama_router
@@ -112,6 +112,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
 
     app = FastAPI(title="autonom", version=__version__, lifespan=lifespan,
                   description="OpenAI- and Ollama-compatible API of autonom")
+    openapi.install(app)
     app.state.settings = settings
     app.state.services = services
     app.state.keys = keys
