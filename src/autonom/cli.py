@@ -247,7 +247,7 @@ def serve(
     """Serve the OpenAI- and Ollama-compatible HTTP API."""
     import uvicorn
 
-    from autonom.server import create_app
+    from autonom.server import connections, create_app
 
     overrides: dict[str, Any] = {}
     if host is not None:
@@ -267,7 +267,9 @@ def serve(
                       f"http://{settings.server.host}:{settings.server.port}")
     try:
         uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port,
-                    log_level="warning", timeout_graceful_shutdown=5)
+                    log_level="warning", timeout_graceful_shutdown=5,
+                    http=connections.protocol(settings.server.read_timeout_s),
+                    limit_concurrency=settings.server.max_connections)
     finally:
         services.close()
 

@@ -75,6 +75,11 @@ class ServerSettings(BaseModel):
     allowed_hosts: list[str] = Field(default_factory=list)
     """Host names (beyond loopback and ``host``) by which /mcp may be reached; requests with
     any other Host header are refused (DNS-rebinding protection)."""
+    read_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """A request must arrive whole (headers and body) within this many seconds of its first
+    byte; slower connections are closed."""
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
+    """Open connections and requests at once; beyond that new requests get 503."""
     pull_from: list[str] = Field(default_factory=list)
     """Where ``POST /api/pull`` may fetch models besides the catalog and ``hf://``: URL
     prefixes (``https://models.intern.example/``) and folders on the server."""

@@ -143,3 +143,40 @@ def test_the_real_server_refuses_a_billion_items_and_keeps_answering(server):
         answer = client.post("/v1/chat/completions", json={**small, "max_tokens": 40})
         assert answer.status_code == 200
         assert client.get("/health").status_code == 200
+
+
+@pytest.mark.engine
+def test_connections_that_send_too_slowly_are_closed(tmp_path, default_model_file):
+    import socket
+    import time
+
+    import httpx
+
+    from server_support import prepare_home, start_server, stop_server
+
+    home = tmp_path / "home"
+    prepare_home(home, default_model_file)
+    process, url = start_server(home, {"AUTONOM_SERVER__READ_TIMEOUT_S": "1"})
+    port = int(url.rsplit(":", 1)[1])
+    partial = {
+        "silent": b"",
+        "half headers": b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        "half body": (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"mo"),
+    }
+    try:
+        sockets = {}
+        for name, data in partial.items():
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(data)
+            sockets[name] = sock
+        started = time.monotonic()
+        for name, sock in sockets.items():
+            with sock:
+                rest = b""
+                while chunk := sock.recv(4096):  # bounded by the socket timeout
+                    rest += chunk
+                assert time.monotonic() - started < 8, name
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    finally:
+        stop_server(process)
