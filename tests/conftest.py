@@ -13,7 +13,7 @@ from autonom.models.pull import pull
 from autonom.services import Services
 from support import DEFAULT_MODEL
 
-pytest_plugins = ["knowledge_support", "server_support"]
+pytest_plugins = ["api_support", "knowledge_support", "server_support"]
 _ENV_KEYS = ("AUTONOM_HOME", "AUTONOM_CONFIG", "HF_ENDPOINT", "HF_TOKEN")
 
 

@@ -80,6 +80,11 @@ class ServerSettings(BaseModel):
     byte; slower connections are closed."""
     max_connections: int = Field(default=1000, ge=1, le=100_000)
     """Open connections and requests at once; beyond that new requests get 503."""
+    filter_output: bool = True
+    """Remove Markdown images, links and HTML to hosts outside ``link_hosts`` and echoes of
+    system prompts from every answer (the exfiltration channel of planted instructions)."""
+    link_hosts: list[str] = Field(default_factory=list)
+    """Hosts (with subdomains) answers may link to and show images from."""
     pull_from: list[str] = Field(default_factory=list)
     """Where ``POST /api/pull`` may fetch models besides the catalog and ``hf://``: URL
     prefixes (``https://models.intern.example/``) and folders on the server."""

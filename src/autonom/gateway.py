@@ -28,7 +28,7 @@ from autonom.errors import (
     RateLimitError,
     http_status,
 )
-from autonom.guard import limits
+from autonom.guard import limits, output
 from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
@@ -148,6 +148,7 @@ class Gateway:
             request = self._prepare(request, ctx)
             async with self._admitted(), self._deadline():
                 response = await self._chat(request, ctx)
+            response = self._filtered(response, request)
         except BaseException as exc:
             self._log(ctx, request, started, error=exc)
             raise
@@ -214,6 +215,7 @@ class Gateway:
         parts: list[str] = []
         ttft: float | None = None
         logged = False
+        guard = self._output_filter(request)
         try:
             request = self._prepare(request, ctx)
             async with (
@@ -222,6 +224,11 @@ class Gateway:
                 aclosing(self._chunks(request, ctx)) as chunks,
             ):
                 async for chunk in chunks:
+                    if guard is not None:
+                        delta = guard.feed(chunk.delta)
+                        if chunk.finish_reason is not None:
+                            delta += guard.finish()
+                        chunk = chunk.model_copy(update={"delta": delta})
                     if chunk.delta:
                         ttft = ttft if ttft is not None else time.perf_counter() - started
                         parts.append(chunk.delta)
@@ -237,6 +244,29 @@ class Gateway:
                 self._log(ctx, request, started, text="".join(parts), ttft=ttft,
                           error=None if cancelled else exc, cancelled=cancelled)
             raise
+
+    def _output_rules(self, request: ChatRequest) -> output.OutputRules | None:
+        if not self.limits.filter_output:
+            return None
+        protected = [m.content for m in request.messages if m.role == "system"]
+        alias = self.mcp.aliases.get(request.model)
+        if alias is not None and alias.system:
+            protected.append(alias.system)
+        return output.OutputRules(link_hosts=frozenset(h.lower() for h in self.limits.link_hosts),
+                                  protected=tuple(protected))
+
+    def _output_filter(self, request: ChatRequest) -> output.OutputFilter | None:
+        rules = self._output_rules(request)
+        return None if rules is None else output.OutputFilter(rules)
+
+    def _filtered(self, response: ChatResponse, request: ChatRequest) -> ChatResponse:
+        """The answer as it may leave the server (see :mod:`autonom.guard.output`)."""
+        rules = self._output_rules(request)
+        if rules is None or not response.message.content:
+            return response
+        message = response.message.model_copy(
+            update={"content": output.clean(response.message.content, rules)})
+        return response.model_copy(update={"message": message})
 
     async def embed(self, model: str, texts: list[str], ctx: CallContext) -> list[list[float]]:
         started = time.perf_counter()

@@ -4,12 +4,10 @@ before any work starts, and every one of them still leaves its row in the reques
 import json
 
 import pytest
-from test_api_errors import CHAT, api, assert_ollama_error, assert_openai_error, post, run
 
+from api_support import CHAT, assert_ollama_error, assert_openai_error, post, run
 from autonom.guard import limits
 from autonom.store import request_log
-
-__all__ = ["api"]
 
 HUGE_ARRAY = {"type": "array", "items": {"type": "integer"}, "minItems": 1_000_000_000}
 
