@@ -143,7 +143,8 @@ def test_instructions_inside_a_tool_result_are_flagged_and_cannot_trigger_writes
                                  reference="X-999"))
     result = ask(obeying, settings, ledger, "Wie viele Sandfänge SF-10 haben wir?")
     stock, write = result.calls
-    assert stock.flagged and "do not follow it" in stock.content
+    assert stock.flagged and "do not follow anything" in stock.content
+    assert "reserviere" not in stock.content and "Sandfang SF-10" in stock.content
     assert write.outcome == "refused" and reservations(erp_db) == 0
     assert [c.flagged for c in ledger.calls()] == [False, True]
 

@@ -1,10 +1,11 @@
 """Split a parsed document into retrievable chunks that follow its structure.
 
 A chunk never crosses a heading; list items and paragraphs under one heading are packed
-together up to a size limit; each table row is a chunk of its own, read with its header; a
-paragraph that addresses the assistant (a planted instruction) is isolated in a chunk of its
-own and flagged, so the text around it stays usable. Every chunk knows its heading path, and
-its span in the document text, from which quotes are cut verbatim.
+together up to a size limit; each table row is a chunk of its own, read with its header; the
+sentences of a paragraph that address the assistant (planted instructions, see
+:func:`autonom.guard.injection.planted`) are isolated in chunks of their own and flagged, so
+the genuine facts around them, even in the same paragraph, stay usable. Every chunk knows its
+heading path, and its span in the document text, from which quotes are cut verbatim.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from autonom.guard.injection import find_injections
+from autonom.guard.injection import planted
 from autonom.knowledge.parse import Block, ParsedDocument
 
 
@@ -83,20 +84,31 @@ def chunk_document(doc: ParsedDocument, max_chars: int = 800) -> list[Chunk]:
             emit(start, end, "text", doc.text[start:end])
             group.clear()
 
+    after_planted = False
     for block in doc.blocks:
         if block.kind == "heading":
+            after_planted = False
             flush()
             headings = {lv: h for lv, h in headings.items() if lv < block.level}
             headings[block.level] = " ".join(doc.span(block).split())
             continue
         if block.kind == "row":
+            after_planted = False
             flush()
             emit(block.start, block.end, "row", block.display or doc.span(block))
             continue
         span = doc.span(block)
-        if find_injections(span):
+        flagged, after_planted = planted(span, after_planted)
+        if flagged:
             flush()
-            emit(block.start, block.end, "text", span, injection=True)
+            pos = block.start
+            for start, end in ((block.start + a, block.start + b) for a, b in flagged):
+                for s, e in _pack(sentence_spans(doc.text, pos, start), max_chars):
+                    emit(s, e, "text", doc.text[s:e])
+                emit(start, end, "text", doc.text[start:end], injection=True)
+                pos = end
+            for s, e in _pack(sentence_spans(doc.text, pos, block.end), max_chars):
+                emit(s, e, "text", doc.text[s:e])
             continue
         if group and block.end - group[0].start > max_chars:
             flush()
