@@ -83,6 +83,10 @@ class ServerSettings(BaseModel):
     filter_output: bool = True
     """Remove Markdown images, links and HTML to hosts outside ``link_hosts`` and echoes of
     system prompts from every answer (the exfiltration channel of planted instructions)."""
+    redact_logs: bool = False
+    """Keep e-mail addresses, phone numbers, IBANs and card numbers out of the request log."""
+    redact_answers: bool = False
+    """Replace them in answers too."""
     link_hosts: list[str] = Field(default_factory=list)
     """Hosts (with subdomains) answers may link to and show images from."""
     pull_from: list[str] = Field(default_factory=list)

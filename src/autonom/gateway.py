@@ -28,7 +28,7 @@ from autonom.errors import (
     RateLimitError,
     http_status,
 )
-from autonom.guard import limits, output
+from autonom.guard import limits, output, pii
 from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
@@ -246,14 +246,17 @@ class Gateway:
             raise
 
     def _output_rules(self, request: ChatRequest) -> output.OutputRules | None:
-        if not self.limits.filter_output:
+        if not (self.limits.filter_output or self.limits.redact_answers):
             return None
+        if not self.limits.filter_output:  # personal data only
+            return output.OutputRules(markup=False, personal_data=True)
         protected = [m.content for m in request.messages if m.role == "system"]
         alias = self.mcp.aliases.get(request.model)
         if alias is not None and alias.system:
             protected.append(alias.system)
         return output.OutputRules(link_hosts=frozenset(h.lower() for h in self.limits.link_hosts),
-                                  protected=tuple(protected))
+                                  protected=tuple(protected),
+                                  personal_data=self.limits.redact_answers)
 
     def _output_filter(self, request: ChatRequest) -> output.OutputFilter | None:
         rules = self._output_rules(request)
@@ -267,6 +270,10 @@ class Gateway:
         message = response.message.model_copy(
             update={"content": output.clean(response.message.content, rules)})
         return response.model_copy(update={"message": message})
+
+    def _error_text(self, error: BaseException) -> str:
+        text = f"{type(error).__name__}: {error}"
+        return pii.redact(text) if self.limits.redact_logs else text
 
     async def embed(self, model: str, texts: list[str], ctx: CallContext) -> list[list[float]]:
         started = time.perf_counter()
@@ -345,6 +352,9 @@ class Gateway:
             response = {"embeddings": embed_count}
         elif content and outcome is not None:
             response = outcome
+        body = ctx.body if content else None
+        if self.limits.redact_logs:
+            body, response = pii.redact_value(body), pii.redact_value(response)
         request_log.write(self.db, request_log.LogEntry(
             id=ctx.request_id,
             created_at=time.time(),
@@ -352,8 +362,8 @@ class Gateway:
             key_id=ctx.key.id if ctx.key else None,
             model=request.model,
             status=status,
-            error=None if error is None else f"{type(error).__name__}: {error}",
-            request=ctx.body if content else None,
+            error=None if error is None else self._error_text(error),
+            request=body,
             response=response,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,

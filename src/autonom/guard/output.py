@@ -9,7 +9,8 @@ every route (whole or streamed), therefore
   definitions, whose host is not in ``server.link_hosts`` (the text of a link stays);
 * strips the query and fragment of bare URLs to such hosts (the usual data channel);
 * removes HTML tags and comments (``<img onerror=…>``, ``<script>``, hidden text);
-* replaces any run of eight or more words copied from a system prompt with ``[…]``.
+* replaces any run of eight or more words copied from a system prompt with ``[…]``;
+* with ``server.redact_answers``, replaces personal data (:mod:`autonom.guard.pii`).
 
 Code blocks and inline code are left alone: they are not rendered, and a user who asks for
 an HTML snippet gets it. Streaming holds back only what the rules may still need: an
@@ -22,6 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from autonom.guard import pii
 
 SHINGLE = 8
 """Words in a row, copied from a system prompt, that count as an echo."""
@@ -53,6 +56,10 @@ class OutputRules:
     """Hosts (and their subdomains) answers may link to and show images from."""
     protected: tuple[str, ...] = ()
     """System prompts whose text must not be echoed."""
+    markup: bool = True
+    """Apply the link, image and HTML rules (off: only what else is asked for)."""
+    personal_data: bool = False
+    """Replace e-mail addresses, phone numbers, IBANs and card numbers (see guard.pii)."""
 
     def allows(self, url: str) -> bool:
         if not url or url.startswith("#"):
@@ -123,6 +130,8 @@ class OutputFilter:
                 if at >= 0 and not _closed(raw, at, cut):
                     end = at
             if end == cut:
+                if self.rules.personal_data:  # a number may go on in the next part
+                    cut = self._done + pii.unfinished(raw[self._done:cut])
                 return cut
 
 
@@ -151,13 +160,16 @@ def _fences_open(text: str) -> bool:
 
 
 def _clean_segment(text: str, rules: OutputRules) -> str:
+    if not rules.markup:
+        return pii.redact(text) if rules.personal_data else text
     parts, pos = [], 0
     for code in _CODE.finditer(text):
         parts.append(_clean_prose(text[pos:code.start()], rules))
         parts.append(code.group())
         pos = code.end()
     parts.append(_clean_prose(text[pos:], rules))
-    return "".join(parts)
+    cleaned = "".join(parts)
+    return pii.redact(cleaned) if rules.personal_data else cleaned
 
 
 def _clean_prose(text: str, rules: OutputRules) -> str:
