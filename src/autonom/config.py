@@ -80,6 +80,10 @@ class ServerSettings(BaseModel):
     byte; slower connections are closed."""
     max_connections: int = Field(default=1000, ge=1, le=100_000)
     """Open connections and requests at once; beyond that new requests get 503."""
+    screen_input: Literal["refuse", "off"] = "refuse"
+    """What to do with a user message that tries to instruct the assistant past its rules
+    (prompt injection, jailbreak templates): refuse it with a 400, or let it through.
+    Tool results sent by clients always have planted instructions removed."""
     filter_output: bool = True
     """Remove Markdown images, links and HTML to hosts outside ``link_hosts`` and echoes of
     system prompts from every answer (the exfiltration channel of planted instructions)."""

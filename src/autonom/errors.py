@@ -72,6 +72,11 @@ class InvalidRequestError(AutonomError):
     """A request cannot be served as given (bad option values, bad schema)."""
 
 
+class PromptInjectionError(InvalidRequestError):
+    """A request refused because it tries to give the assistant instructions it must not
+    follow (``server.screen_input = "refuse"``)."""
+
+
 class NotFoundError(AutonomError):
     """A collection or document that does not exist."""
 

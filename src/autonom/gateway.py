@@ -24,11 +24,12 @@ from autonom.errors import (
     DeadlineError,
     InvalidRequestError,
     NotFoundError,
+    PromptInjectionError,
     QueueFullError,
     RateLimitError,
     http_status,
 )
-from autonom.guard import limits, output, pii
+from autonom.guard import injection, limits, output, pii
 from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
 from autonom.store import Database, request_log
@@ -131,6 +132,7 @@ class Gateway:
     def _prepare(self, request: ChatRequest, ctx: CallContext) -> ChatRequest:
         self.rate.check(ctx.key)
         limits.check_request(request)
+        request = self._screened(request)
         cap = self.limits.max_tokens_cap
         wanted = request.options.max_tokens
         if wanted is not None and wanted > cap:
@@ -139,6 +141,21 @@ class Gateway:
             options = request.options.model_copy(update={"max_tokens": cap})
             request = request.model_copy(update={"options": options})
         return request
+
+    def _screened(self, request: ChatRequest) -> ChatRequest:
+        """The newest user message must not carry instructions for the assistant; tool
+        results a client passes on are data, so instructions planted in them are removed."""
+        text = request.user_text
+        if self.limits.screen_input == "refuse" and text and injection.is_suspicious(text):
+            raise PromptInjectionError(
+                "refused: the message contains instructions aimed at the assistant (prompt "
+                "injection or jailbreak). Rephrase it as a question; an operator can set "
+                "server.screen_input = \"off\"")
+        if not any(m.role == "tool" for m in request.messages):
+            return request
+        messages = [m.model_copy(update={"content": injection.redact(m.content)[0]})
+                    if m.role == "tool" else m for m in request.messages]
+        return request.model_copy(update={"messages": messages})
 
     # -- chat -------------------------------------------------------------------------
 
