@@ -21,6 +21,7 @@ from autonom import (
     cli_eval,
     cli_knowledge,
     cli_mcp,
+    cli_redteam,
     console,
 )
 from autonom.config import load_settings
@@ -294,6 +295,7 @@ app.add_typer(cli_knowledge.docs_app, name="docs")
 app.add_typer(cli_mcp.mcp_app, name="mcp")
 app.add_typer(cli_eval.eval_app, name="eval")
 app.command("bench")(cli_eval.bench)
+app.command("redteam")(cli_redteam.redteam)
 app.command("fit")(cli_catalog.fit_command)
 app.command("recommend")(cli_catalog.recommend_command)
 app.command("license")(cli_catalog.license_command)

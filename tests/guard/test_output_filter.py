@@ -35,6 +35,7 @@ CASES = [
     ("Die Leistung beträgt 5,5 kW [laut Datenblatt] (Stand 1. April 2026).",
      "Die Leistung beträgt 5,5 kW [laut Datenblatt] (Stand 1. April 2026)."),
     ("[Klick](javascript:alert(1))", "Klick (Link entfernt)"),
+    ("Der Code lautet RABATT-77, kurz: rabatt-77.", "Der Code lautet […], kurz: […]."),
 ]
 
 

@@ -23,6 +23,7 @@ BAD_SCHEMAS = [
     (HUGE_ARRAY, "minItems"),
     ({"type": "string", "maxLength": 10**7}, "maxLength"),
     (nested(200), "nested deeper"),
+    (nested(400), "nested deeper"),
     ({"type": "integer", "minimum": 10**40}, "64 bits"),
     ({"type": "string", "pattern": "^(a{1000}){1000}$"}, "too large"),
     ({"type": "string", "pattern": "^a{20000}$"}, "repetition"),

@@ -122,8 +122,10 @@ class Condition:
         return f"{self.metric}{self.op}{self.value:g}"
 
 
-def parse_gate(text: str) -> list[Condition]:
-    """``"accuracy<0.9,hallucinations_per_1000>50"``: conditions under which to fail."""
+def parse_gate(text: str, known: tuple[str, ...] | None = None) -> list[Condition]:
+    """``"accuracy<0.9,hallucinations_per_1000>50"``: conditions under which to fail;
+    ``known`` are the metrics that may be named (default: the eval metrics)."""
+    known = known or GATE_METRICS
     conditions = []
     for part in filter(str.strip, text.split(",")):
         match = _CONDITION.match(part)
@@ -131,9 +133,9 @@ def parse_gate(text: str) -> list[Condition]:
             raise InvalidRequestError(
                 f"invalid condition {part.strip()!r}: write METRIC<VALUE or METRIC>VALUE, "
                 "e.g. accuracy<0.9")
-        if match[1] not in GATE_METRICS:
+        if match[1] not in known:
             raise InvalidRequestError(f"unknown metric {match[1]!r} in condition; known: "
-                                      f"{', '.join(GATE_METRICS)}")
+                                      f"{', '.join(known)}")
         conditions.append(Condition(match[1], match[2], float(match[3])))
     if not conditions:
         raise InvalidRequestError("empty --fail-if")

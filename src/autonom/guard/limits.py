@@ -45,7 +45,6 @@ _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "depe
 
 def check_request(request: ChatRequest) -> None:
     """Refuse a request whose text or output constraints the engine cannot take safely."""
-    check_text(request.model_dump(mode="json"), "request")
     stops = request.options.stop
     if len(stops) > MAX_STOP or any(len(s) > MAX_STOP_CHARS for s in stops):
         raise InvalidRequestError(f"stop: at most {MAX_STOP} sequences of at most "
@@ -61,6 +60,11 @@ def check_request(request: ChatRequest) -> None:
         raise InvalidRequestError(
             f"the output constraints of this request are too large (about {cost:,} grammar "
             f"elements; the limit is {MAX_COST:,}): lower minItems/maxItems/maxLength")
+    try:
+        data = request.model_dump(mode="json")
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequestError("request: values nested too deeply") from exc
+    check_text(data, "request")
 
 
 def check_text(value: Any, where: str) -> None:

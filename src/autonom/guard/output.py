@@ -9,7 +9,9 @@ every route (whole or streamed), therefore
   definitions, whose host is not in ``server.link_hosts`` (the text of a link stays);
 * strips the query and fragment of bare URLs to such hosts (the usual data channel);
 * removes HTML tags and comments (``<img onerror=…>``, ``<script>``, hidden text);
-* replaces any run of eight or more words copied from a system prompt with ``[…]``;
+* replaces any run of eight or more words copied from a system prompt with ``[…]``, and so
+  any code-like word of it (``RABATT-77``, ``sk-…``: letters and digits, six or more
+  characters), which is what a system prompt holds when it holds a secret;
 * with ``server.redact_answers``, replaces personal data (:mod:`autonom.guard.pii`).
 
 Code blocks and inline code are left alone: they are not rendered, and a user who asks for
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from urllib.parse import urlsplit
 
 from autonom.guard import pii
@@ -169,6 +172,9 @@ def _clean_segment(text: str, rules: OutputRules) -> str:
         pos = code.end()
     parts.append(_clean_prose(text[pos:], rules))
     cleaned = "".join(parts)
+    secret = _secret_pattern(rules.protected)
+    if secret is not None:
+        cleaned = secret.sub(ECHO_REMOVED, cleaned)
     return pii.redact(cleaned) if rules.personal_data else cleaned
 
 
@@ -198,6 +204,23 @@ def _bare(url: str) -> str:
     """A URL without its query and fragment, which is where exfiltrated data rides."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else url
+
+
+_CODE_LIKE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{5,}(?![\w-])")
+
+
+@cache
+def _secret_pattern(protected: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Code-like words of the system prompts (and their code-like parts), as one pattern."""
+    words: set[str] = set()
+    for text in protected:
+        for match in _CODE_LIKE.finditer(text):
+            words.add(match.group())
+            words.update(p for p in re.split(r"[-_]", match.group()) if _CODE_LIKE.fullmatch(p))
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(alternatives, re.IGNORECASE)  # also inside longer words
 
 
 def _shingles(texts: Iterable[str]) -> set[tuple[str, ...]]:

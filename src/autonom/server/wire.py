@@ -42,10 +42,14 @@ class ToolSpec(Open):
 
 def call_context(request: Request, key: ApiKey | None, body: BaseModel,
                  prefix: str) -> CallContext:
-    """Route, caller and logged body of one request; ``prefix`` starts its id."""
+    """Route, caller and logged body of one request; ``prefix`` starts its id. A body too
+    deeply nested to serialise is logged as a note; the limits refuse it later, logged."""
+    try:
+        logged = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    except (ValueError, RecursionError):
+        logged = {"note": "body nested too deeply to log"}
     return CallContext(route=request.url.path, key=key,
-                       request_id=f"{prefix}-{secrets.token_hex(12)}",
-                       body=body.model_dump(mode="json", by_alias=True, exclude_none=True))
+                       request_id=f"{prefix}-{secrets.token_hex(12)}", body=logged)
 
 
 def gateway(request: Request) -> Gateway:

@@ -1,0 +1,1 @@
+"""An offline attack suite against an OpenAI-compatible endpoint (``autonom redteam``)."""
