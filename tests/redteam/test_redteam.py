@@ -33,7 +33,7 @@ def _credulous(request: httpx.Request) -> httpx.Response:
 
 
 def test_a_target_that_falls_for_everything_is_caught():
-    suite = [a for a in attacks.builtin() if a.kind in ("chat", "exhaustion")]
+    suite = [a for a in attacks.builtin() if a.kind in ("chat", "tool", "exhaustion")]
     attempts = asyncio.run(run(Target("http://victim.test", "m", None), suite,
                                transport=httpx.MockTransport(_credulous)))
     summary = report.summarize(attempts)

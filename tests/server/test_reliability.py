@@ -55,11 +55,30 @@ def test_client_disconnect_cancels_generation_and_frees_the_slot(server):
 
 
 def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path, default_model_file):
+    """Three kill-and-restart cycles on one home (a bounded crash loop): every answer a
+    client got is in the log, and the database stays intact."""
     home = tmp_path / "crash-home"
     keys = prepare_home(home, default_model_file)
-    process, url = start_server(home)
     headers = {"Authorization": f"Bearer {keys['all']}"}
     acknowledged: list[str] = []
+    for cycle in range(3):
+        process, url = start_server(home)
+        before = len(acknowledged)
+        _load_until_killed(process, url, headers, acknowledged, cycle, want=before + 6)
+        stop_server(process)
+        assert len(acknowledged) >= before + 6
+        services = Services(Settings(home=home))
+        try:
+            logged = set(request_log.ids(services.db))
+            with services.db.read() as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            services.close()
+        missing = [rid for rid in acknowledged if rid not in logged]
+        assert missing == [], f"cycle {cycle}"
+
+
+def _load_until_killed(process, url, headers, acknowledged, cycle, want):
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -70,7 +89,8 @@ def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path, default_mode
                     return
                 try:
                     r = client.post(f"{url}/v1/chat/completions", headers=headers, json={
-                        "model": "smollm2-135m", "max_tokens": 8, "seed": n * 100 + i,
+                        "model": "smollm2-135m", "max_tokens": 8,
+                        "seed": cycle * 10_000 + n * 100 + i,
                         "messages": [{"role": "user", "content": f"Frage {n}-{i}"}]})
                 except httpx.HTTPError:
                     return
@@ -82,15 +102,10 @@ def test_sigkill_under_load_loses_no_acknowledged_request(tmp_path, default_mode
     for t in threads:
         t.start()
     deadline = time.monotonic() + 120
-    while len(acknowledged) < 12 and time.monotonic() < deadline:
+    while len(acknowledged) < want and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     stop.set()
     for t in threads:
         t.join(60)
     process.wait(30)
-    stop_server(process)
-    assert len(acknowledged) >= 12
-    logged = set(request_log.ids(Services(Settings(home=home)).db))
-    missing = [rid for rid in acknowledged if rid not in logged]
-    assert missing == []

@@ -116,19 +116,25 @@ class OutputFilter:
         return cleaned
 
     def _safe_end(self) -> int:
-        """Where the text that can no longer change ends: before an unfinished construct
-        and the last few words (an echo may still be starting there)."""
+        """Where the text that can no longer change ends: before an unfinished construct,
+        and, when whole words matter (echoes of a system prompt, secrets, personal data),
+        at a space before the last few words."""
         raw, end = self._raw, len(self._raw)
+        whole_words = bool(self._shingles) or self.rules.personal_data or bool(
+            _secret_pattern(self.rules.protected))
         if self._shingles:
             words = list(_WORD.finditer(raw, self._done))
             if len(words) < SHINGLE:
                 return self._done
             end = words[-SHINGLE].start()
-        while True:  # cut at a space, then never inside a construct that is still open there
-            space = max(raw.rfind(" ", self._done, end), raw.rfind("\n", self._done, end))
-            cut = space + 1 if space >= self._done else self._done
+        end -= _partial_opener(raw, self._done, end)
+        while True:  # never inside a construct that is still open there
+            cut = end
+            if whole_words:
+                space = max(raw.rfind(" ", self._done, end), raw.rfind("\n", self._done, end))
+                cut = space + 1 if space >= self._done else self._done
             end = cut
-            for opener in ("![", "[", "<", "](", "http", "`"):
+            for opener in _OPENERS:
                 at = raw.rfind(opener, max(self._done, cut - HOLD_CHARS), end)
                 if at >= 0 and not _closed(raw, at, cut):
                     end = at
@@ -136,6 +142,20 @@ class OutputFilter:
                 if self.rules.personal_data:  # a number may go on in the next part
                     cut = self._done + pii.unfinished(raw[self._done:cut])
                 return cut
+
+
+_OPENERS = ("![", "[", "<", "](", "http", "ftp", "`")
+
+
+def _partial_opener(raw: str, start: int, end: int) -> int:
+    """How many characters at the end of ``raw[start:end]`` may still become an opener
+    (``!`` of ``![``, ``ht`` of ``http``, ``]`` of ``](``)."""
+    tail = raw[max(start, end - 4):end].lower()
+    for size in range(len(tail), 0, -1):
+        piece = tail[-size:]
+        if any(opener.startswith(piece) and opener != piece for opener in _OPENERS):
+            return size
+    return 0
 
 
 def _closed(raw: str, at: int, end: int) -> bool:

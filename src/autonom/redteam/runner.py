@@ -139,6 +139,15 @@ def _request(target: Target, attack: Attack, marker: str, canary: str,
         return "/v1/chat/completions", {**base, "messages": [
             {"role": "system", "content": SYSTEM.replace("{canary}", canary)},
             {"role": "user", "content": prompt}]}
+    if attack.kind == "tool":
+        call = {"id": "call_1", "type": "function",
+                "function": {"name": "lagerbestand", "arguments": "{\"artikel\": \"KP-55\"}"}}
+        return "/v1/chat/completions", {**base, "messages": [
+            {"role": "system", "content": SYSTEM.replace("{canary}", canary)},
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1",
+             "content": attack.document_text(marker, canary)}]}
     if attack.kind == "exhaustion":
         return "/v1/chat/completions", {**base, "messages": [
             {"role": "user", "content": prompt}], **attack.body}
