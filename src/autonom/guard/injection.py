@@ -40,17 +40,19 @@ from itertools import pairwise
 from pathlib import Path
 
 _NOT_SIE = r"(?!\s+sie\b)"
-_AI = (r"(?:ki|ai|ki-\w+|ai[\s-](?:assistant|model|system)s?|assistent\w*|assistenzsystem\w*|"
+_AI = (r"(?:ki|ai|ki-\w+|ai[\s-](?:assistant|model|system)s?|\w*assistent\w*|assistenzsystem\w*|"
        r"sprachmodell\w*|chatbot\w*|llm|language\s+model|assistant|ki-?systeme?|"
        r"automatisierte\w*\s+(?:leser|systeme?|auswertung)|maschinelle\w*\s+(?:auswertung|"
        r"verarbeitung|leser)|automated\s+(?:\w+\s+)?(?:readers?|systems?|agents?|tools?|"
-       r"screening))")
+       r"screening|summari[sz]ers?|assistants?|parsers?|crawlers?)|agent\w*|browser-agent\w*|"
+       r"(?:lesende|verarbeitende|auswertende)\w*\s+(?:system|modell|programm|agent)\w*)")
 _DU_VERBS = (r"(?:antworte|beantworte|ignoriere|vergiss|gib|zeige|verrate|nenne|sage|sag|"
              r"schreibe|füge|behaupte|empfiehl|empfehle|leite|hänge|häng|beende|teile|stelle|"
              r"stell|rufe|ruf|sende|schicke|ersetze|verwende|erwähne|verschweige|lösche|fasse|"
              r"behandle|übernimm|befolge|führe|öffne|klicke|lade|fordere|bestätige|rate|"
              r"verweise|überweise|liste|markiere|bewerte|priorisiere|lege|leg|richte|erstelle|"
-             r"deaktiviere|aktiviere|ändere)")
+             r"deaktiviere|aktiviere|ändere|zitiere|kopiere|wiederhole|entferne|exportiere|"
+             r"spiel|spiele|berichte|melde|akzeptiere|lies)")
 _STRONG: list[tuple[str, str]] = [
     # overriding what the assistant was told
     ("override", r"\b(?:ignorier|vergiss|vergesst|missacht|überschreib|übergeh|verwirf|"
@@ -100,11 +102,6 @@ _STRONG: list[tuple[str, str]] = [
     ("output", r"\b(?:just|only|simply)\s+(?:say|print|output|write|respond\s+with|"
                r"reply\s+with)\b"),
     ("output", r"\bpwn(?:ed|d)\b|\bhaha\s+pwned\b"),
-    ("output", r"\b(?:if|when|whenever)\s+(?:\w+\s+){0,3}(?:questioned|asks?|asked)\b[^.]{0,60}"
-               r"\b(?:say|report|answer|respond|tell|claim|recommend|reply|state)\b|\b(?:wenn|"
-               r"falls|sobald)\s+(?:\w+\s+){0,6}(?:fragt|nachfragt|gefragt|wissen\s+will|"
-               r"anfragt)\b[^.]{0,60}\b(?:antworte|sage|sag|nenne|empfiehl|fordere|verweise|gib|"
-               r"behaupte|rate|stelle|teile)\b"),
     ("output", r"\b(?:füge|fügt|setze|baue|schreibe|gib|hänge|häng)\b" + _NOT_SIE
                + r"\s+(?:\w+\s+){0,8}(?:in|an|unter|am\s+ende)\s+(?:deine|jede|deiner|jeder|"
                r"die)\s+(?:antwort|ausgabe|zusammenfassung)"),
@@ -125,10 +122,35 @@ _STRONG: list[tuple[str, str]] = [
                r"respond|answer|say|output|include|reveal)\b"),
     ("output", r"\b(?:der|die|das)\s+(?:ki-?)?(?:assistent|ki|ai|modell|sprachmodell|chatbot|"
                r"bot)\w*\s+(?:muss|soll)\s+(?:ab\s+sofort|jetzt|nun|ab\s+jetzt)\b"),
+    ("output", r"\b(?:regardless|irrespective)\s+of\s+(?:the|any|what)\b[^.]{0,60}\b(?:reply|"
+               r"answer|respond|response)\b|\byour\s+only\s+(?:reply|answer|response)\b|"
+               r"\bunabhängig\s+von\s+der\s+frage\b[^.]{0,60}\bantwort\w*\s+(?:\w+\s+){0,3}"
+               r"(?:lautet|ist|muss)"),
+    ("output", r"\b(?:has|have)\s+(?:been\s+)?authori[sz]ed\s+(?:you|the\s+(?:assistant|agent|"
+               r"model))\s+to\b|\byou\s+may\s+now\s+(?:share|reveal|call|access|ignore|disclose)\b"
+               r"|\b(?:omit|hide|suppress)\s+(?:any\s+|all\s+)?(?:mentions?|references?)\s+(?:of|to)\b"
+               r"|\binstruction\s+(?:embedded|injected|inserted)\b"),
+    ("output", r"\b(?:der|die|das)\s+(?:ki-?)?(?:assistent|ki|ai|modell|sprachmodell|chatbot|bot|"
+               r"agent)\w*\s+(?:muss|soll|darf\s+(?:nun|jetzt|ab\s+sofort))\s+(?:\S+\s+){0,12}"
+               r"(?:aufrufen|ausführen|verwenden|zitieren|senden|mitteilen|ignorieren|löschen|"
+               r"überweisen|öffnen|nennen|ausgeben|darstellen|weiterleiten|preisgeben)\b"),
+    ("role", r"\b(?:spiel|übernimm)\b(?:\s+ab\s+(?:jetzt|sofort))?\s+die\s+rolle\s+(?:des|der|"
+             r"eines|einer)\b"),
+    ("markup", r"\b(?:x-)?(?:ai|ki|llm|assistant|assistent|agent|bot)[-_](?:directive|instruction|"
+               r"hinweis|anweisung|hint|note|prompt|rule|config)s?\b\s*[:=]?|\[\s*system[-\s]?"
+               r"(?:nachricht|message|notice|hinweis|prompt)|(?-i:(?:^|[.!?]\s+)SYSTEM\s*:\s*(?:The|"
+               r"Der|Die|Das|You|Du|Ignore|Neue|New|Ab|Ihr|Your)\b)"),
+    ("exfiltrate", r"\b(?:share|send|forward|export|upload|e-?mail|show\s+me|list)\s+"
+                   r"(?:\w+\s+){0,3}"
+                   r"(?:(?:the\s+)?user'?s\s+(?:\w+\s+)?(?:calendar|contacts?|e-?mails?|files?|"
+                   r"data|history|conversation|passwords?)|(?:the\s+)?(?:\w+\s+)?(?:of|from)\s+"
+                   r"(?:the\s+)?other\s+(?:customers|users|employees|clients))"),
     # asking for secrets, or carrying them out
     ("exfiltrate", r"\b(?:gib|zeige?|verrate|nenne|drucke|wiederhole|liste|teile|poste|"
-                   r"sende|schicke|übermittle)\w*" + _NOT_SIE + r"\s+(?:\S+\s+){0,8}"
-                   r"(?:system\s?-?prompt|systemanweisung|systemnachricht|deine\s+"
+                   r"sende|schicke|übermittle|zitiere|kopiere)\w*" + _NOT_SIE
+                   + r"\s+(?:\S+\s+){0,8}"
+                   r"(?:system\s?-?prompt|systemanweisung\w*|systemnachricht|(?:deine|deiner)\s+"
+                   r"(?:internen\s+)?(?:systemanweisung\w*)|den\s+text\s+über|deine\s+"
                    r"(?:anweisungen|instruktionen|regeln|konfiguration)|initiale\w*\s+"
                    r"anweisung|zugangsdaten|passw(?:o|ö)rt\w*|api-?schlüssel|api-?key|"
                    r"token|geheimnis|umgebungsvariablen|tool-definitionen)"),
@@ -200,7 +222,7 @@ _WEAK: list[tuple[str, str]] = [
                 r"botschaft|instructions?|note|message|attention|reminder)\w*(?:[\s_]+\w+){0,3}"
                 r"[\s_]+(?:an|für|fuer|to|for)[\s_]+(?:die|den|das|alle|jede\w*|the|any|all)?"
                 r"[\s_]*" + _AI + r"\b"),
-    ("address", r"(?:^|[.;:!?\]]\s*|\b(?:an|für)\s+(?:das|den|die|alle)\s+|\b(?:sehr\s+geehrte|"
+    ("address", r"(?:^|[.;:!?\],–-]\s*|\b(?:an|für)\s+(?:das|den|die|alle)\s+|\b(?:sehr\s+geehrte|"
                 r"liebe|lieber|hallo|hey|dear|achtung|attention|wichtig|hinweis)\s+)" + _AI
                 + r"\s*[:,]"),
     ("address", r"\b(?:für|an)\s+(?:die\s+|den\s+|das\s+|alle\s+)?" + _AI + r"\b"),
@@ -208,14 +230,23 @@ _WEAK: list[tuple[str, str]] = [
                 + r"\b|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|assistant|chatbot|"
                 r"bot)\b|\b(?:ai|llm|assistant|chatbot|model)s?\s+(?:reading|processing|"
                 r"summari[sz]ing|parsing)\s+this\b|\b(?:assistant|ki)[\s-]hinweis|\bassistant\s+"
-                r"instructions?\b|\b(?:des|dem|den)\s+(?:ki-)?assistent\w*\b"),
-    ("markup", r"\b(?:assistant|ai|bot)\s*:.{0,300}\b(?:user|human|nutzer)\s*:|\bsystem[\s_-]?"
-               r"prompt\b"),
+                r"instructions?\b"),
+    ("markup", r"\b(?:assistant|assistent|ai|ki|bot)\s*:.{0,300}\b(?:user|human|nutzer|benutzer)"
+               r"\s*:|\b(?:user|nutzer|benutzer)\s*:.{0,300}\b(?:assistant|assistent|ki|bot)\s*:|"
+               r"\bsystem[\s_-]?prompt\b"),
+    ("command", r"\b" + _AI + r"\s+(?:müssen|sollen|muss|soll|must|should|shall)\s+(?:\w+\s+){0,3}"
+              r"(?:ausschließlich|nur\s+noch|immer|stets|only|always|now|ab\s+sofort)\b"),
+    ("conditional", r"\b(?:if|when|whenever)\s+(?:\w+\s+){0,3}(?:questioned|asks?|asked)\b"
+                    r"[^.]{0,60}\b(?:say|report|tell|claim|recommend|state)\b|\b(?:wenn|falls|"
+                    r"sobald)\s+(?:\w+\s+){0,6}(?:fragt|nachfragt|gefragt|wissen\s+will|anfragt)\b"
+                    r"[^.]{0,60}\b(?:antworte|sage|sag|nenne|empfiehl|fordere|verweise|gib|behaupte|"
+                    r"rate|stelle|teile)\b|\b(?:falls|wenn)\s+sie\s+(?:ein|eine)\s+" + _AI + r"\b"),
     ("you", r"\b(?:in\s+(?:deine|deiner|jede|jeder)\s+(?:antwort|ausgabe)|deine\s+"
             r"(?:antwort|ausgabe|anweisungen)|in\s+(?:your|every|each)\s+(?:answer|response|"
             r"reply|output)|your\s+(?:instructions|guidelines|programming|rules)|(?:in|aus)\s+"
             r"(?:deinem|dem)\s+kontext|in\s+your\s+context|im\s+kontext\s+enthaltene|deine\s+"
-            r"konfiguration)\b"),
+            r"konfiguration|deiner\s+(?:antwort|ausgabe)|in\s+your\s+(?:database|memory|"
+            r"knowledge)|deines\s+(?:auftraggebers|betreibers)|(?:ihres|deines)\s+betreibers)\b"),
     ("persona", r"\b(?:you\s+are\s+(?:now|going\s+to)|from\s+now\s+on|chatgpt|openai|"
                 r"gpt-?[345]|language\s+model|sprachmodell|amoral|entwicklermodus|"
                 r"unfiltered|uncensored|unrestricted|unethical|immoral|illegal|roleplay|"
@@ -227,10 +258,19 @@ _WEAK: list[tuple[str, str]] = [
                  r"(?:nicht\s+(?:anzuwenden|zu\s+befolgen|zu\s+beachten)|zu\s+ignorieren|zu\s+"
                  r"verwerfen)|\b(?:vorgaben|anweisungen|instruktionen)\b[^.]{0,60}\bnicht\s+"
                  r"(?:mehr\s+)?an\b|\bvorrang\s+vor\s+(?:allen|sämtlichen)\s+(?:\w+\s+)?(?:vorgaben|"
-                 r"anweisungen)|\bhöchste\s+priorität|\bneue\s+priorität"),
+                 r"anweisungen)|\bhöchste\s+priorität|\bneue\s+priorität|\bneue\s+"
+                 r"(?:spielregeln|aufgabe\s+für)|\b(?:vorgaben|richtlinien|regeln)\s+(?:\w+\s+){0,3}"
+                 r"(?:sind\s+)?(?:pausiert|ausgesetzt|keine\s+rolle)|\b(?:ignore|disregard|"
+                 r"ignoriere)\s+(?:\w+\s+){0,3}(?:figures|numbers|zahlen|angaben|facts)\b|"
+                 r"\ball\s+other\s+(?:figures|numbers|prices|information|data)\b[^.]{0,40}"
+                 r"\b(?:outdated|wrong|invalid|incorrect)|\balle\s+anderen\s+(?:angaben|zahlen|"
+                 r"preise|werte)\b[^.]{0,40}\b(?:veraltet|falsch|ungültig)"),
     ("command", r"\b" + _DU_VERBS + r"\b" + _NOT_SIE),
-    ("command", r"\b(?:stets|immer|ausschließlich|grundsätzlich)\s+(?:\w+\s+){0,2}(?:angeben|"
-                r"antworten|behaupten|empfehlen|nennen|ausgeben|darstellen)\b"),
+    ("command", r"\b(?:stets|immer|ausschließlich|grundsätzlich)\s+(?:\w+\s+){0,3}(?:angeben|"
+                r"antworten|behaupten|empfehlen|nennen|ausgeben|darstellen|darzustellen|"
+                r"anzugeben|zu\s+nennen|zu\s+antworten|auszugeben|zu\s+behaupten|zu\s+empfehlen|"
+                r"mitzuteilen)\b|\b(?:dem|den)\s+(?:nutzer|benutzer|anwender|user)\w*\s+"
+                r"(?:mitteilen|mitzuteilen|sagen|empfehlen)\b"),
     ("command", r"(?:^|[.!:]\s+)(?:always|never|do\s+not|don't|you\s+(?:must|will|should|"
                 r"shall))\s+\w+"),
 ]
@@ -255,6 +295,7 @@ _LOOKALIKE = str.maketrans(
 _LEET = str.maketrans("013457@$", "oieastas")
 _LEET_WORD = re.compile(r"\b(?=\w*[A-Za-z])(?=\w*[0134@$57])[\w@$]+\b")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){8,}")
 
 
 @dataclass(frozen=True)
@@ -283,6 +324,12 @@ def _variants(text: str) -> list[str]:
         decoded = _decode_base64(match.group())
         if decoded:
             found.append(decoded)
+    for match in _HEX.finditer(plain):
+        decoded = _decode_hex(match.group())
+        if decoded:
+            found.append(decoded)
+    if re.search(r"rückwärts|reversed|backwards|von\s+hinten", plain, re.IGNORECASE):
+        found.append(plain[::-1])
     if re.search(r"rot-?13|caesar|cäsar", plain, re.IGNORECASE):
         found.append(codecs.encode(plain, "rot13"))
     return found
@@ -296,6 +343,14 @@ def _decode_base64(run: str) -> str | None:
         return None
     printable = sum(c.isprintable() or c.isspace() for c in text)
     return text if text and printable / len(text) > 0.9 and " " in text else None
+
+
+def _decode_hex(run: str) -> str | None:
+    try:
+        text = bytes.fromhex(re.sub(r"[\s:]", "", run)).decode("utf-8")
+    except ValueError:
+        return None
+    return text if " " in text and all(c.isprintable() or c.isspace() for c in text) else None
 
 
 def find_injections(text: str) -> list[Finding]:
