@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (Python >= 3.11):
 #   make quickstart   install, fetch the default model, answer a first question
-#   make test         install with test tools, lint, run the whole test suite
+#   make test         install with test tools, lint, type-check, run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -20,6 +20,7 @@ quickstart: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: install

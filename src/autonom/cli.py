@@ -417,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         console.error(str(exc))
         return 1
     except TyperException as exc:  # usage errors: bad option values, missing arguments
-        exc.show()
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            console.error(str(exc))
         return getattr(exc, "exit_code", 2)
     return result if isinstance(result, int) else 0

@@ -84,7 +84,8 @@ def _targets(model: str | None,
         from autonom.models.gguf_file import read_gguf
 
         facts, own = facts_from_gguf(read_gguf(local, model), model)
-        return [(facts, own)] + ([(facts, q) for q in chosen] if quants else [])
+        pairs: list[tuple[catalog.ModelFacts, str | fit.Quant]] = [(facts, own)]
+        return pairs + ([(facts, q) for q in chosen] if quants else [])
     found = catalog.find(model)
     if found is None:
         raise InvalidRequestError(f"{model!r} is neither a catalog id, a registered model "

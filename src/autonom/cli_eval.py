@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -311,7 +311,8 @@ def bench(
                                  api=api, prompt_tokens=prompt_tokens,  # type: ignore[arg-type]
                                  max_tokens=max_tokens, timeout_s=timeout, api_key=api_key,
                                  salt=new_run_id())
-    summaries, rows = [], []
+    summaries: list[Any] = []
+    rows: list[Any] = []
 
     async def all_levels() -> None:
         nonlocal config

@@ -379,9 +379,9 @@ def _check_routing(backends: dict[str, BackendSettings], aliases: dict[str, Alia
                 if not _TARGET.match(target):
                     raise ValueError(f"alias {alias!r}: target {target!r} is not "
                                      "'model' or 'model@backend'")
-                backend = split_target(target)[1]
-                if backend is not None and backend not in known:
-                    raise ValueError(f"alias {alias!r}: unknown backend {backend!r}")
+                backend_name = split_target(target)[1]
+                if backend_name is not None and backend_name not in known:
+                    raise ValueError(f"alias {alias!r}: unknown backend {backend_name!r}")
 
 
 class Settings(BaseSettings):

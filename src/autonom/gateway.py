@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -213,7 +213,8 @@ class Gateway:
             raise NotFoundError("this server has no document collections")
         return await grounding.answer(self.knowledge, target, request, ctx.key)
 
-    async def _chunks(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
+    async def _chunks(self, request: ChatRequest,
+                      ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
         """The backend's stream; a tool-calling answer or an answer from documents arrives
         whole, as one or two chunks."""
         if self.answers_whole(request):
@@ -227,7 +228,8 @@ class Gateway:
             async for chunk in chunks:
                 yield chunk
 
-    async def stream(self, request: ChatRequest, ctx: CallContext) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest,
+                     ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
         started = time.perf_counter()
         parts: list[str] = []
         ttft: float | None = None

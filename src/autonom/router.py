@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -187,7 +187,7 @@ class Router:
         response, target = await self._first_answer(route, request.model, ask)
         return response.model_copy(update={"model": request.model, "served_by": str(target)})
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         route = await self.route(request)
         attempts = Attempts(request.model)
         for target, state in self._candidates(route, attempts):
@@ -196,6 +196,7 @@ class Router:
             for attempt in range(state.settings.retries + 1):
                 routed = route.request.model_copy(update={"model": target.model})
                 retry = False
+                exc: Exception | None = None
                 async with state.slot(), aclosing(tools.stream(state.backend, routed)) as chunks:
                     try:
                         first: ChatChunk | None = await anext(chunks)
@@ -205,6 +206,7 @@ class Router:
                     except Exception as error:
                         first, exc = None, error
                     if first is None:
+                        assert exc is not None
                         retry = self._failed(state, target, exc, attempt, attempts)
                     else:
                         # From here on the client has data: no retry, no fallback.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -171,7 +171,7 @@ async def chat(backend: Backend, request: ChatRequest) -> ChatResponse:
     })
 
 
-async def stream(backend: Backend, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+async def stream(backend: Backend, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
     """The answer as chunks. With the constrained-JSON strategy, an answer that may call a
     tool arrives whole (one text chunk, then the calls); other requests stream."""
     uses_strategy = needs_strategy(backend, request)

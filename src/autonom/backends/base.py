@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -31,7 +31,7 @@ class Backend(Protocol):
 
     async def chat(self, request: ChatRequest) -> ChatResponse: ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]: ...
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]: ...
 

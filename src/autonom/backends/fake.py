@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from autonom.backends.base import Capabilities
 from autonom.backends.pool import PoolSnapshot
@@ -53,7 +53,7 @@ class FakeBackend:
             usage=_usage(request, text),
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         text = self._text(request)
         words = text.split(" ")
         for i, word in enumerate(words):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from autonom.backends.base import Backend
 from autonom.backends.pool import PoolSnapshot
@@ -22,7 +22,7 @@ class GuardedBackend:
         self.check(request.model)
         return await self.inner.chat(request)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         self.check(request.model)
         async for chunk in self.inner.stream(request):
             yield chunk

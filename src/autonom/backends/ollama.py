@@ -9,7 +9,7 @@ to call a tool, so a forced tool choice goes through autonom's constrained JSON 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -49,7 +49,7 @@ class OllamaBackend(RemoteBackend):
                             usage=_usage(data), timings=_timings(data),
                             load_ms=(data.get("load_duration") or 0) / 1e6)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         path, body = _payload(request, stream=True)
         calls: list[ToolCall] = []
         async with self.upstream.stream_lines(path, body) as lines:
@@ -102,7 +102,7 @@ class OllamaBackend(RemoteBackend):
 
 def _payload(request: ChatRequest, stream: bool) -> tuple[str, dict[str, Any]]:
     o = request.options
-    options = {key: value for key, value in (
+    options: dict[str, Any] = {key: value for key, value in (
         ("temperature", o.temperature), ("top_p", o.top_p), ("top_k", o.top_k),
         ("seed", o.seed), ("num_predict", o.max_tokens)) if value is not None}
     if o.stop:

@@ -12,7 +12,7 @@ import base64
 import json
 import secrets
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -59,7 +59,7 @@ class OpenAIBackend(RemoteBackend):
                                                   bool(message.tool_calls)),
                             usage=_usage(data.get("usage")), timings=_timings(data))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         path, body = _payload(request, stream=True)
         calls: dict[int, dict[str, Any]] = {}
         finish: str | None = None

@@ -128,7 +128,8 @@ class ModelFacts(_Frozen):
     languages: list[str] = Field(default_factory=list)
     """ISO 639-1 codes the model card names (a selection when language_count is larger)."""
     language_count: int | None = None
-    modalities: list[Literal["text", "image"]] = Field(default_factory=lambda: ["text"])
+    modalities: list[Literal["text", "image"]] = Field(default_factory=lambda: list[
+        Literal["text", "image"]](["text"]))
     tools: Literal["native", "prompted", "none"] = "none"
     thinking: Literal["hybrid", "always", "none"] = "none"
     strengths: list[Literal["code", "fim", "rag", "reasoning"]] = Field(default_factory=list)

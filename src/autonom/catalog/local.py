@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from autonom.catalog.catalog import Attention, Experts, ModelFacts, Source, find
 from autonom.catalog.fit import Quant
 from autonom.errors import InvalidModelFileError
@@ -57,6 +59,6 @@ def _attention(info: GGUFInfo) -> Attention:
         local, pattern = _PATTERNS.get(info.architecture, (1, 1))
         if pattern_key := extra.get("sliding_window_pattern"):
             local, pattern = pattern_key - 1, pattern_key
-        kind = "chunked" if extra.get("chunk_size") else "sliding"
+        kind: Literal["chunked", "sliding"] = "chunked" if extra.get("chunk_size") else "sliding"
         return Attention(kind=kind, window=window, local_layers=local, pattern=pattern)
     return Attention()

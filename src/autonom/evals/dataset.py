@@ -130,7 +130,7 @@ def load(path: Path) -> EvalSet:
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalSetError(f"cannot read eval set {str(path)!r}: {exc}") from exc
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        raw, meta = _jsonl(text, path), {}
+        raw, meta = _jsonl(text, path), dict[str, Any]()
     else:
         raw, meta = _yaml(text, path)
     if not raw:

@@ -51,10 +51,10 @@ ORDERS = [
     ("A-2026-0355", "Stadtwerke Neuburg", "PW-SF-10", 1, "offen", "2026-03-03"),
 ]
 
-READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
-                       openWorldHint=False)
-WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
-                        openWorldHint=False)
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                       open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                        open_world_hint=False)
 
 Product = Annotated[str, Field(min_length=1, max_length=100,
                                description="Artikelnummer, Modell oder Name des Produkts, "

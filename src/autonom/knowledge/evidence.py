@@ -361,7 +361,7 @@ def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.n
               embed: Callable[[list[str]], np.ndarray] | None) -> None:
     """The cosine of each unit's own embedding with the question, and its gap to the best."""
     if units and query_vector is not None and embed is not None:
-        vectors = index.unit_vectors([(c.hit.entry.document.id, c.start, c.end,
+        vectors = index.unit_vectors([(c.hit.entry.document.id or 0, c.start, c.end,
                                        _with_context(c)) for c in units], embed)
         similarity = vectors @ query_vector.astype(np.float32)
         best = float(similarity.max())

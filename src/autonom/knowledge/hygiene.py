@@ -119,7 +119,8 @@ def superseded(docs: list[DocumentRecord], outdated: dict[int, int | None]) -> l
         old_place = Place(old.source, line_of(old.text, notice.start) if notice
                           else _date_line(old))
         if new is None:
-            out.append(Finding("superseded", f"says it is outdated ('{_short(old.superseded)}'), "
+            said = _short(old.superseded or "")
+            out.append(Finding("superseded", f"says it is outdated ('{said}'), "
                                "and no newer version is in the collection", [old_place]))
             continue
         why = why_older(old, new)
@@ -174,7 +175,7 @@ def duplicates(docs: list[DocumentRecord], outdated: dict[int, int | None]) -> l
     shingled = [_shingles(d) for d in docs if d.id not in exact]
     shingled = [s for s in shingled if len(s.spans) >= MIN_SHINGLES]
     for a, b, share in _similar_pairs(shingled):
-        if outdated.get(a.doc.id) == b.doc.id or outdated.get(b.doc.id) == a.doc.id:
+        if outdated.get(a.doc.id or -1) == b.doc.id or outdated.get(b.doc.id or -1) == a.doc.id:
             continue  # an old version resembles its successor: reported as superseded
         common = a.spans.keys() & b.spans.keys()
         out.append(Finding("near_duplicate", f"{share:.0%} of the wording is the same",

@@ -61,8 +61,8 @@ class CollectionIndex:
         self._bm25 = _build_bm25([e.tokens for e in self.entries])
         vectors = [np.frombuffer(c.embedding, dtype=np.float32) if c.embedding else None
                    for _, c in rows]
-        self.vectors = (np.vstack(vectors) if vectors and all(v is not None for v in vectors)
-                        else None)
+        present = [v for v in vectors if v is not None]
+        self.vectors = np.vstack(present) if vectors and len(present) == len(vectors) else None
         self.outdated = outdated_documents([d for d, _ in rows])
         self._unit_vectors: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._unit_lock = threading.Lock()

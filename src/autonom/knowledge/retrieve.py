@@ -114,6 +114,7 @@ def fuse(index: CollectionIndex, lexical: np.ndarray, dense: np.ndarray | None,
         hits.append(Hit(entry, score, float(lexical[i]),
                         float(dense[i]) if dense is not None else None,
                         lexical_ranks.get(i), dense_ranks.get(i), outdated,
-                        index.outdated.get(doc_id) if outdated else None))
+                        index.outdated.get(doc_id) if outdated and doc_id is not None
+                        else None))
     hits.sort(key=lambda h: (-h.score, h.entry.document.source, h.entry.chunk.ordinal))
     return hits[:k]

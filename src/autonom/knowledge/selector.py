@@ -56,7 +56,9 @@ class Selector:
     def from_json(cls, data: dict) -> Selector:
         models = [Logistic(data[name]["weights"], data[name]["bias"])
                   for name in ("first", "second", "decide")]
-        return cls(*models, float(data["threshold"]), float(data.get("read_threshold", 0.0)))
+        first, second, decide = models
+        return cls(first, second, decide, float(data["threshold"]),
+                   float(data.get("read_threshold", 0.0)))
 
 
 def softmax(scores: list[float]) -> list[float]:

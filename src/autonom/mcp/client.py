@@ -132,7 +132,7 @@ def reason(exc: BaseException) -> str:
         exc = exc.exceptions[0]
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
-    if status is not None:
+    if status is not None and response is not None:
         detail = ""
         try:
             body = response.json()

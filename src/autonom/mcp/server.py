@@ -34,8 +34,8 @@ INVALID_PARAMS = -32602
 MAX_DOCUMENT_CHARS = 200_000
 MAX_LISTED_RESOURCES = 2000
 SCHEME = "autonom"
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
-                            openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                            open_world_hint=False)
 
 Query = Annotated[str, Field(min_length=1, max_length=2000,
                              description="what to look for, in German or English")]

@@ -80,7 +80,7 @@ class GGUFInfo:
         if not (self.block_count and self.head_count_kv):
             return 0
         head_dim = self.key_length or (
-            (self.embedding_length // self.head_count) if self.head_count else 0
+            ((self.embedding_length or 0) // self.head_count) if self.head_count else 0
         )
         return 2 * self.block_count * self.head_count_kv * head_dim * bytes_per_value
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from autonom.errors import ModelError, ModelFileMissingError, ModelNotFoundError
 from autonom.models.gguf_file import GGUFInfo, read_gguf
@@ -59,7 +59,7 @@ class BlobWriter:
         self.blobs_dir = blobs_dir
         fd, tmp = tempfile.mkstemp(dir=blobs_dir, prefix=".partial-", suffix=".gguf")
         self.tmp_path = Path(tmp)
-        self._fh: BinaryIO = os.fdopen(fd, "wb")
+        self._fh: IO[bytes] = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self.size = 0
 
@@ -68,7 +68,7 @@ class BlobWriter:
         self._hash.update(data)
         self.size += len(data)
 
-    def copy_from(self, src: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> None:
+    def copy_from(self, src: IO[bytes], on_bytes: Callable[[int], None] | None = None) -> None:
         while block := src.read(_CHUNK):
             self.write(block)
             if on_bytes is not None:

@@ -74,7 +74,8 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     message = {404: f"no route {request.method} {request.url.path}",
                405: f"method {request.method} not allowed on {request.url.path}"}.get(
         exc.status_code, str(exc.detail))
-    return error_response(request, exc.status_code, message, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, message, headers=headers)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

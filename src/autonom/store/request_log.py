@@ -81,7 +81,8 @@ def query(
     status: int | None = None,
     limit: int | None = 50,
 ) -> list[LogEntry]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
     for column, value in (("model", model), ("key_id", key_id), ("status", status)):
         if value is not None:
             clauses.append(f"{column} = ?")
