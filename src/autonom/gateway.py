@@ -308,6 +308,11 @@ class Gateway:
         self._log(ctx, request, started, text=None, usage=Usage(), embed_count=len(vectors))
         return vectors
 
+    def refused(self, ctx: CallContext, error: BaseException, model: str = "") -> None:
+        """A request turned away before it reached a service (a body that does not validate):
+        it gets its row in the log all the same."""
+        self._log(ctx, ChatRequest(model=model, prompt=""), time.perf_counter(), error=error)
+
     async def documents(self, ctx: CallContext, collection: str | None,
                         work: Callable[[], Awaitable[T]]) -> T:
         """Reading documents (search, a document, an answer over MCP or the knowledge API):

@@ -179,3 +179,15 @@ def test_connections_that_send_too_slowly_are_closed(tmp_path, default_model_fil
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200
     finally:
         stop_server(process)
+
+
+def test_a_body_that_does_not_validate_still_gets_its_log_row(api):
+    for path, body in (("/v1/chat/completions", {**CHAT, "seed": 2**70}),
+                       ("/api/chat", {"model": "fake", "messages": "Hallo"}),
+                       ("/v1/chat/completions", b'{"model": "fake", "messages": [')):
+        kw = {"content": body} if isinstance(body, bytes) else {"json": body}
+        assert run(post(api(), path, **kw)).status_code == 400
+    rows = request_log.query(api.services.db)
+    assert len(rows) == 3 and {r.status for r in rows} == {400}
+    assert all(r.key_id is not None and r.error.startswith("InvalidRequestError")
+               for r in rows)

@@ -12,10 +12,12 @@ from starlette.exceptions import HTTPException
 from autonom.errors import (
     AutonomError,
     CoolingDownError,
+    InvalidRequestError,
     QueueFullError,
     RateLimitError,
     http_status,
 )
+from autonom.gateway import CallContext
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -66,7 +68,19 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
     if first.get("type") == "json_invalid":
         message = "request body is not valid JSON"
+    _log_refusal(request, InvalidRequestError(message))
     return error_response(request, 400, message, param=where or None)
+
+
+def _log_refusal(request: Request, error: AutonomError) -> None:
+    """The request log row of a body that did not validate, with the caller's key when the
+    request names exactly one valid key."""
+    state = request.app.state
+    key = None
+    values = request.headers.getlist("authorization")
+    if len(values) == 1:
+        key = state.keys.from_header(values[0])
+    state.gateway.refused(CallContext(route=request.url.path, key=key), error)
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
