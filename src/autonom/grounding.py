@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autonom.errors import InvalidRequestError, PermissionDeniedError
+from autonom.errors import InvalidRequestError, NotFoundError
 from autonom.knowledge.answer import Answer
 from autonom.knowledge.base import KnowledgeBase, check_question
 from autonom.knowledge.text import guess_language
-from autonom.store.documents import CollectionInfo, check_collection_name
+from autonom.store.documents import CollectionInfo, DocumentStore, check_collection_name
 from autonom.store.keys import ApiKey
 from autonom.types import ChatRequest, ChatResponse, Message
 
@@ -39,12 +39,24 @@ def parse_target(model: str) -> Target | None:
     return Target(check_collection_name(collection), answer_model.strip() or None)
 
 
-def check_access(key: ApiKey | None, collection: str) -> None:
-    """Refuses a caller whose key was not granted ``collection`` (no key: auth is off)."""
+def open_collection(key: ApiKey | None, collection: str,
+                    store: DocumentStore) -> CollectionInfo:
+    """The collection ``collection`` if the caller may read it (no key: auth is off). One
+    that does not exist and one the key was not granted get the same 404 with the same
+    words, so a key cannot find out which collections exist."""
+    collection = check_collection_name(collection)
     if key is not None and not key.may_read(collection):
-        raise PermissionDeniedError(
-            f"this API key may not read collection {collection!r} "
-            f"(grant it with 'autonom keys grant {key.name} {collection}')")
+        raise NotFoundError(_unknown(collection))
+    try:
+        return store.collection(collection)
+    except NotFoundError:
+        if key is None:
+            raise
+        raise NotFoundError(_unknown(collection)) from None
+
+
+def _unknown(collection: str) -> str:
+    return f"no collection {collection!r} that this API key may read"
 
 
 def readable(key: ApiKey | None, collections: list[CollectionInfo]) -> list[CollectionInfo]:
@@ -72,9 +84,8 @@ def render(answer: Answer, question: str) -> str:
 
 async def answer(knowledge: KnowledgeBase, target: Target, request: ChatRequest,
                  key: ApiKey | None) -> ChatResponse:
-    check_access(key, target.collection)
+    open_collection(key, target.collection, knowledge.store)
     question = question_of(request)
-    knowledge.store.collection(target.collection)  # unknown collection → 404
     result = await knowledge.ask(question, target.collection, model=target.model)
     return ChatResponse(
         model=request.model,

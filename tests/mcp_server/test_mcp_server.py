@@ -187,7 +187,7 @@ def test_http_server_applies_the_keys_collection_grants(rag_server):
     assert {c["name"] for c in listed["collections"]} == {"vertrieb", "pumpenwerk"}
     assert SALES_CANARY in answer["answer"]
     assert HR_CANARY not in str(own.structured_content)
-    assert len(refused) == 4 and all("may not read collection 'personal'" in m
+    assert len(refused) == 4 and all("no collection 'personal' that this API key may read" in m
                                      for m in refused)
     assert not any(HR_CANARY in m for m in refused)
 

@@ -107,15 +107,28 @@ def test_models_lists_only_granted_collections(rag_server):
 
 
 def test_a_key_cannot_ask_a_collection_it_was_not_granted(rag_server):
-    with pytest.raises(openai.PermissionDeniedError) as caught:
+    with pytest.raises(openai.NotFoundError) as caught:
         _openai(rag_server, "sales").chat.completions.create(
             model="rag:personal", messages=[{"role": "user", "content": HR_QUESTION}])
-    assert caught.value.status_code == 403
+    assert caught.value.status_code == 404
     assert HR_CANARY not in caught.value.response.text
     with pytest.raises(ollama.ResponseError) as refused:
         _ollama(rag_server, "chat").chat(  # the fixture's chat key has no grants at all
             model="rag:vertrieb", messages=[{"role": "user", "content": SALES_QUESTION}])
-    assert refused.value.status_code == 403
+    assert refused.value.status_code == 404
+
+
+def test_a_missing_collection_looks_exactly_like_one_without_a_grant(rag_server):
+    answers = {}
+    for name in ("personal", "gibt-es-nicht"):
+        response = httpx.post(f"{rag_server.url}/v1/chat/completions", timeout=60,
+                              headers=rag_server.headers("sales"), json={
+                                  "model": f"rag:{name}",
+                                  "messages": [{"role": "user", "content": HR_QUESTION}]})
+        answers[name] = (response.status_code,
+                         response.json()["error"]["message"].replace(name, "NAME"))
+    assert answers["personal"] == answers["gibt-es-nicht"]
+    assert answers["personal"][0] == 404 and "grant" not in answers["personal"][1]
 
 
 def test_canary_of_another_collection_never_appears_in_answers(rag_server):
@@ -142,8 +155,8 @@ def test_search_route_respects_grants(rag_server):
     assert all(hit["source"] == "rabatte.md" for hit in mine.json()["data"])
     theirs = httpx.post(url, headers=rag_server.headers("sales"), timeout=60,
                         json={"query": HR_CANARY, "collection": "personal"})
-    assert theirs.status_code == 403 and HR_CANARY not in theirs.text
-    assert theirs.json()["error"]["type"] == "permission_error"
+    assert theirs.status_code == 404 and HR_CANARY not in theirs.text
+    assert theirs.json()["error"]["type"] == "not_found_error"
     granted = httpx.post(url, headers=rag_server.headers("hr"), timeout=60,
                          json={"query": "Tresorkennwort", "collection": "personal"})
     assert HR_CANARY in granted.json()["data"][0]["text"]
@@ -154,7 +167,7 @@ def test_search_route_respects_grants(rag_server):
 
 def test_bad_rag_requests_get_clear_errors(rag_server):
     client = _openai(rag_server, "everything")
-    with pytest.raises(openai.NotFoundError, match="collection 'fehlt' not found"):
+    with pytest.raises(openai.NotFoundError, match="no collection 'fehlt'"):
         client.chat.completions.create(model="rag:fehlt",
                                        messages=[{"role": "user", "content": "Hallo?"}])
     with pytest.raises(openai.BadRequestError, match="invalid collection name"):

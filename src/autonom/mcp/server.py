@@ -24,10 +24,9 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError
-from autonom.grounding import check_access, readable
+from autonom.grounding import open_collection, readable
 from autonom.knowledge.base import KnowledgeBase
 from autonom.mcp.http import KEY
-from autonom.store.documents import check_collection_name
 from autonom.store.keys import ApiKey
 
 INVALID_PARAMS = -32602
@@ -138,10 +137,7 @@ def build(knowledge: KnowledgeBase, auth: bool = True, access: Access = direct) 
     store = knowledge.store
 
     def readable_collection(key: ApiKey | None, collection: str) -> str:
-        name = check_collection_name(collection)
-        check_access(key, name)
-        store.collection(name)  # unknown → a clear error
-        return name
+        return open_collection(key, collection, store).name
 
     @server.resource(f"{SCHEME}://{{collection}}/{{+source}}", mime_type="text/plain",
                      description="One document's text, as extracted at ingest")

@@ -12,10 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from autonom.grounding import PREFIX, check_access
+from autonom.grounding import PREFIX, open_collection
 from autonom.server.auth import ChatKey
 from autonom.server.wire import Open, call_context, gateway, readable_collections
-from autonom.store.documents import check_collection_name
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 
@@ -38,9 +37,7 @@ async def search(body: SearchBody, request: Request, key: ChatKey) -> dict[str, 
     knowledge = request.app.state.services.knowledge
 
     async def work() -> dict[str, Any]:
-        name = check_collection_name(body.collection)
-        check_access(key, name)
-        knowledge.store.collection(name)  # unknown → 404
+        name = open_collection(key, body.collection, knowledge.store).name
         hits = await asyncio.to_thread(knowledge.search, body.query, name, body.k)
         return {"object": "list", "collection": name, "data": [h.to_json() for h in hits]}
 
