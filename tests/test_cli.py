@@ -371,3 +371,15 @@ def test_backends_reports_an_unreachable_server(capsys, home):
     rows = {r["name"]: r for r in json.loads(out)}
     assert not rows["weg"]["healthy"] and "connection failed" in rows["weg"]["error"]
     assert rows["embedded"]["healthy"]
+
+
+def test_version_is_printed(capsys):
+    from autonom import __version__
+
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"autonom {__version__}"
+
+
+def test_a_second_pull_of_a_present_model_fetches_nothing(capsys, with_model):
+    code, out, _ = cli(capsys, "pull", with_model)
+    assert code == 0 and "already present" in out and "--force" in out

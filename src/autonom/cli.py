@@ -44,6 +44,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.out.print(f"autonom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+          ) -> None:
+    """Your company's own language model, on your own machines."""
+
+
 QUICKSTART_QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
 SAMPLE_COLLECTION = "pumpenwerk"
 
@@ -57,11 +72,18 @@ def pull(
     source: Annotated[str, typer.Argument(help="smollm2-135m, gemma3-270m, a .gguf path, "
                                           "hf://owner/repo/file.gguf or an http(s) URL")],
     name: Annotated[str | None, typer.Option(help="register under this name")] = None,
+    force: Annotated[bool, typer.Option(help="fetch it again even if it is present")] = False,
 ) -> None:
     """Fetch a model into the local model store."""
     services = _services()
+    present = None if force else services.present(source, name)
+    if present is not None:
+        services.check_pull(source)
+        console.out.print(f"[bold]{present.name}[/] is already present (sha256 "
+                          f"{present.sha256}); --force fetches it again")
+        return
     with console.progress() as bar:
-        record = services.pull(source, name=name, progress=bar, warn=console.warn)
+        record = services.pull(source, name=name, progress=bar, warn=console.warn, force=force)
     console.out.print(
         f"pulled [bold]{record.name}[/] ({console.size(record.size_bytes)}, "
         f"sha256 {record.sha256})"

@@ -21,7 +21,7 @@ from autonom.catalog.policy import Gate
 from autonom.config import EMBEDDED, BackendSettings, Settings, ensure_home
 from autonom.errors import AutonomError, ConfigError, PolicyError
 from autonom.knowledge.base import KnowledgeBase
-from autonom.models.pull import Progress, check_remote_source
+from autonom.models.pull import WHEEL_MODELS, Progress, check_remote_source
 from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord, Registry
 from autonom.router import Router
@@ -88,8 +88,18 @@ class Services:
         """Whether the model registry knows ``model`` (it then runs embedded)."""
         return self.registered(model) is not None
 
+    def present(self, source: str, name: str | None = None) -> ModelRecord | None:
+        """The store's copy of a catalog model that is already there, file and checksum
+        intact (None: not there, or not a catalog model)."""
+        wheel = WHEEL_MODELS.get(source.strip())
+        record = self.registered(name or source.strip()) if wheel else None
+        if wheel and record is not None and record.exists and record.sha256 == wheel.sha256:
+            return record
+        return None
+
     def pull(self, source: str, *, name: str | None = None, progress: Progress | None = None,
-             remote: bool = False, warn: Callable[[str], None] | None = None) -> ModelRecord:
+             remote: bool = False, warn: Callable[[str], None] | None = None,
+             force: bool = False) -> ModelRecord:
         """Fetch a model into the store under the licence policy: a catalog model is refused
         before anything is downloaded, any other after reading its licence from the file
         (and then removed again). ``remote`` callers (the HTTP API) may pull only catalog
@@ -97,6 +107,8 @@ class Services:
         gate = Gate(self.settings.policy, warn=warn or logging.getLogger(
             "autonom.policy").warning)
         known = self.check_pull(source, remote=remote, gate=gate)
+        if not force and (present := self.present(source, name)) is not None:
+            return present
         record = pull_model(source, self.registry, self.settings, name=name, progress=progress)
         if not known:
             try:

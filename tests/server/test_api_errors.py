@@ -87,6 +87,12 @@ def test_bad_ollama_requests_are_400_in_ollama_shape(api, path, body, fragment):
     assert_ollama_error(run(post(api(), path, json=body)), 400, fragment)
 
 
+def test_malformed_json_names_no_parameter_but_the_position(api):
+    response = run(post(api(), "/v1/chat/completions", content=b'{"model": "fake", "messages": ['))
+    error = response.json()["error"]
+    assert error["param"] is None and "at character" in error["message"]
+
+
 def test_malformed_json_and_invalid_utf8(api):
     for path, check in (("/v1/chat/completions", assert_openai_error),
                         ("/api/chat", assert_ollama_error)):
@@ -178,6 +184,14 @@ def test_ollama_ndjson_stream(api):
     lines = [json.loads(ln) for ln in response.text.splitlines()]
     assert all(not ln["done"] for ln in lines[:-1]) and lines[-1]["done"]
     assert "".join(ln["message"]["content"] for ln in lines) == "Die Pumpe kostet 1.234,50 €."
+
+
+def test_version_answers_like_ollama_and_names_autonom(api):
+    from autonom import __version__
+
+    body = run(get(api(None), "/api/version")).json()
+    major, minor, _ = (int(p) for p in body["version"].split("."))
+    assert (major, minor) >= (0, 6) and body["autonom"] == __version__
 
 
 def test_openapi_schema_is_served(api):

@@ -66,8 +66,9 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
     where = ".".join(loc)
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
-    if first.get("type") == "json_invalid":
-        message = "request body is not valid JSON"
+    if first.get("type") == "json_invalid":  # the location is a byte offset, not a field
+        position = f" (at character {where})" if where else ""
+        message, where = f"request body is not valid JSON{position}", ""
     _log_refusal(request, InvalidRequestError(message))
     return error_response(request, 400, message, param=where or None)
 

@@ -422,9 +422,14 @@ async def show(body: ModelBody, request: Request,
             "modified_at": record.created_at, "capabilities": ["completion", "embedding"]}
 
 
+OLLAMA_COMPATIBLE = "0.9.0"
+"""The Ollama release whose API these routes follow; clients that check the version of
+the server they talk to compare against this, not against autonom's own version."""
+
+
 @router.get("/version")
 async def version() -> dict[str, str]:
-    return {"version": __version__}
+    return {"version": OLLAMA_COMPATIBLE, "autonom": __version__}
 
 
 @router.delete("/delete")
