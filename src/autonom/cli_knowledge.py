@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from autonom import console
 from autonom.config import load_settings
@@ -67,8 +68,8 @@ def print_report(report: IngestReport) -> None:
     for source, reason in report.skipped:
         console.out.print(f"  skipped {source}: {reason}", markup=False)
     for source in report.flagged:
-        console.out.print(f"  [yellow]flagged[/] {source}: contains text that addresses the "
-                          "assistant (a planted instruction?); it is never used as evidence")
+        console.out.print(f"  [yellow]flagged[/] {escape(source)}: contains text that addresses "
+                          "the assistant (a planted instruction?); it is never used as evidence")
 
 
 def search(

@@ -67,7 +67,8 @@ def list_servers(as_json: AsJson = False) -> None:
     services = _services()
     settings = services.settings.mcp
     if not settings.servers:
-        console.out.print("no MCP servers configured: add [mcp.servers.NAME] to autonom.toml")
+        console.out.print("no MCP servers configured: add [mcp.servers.NAME] to autonom.toml",
+                          markup=False)
         return
     listing = asyncio.run(_inventory(settings, ToolLedger(services.db)))
     if as_json:

@@ -20,6 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from autonom.types import ChatChunk
 
@@ -70,8 +71,8 @@ def table(headers: list[str], rows: list[list[str]], header: bool = True) -> Non
     grid = Table(show_header=header, box=None, pad_edge=False)
     for name in headers:
         grid.add_column(name, overflow="fold")
-    for row in rows:
-        grid.add_row(*row)
+    for row in rows:  # cells are text, never markup: '[entwurf]' in a file name stays
+        grid.add_row(*(Text(cell) for cell in row))
     out.print(grid)
 
 

@@ -148,7 +148,7 @@ def test_concurrent_streams_all_complete(model_services):
 def test_prompt_longer_than_the_context_is_a_request_error(model_services):
     model_services.backend.engine.n_ctx = 256
     long = "Wartung " * 3000
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(InvalidRequestError, match=r"context holds 256.*engine\.n_ctx"):
         asyncio.run(model_services.backend.chat(request(long, max_tokens=4)))
 
 

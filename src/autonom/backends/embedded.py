@@ -291,6 +291,10 @@ def _raise_for_error(result: dict[str, Any]) -> None:
         return
     message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
     code = error.get("code", 500) if isinstance(error, dict) else 500
+    if isinstance(error, dict) and error.get("type") == "exceed_context_size_error":
+        message = (f"the prompt has {error.get('n_prompt_tokens', '?')} tokens but the context "
+                   f"holds {error.get('n_ctx', '?')}: shorten it, or raise engine.n_ctx "
+                   "(AUTONOM_ENGINE__N_CTX; the model's own context length caps it)")
     if isinstance(code, int) and 400 <= code < 500:
         raise InvalidRequestError(message)
     raise BackendError(f"engine error: {message}")
