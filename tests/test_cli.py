@@ -383,3 +383,15 @@ def test_version_is_printed(capsys):
 def test_a_second_pull_of_a_present_model_fetches_nothing(capsys, with_model):
     code, out, _ = cli(capsys, "pull", with_model)
     assert code == 0 and "already present" in out and "--force" in out
+
+
+def test_serve_on_a_busy_port_is_a_one_line_error(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, err = cli(capsys, "serve", "--port", str(port))
+    assert code == 1 and f"port {port} is in use" in one_line_error(err)
+    assert "listening" not in err

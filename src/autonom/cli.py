@@ -282,17 +282,19 @@ def serve(
     settings = load_settings()
     settings.server = settings.server.model_copy(update=overrides)
     check_bind(settings.server.host, settings.server.auth)
+    listening = connections.bind(settings.server.host, settings.server.port)
     services = Services(settings)
     if settings.server.auth and not KeyStore(services.db).list():
         console.err.print("no API keys yet: create one with "
                           "'autonom keys create NAME --scopes chat,embed'")
-    console.err.print(f"autonom {__version__} listening on "
-                      f"http://{settings.server.host}:{settings.server.port}")
     try:
-        uvicorn.run(create_app(services), host=settings.server.host, port=settings.server.port,
-                    log_level="warning", timeout_graceful_shutdown=5,
-                    http=connections.protocol(settings.server.read_timeout_s),
-                    limit_concurrency=settings.server.max_connections)
+        console.err.print(f"autonom {__version__} listening on "
+                          f"http://{settings.server.host}:{settings.server.port}")
+        config = uvicorn.Config(create_app(services), log_level="warning",
+                                timeout_graceful_shutdown=5,
+                                http=connections.protocol(settings.server.read_timeout_s),
+                                limit_concurrency=settings.server.max_connections)
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
         services.close()
 
