@@ -395,3 +395,11 @@ def test_serve_on_a_busy_port_is_a_one_line_error(capsys):
         code, _, err = cli(capsys, "serve", "--port", str(port))
     assert code == 1 and f"port {port} is in use" in one_line_error(err)
     assert "listening" not in err
+
+
+def test_a_missing_model_is_answered_with_a_command_that_works(capsys):
+    code, _, err = cli(capsys, "run", "llama3", "Hallo")
+    line = one_line_error(err)
+    assert code == 1 and "hf://" in line and "autonom pull llama3" not in line
+    code, _, err = cli(capsys, "run", "smollm2-135m", "Hallo")
+    assert code == 1 and "autonom pull smollm2-135m" in one_line_error(err)

