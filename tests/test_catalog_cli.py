@@ -99,3 +99,15 @@ def test_volumes_read_german_and_english_notation():
     assert parse_volume("200k") == 200e3
     with pytest.raises(InvalidRequestError):
         parse_volume("-5M")
+
+
+def test_sizes_take_units_as_cost_takes_volumes(capsys):
+    from autonom.cli_catalog import gigabytes
+
+    assert [gigabytes(t) for t in ("24", "24G", "24GB", "24 GiB", "512M", "1,5T")] == [
+        24, 24, 24, 24, 0.512, 1500]
+    for ram in ("24G", "24GB", "512M"):
+        assert main(["fit", "smollm2-135m", "--ram", ram, "--cores", "2", "--bandwidth", "25",
+                     "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["model"] == "smollm2-135m"
+    assert main(["fit", "smollm2-135m", "--ram", "viel"]) == 2

@@ -6,6 +6,7 @@ Registered on the main ``autonom`` app by :mod:`autonom.cli`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -21,8 +22,24 @@ from autonom.models.registry import ModelRecord
 
 QUANTS = ("Q4_K_M", "Q5_K_M", "Q8_0", "F16")
 
-Ram = Annotated[float | None, typer.Option(help="RAM in GB (default: this machine)")]
-Vram = Annotated[float, typer.Option(help="GPU memory in GB, all GPUs together")]
+_SIZE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(?:(k|m|g|t)(?:i?b)?|b)?\s*$", re.IGNORECASE)
+_GB_PER_UNIT = {None: 1.0, "k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}
+
+
+def gigabytes(text: str) -> float:
+    """A size in GB from '24', '24G', '24GB', '24 GiB', '512M', '1,5T' (a bare number is GB)."""
+    match = _SIZE.match(str(text))
+    if match is None:
+        raise typer.BadParameter(f"{text!r} is not a size: write e.g. 24, 24G, 512M")
+    unit = match.group(2).lower() if match.group(2) else None
+    return float(match.group(1).replace(",", ".")) * _GB_PER_UNIT[unit]
+
+
+Ram = Annotated[float | None, typer.Option(
+    help="RAM, e.g. 24G or 512M (a bare number is GB; default: this machine)",
+    parser=gigabytes)]
+Vram = Annotated[float, typer.Option(
+    help="GPU memory of all GPUs together, e.g. 24G (a bare number is GB)", parser=gigabytes)]
 GpuOpt = Annotated[str | None, typer.Option(
     "--gpu", help="GPUs from the catalog's table, e.g. rtx-4090, h100-sxm:8")]
 Bandwidth = Annotated[float | None, typer.Option(
