@@ -283,6 +283,7 @@ def serve(
     settings.server = settings.server.model_copy(update=overrides)
     check_bind(settings.server.host, settings.server.auth)
     listening = connections.bind(settings.server.host, settings.server.port)
+    _access_log()
     services = Services(settings)
     if settings.server.auth and not KeyStore(services.db).list():
         console.err.print("no API keys yet: create one with "
@@ -297,6 +298,20 @@ def serve(
         uvicorn.Server(config).run(sockets=[listening])
     finally:
         services.close()
+
+
+def _access_log() -> None:
+    """``autonom serve`` prints one line per request on stderr."""
+    import logging
+
+    access = logging.getLogger("autonom.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s",
+                                               "%Y-%m-%dT%H:%M:%S%z"))
+        access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def check_bind(host: str, auth: bool) -> None:

@@ -22,7 +22,7 @@ from autonom.models.registry import ModelRecord
 
 QUANTS = ("Q4_K_M", "Q5_K_M", "Q8_0", "F16")
 
-_SIZE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(?:(k|m|g|t)(?:i?b)?|b)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(-?\d+(?:[.,]\d+)?)\s*(?:(k|m|g|t)(?:i?b)?|b)?\s*$", re.IGNORECASE)
 _GB_PER_UNIT = {None: 1.0, "k": 1e-6, "m": 1e-3, "g": 1.0, "t": 1e3}
 
 

@@ -194,3 +194,14 @@ def test_cli_search_and_ask_stay_inside_their_collection(rag_server, monkeypatch
     assert main(["ask", HR_QUESTION, "-c", "vertrieb", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["abstained"] is True and HR_CANARY not in json.dumps(answer)
+
+
+def test_the_server_log_has_one_line_per_request_and_no_library_debug(rag_server):
+    response = httpx.post(f"{rag_server.url}/v1/chat/completions", timeout=120,
+                          headers=rag_server.headers("sales"), json={
+                              "model": "rag:vertrieb",
+                              "messages": [{"role": "user", "content": SALES_QUESTION}]})
+    assert response.status_code == 200
+    log = (rag_server.home / "serve.log").read_text(encoding="utf-8", errors="replace")
+    assert "POST /v1/chat/completions 200" in log and "GET /health 200" in log
+    assert "DEBUG" not in log

@@ -6,6 +6,7 @@ It also knows which documents are outdated (:mod:`autonom.knowledge.versions`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -123,6 +124,7 @@ def _build_bm25(token_lists: list[list[str]]):
         return None
     import bm25s
 
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it says DEBUG for every index
     model = bm25s.BM25()
     model.index(token_lists, show_progress=False)
     return model

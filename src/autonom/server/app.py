@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +30,9 @@ from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.services import Services
 from autonom.store.keys import ApiKey, KeyStore
+
+ACCESS = logging.getLogger("autonom.access")
+"""One line per request (method, path, status, time to the response head)."""
 
 
 class BodyLimit:
@@ -130,8 +134,11 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
         response = await call_next(request)
         route = request.scope.get("route")
         label = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
         metrics.requests.labels(label, str(response.status_code)).inc()
-        metrics.latency.labels(label).observe(time.perf_counter() - started)
+        metrics.latency.labels(label).observe(elapsed)
+        ACCESS.info("%s %s %d %.0f ms", request.method, request.url.path,
+                    response.status_code, elapsed * 1000)
         return response
 
     if settings.server.cors_origins:
