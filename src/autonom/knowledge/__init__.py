@@ -1,4 +1,4 @@
-"""Company knowledge: ingesting documents, retrieval, grounded answers (in progress).
+"""Company knowledge: ingesting documents, retrieval, grounded answers, hygiene.
 
 The sample corpus of a fictional German manufacturer lives in ``sample/``.
 """
