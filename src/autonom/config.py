@@ -7,6 +7,7 @@ Precedence (highest first): explicit arguments, environment (``AUTONOM_HOME``,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -52,6 +53,14 @@ class EngineSettings(BaseModel):
     """How busily llama.cpp's idle worker threads wait for work (0: sleep, 100: spin)."""
     template_budget_s: float = Field(default=1.0, gt=0.0, le=30.0)
     """Time allowed to render a model's chat template (templates are untrusted input)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class ServerSettings(BaseModel):
