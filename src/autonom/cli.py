@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import re
 import sys
@@ -24,7 +23,7 @@ from autonom import (
     cli_redteam,
     console,
 )
-from autonom.config import load_settings
+from autonom.config import is_loopback, load_settings
 from autonom.errors import AutonomError, ConfigError, InvalidRequestError
 from autonom.guard import limits
 from autonom.knowledge import SAMPLE_DIR
@@ -76,14 +75,13 @@ def pull(
 ) -> None:
     """Fetch a model into the local model store."""
     services = _services()
-    present = None if force else services.present(source, name)
-    if present is not None:
-        services.check_pull(source)
-        console.out.print(f"[bold]{present.name}[/] is already present (sha256 "
-                          f"{present.sha256}); --force fetches it again")
-        return
-    with console.progress() as bar:
+    present = not force and services.present(source, name) is not None
+    with console.progress() as bar:  # a present model: only the licence policy is checked
         record = services.pull(source, name=name, progress=bar, warn=console.warn, force=force)
+    if present:
+        console.out.print(f"[bold]{record.name}[/] is already present (sha256 "
+                          f"{record.sha256}); --force fetches it again")
+        return
     console.out.print(
         f"pulled [bold]{record.name}[/] ({console.size(record.size_bytes)}, "
         f"sha256 {record.sha256})"
@@ -317,11 +315,7 @@ def _access_log() -> None:
 def check_bind(host: str, auth: bool) -> None:
     if auth:
         return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+    if not is_loopback(host):
         raise ConfigError(f"refusing to serve without API keys on {host}: "
                           "without keys, bind to 127.0.0.1 only")
 
