@@ -78,6 +78,12 @@ def chunk_document(doc: ParsedDocument, max_chars: int = 800) -> list[Chunk]:
     def emit(start: int, end: int, kind: str, body: str, injection: bool = False) -> None:
         chunks.append(Chunk(len(chunks), start, end, kind, path(), body, injection))
 
+    def emit_sentences(start: int, end: int) -> None:
+        """Text too long for one chunk, or around a planted instruction: its sentences,
+        packed up to the size limit."""
+        for s, e in _pack(sentence_spans(doc.text, start, end), max_chars):
+            emit(s, e, "text", doc.text[s:e])
+
     def flush() -> None:
         if group:
             start, end = group[0].start, group[-1].end
@@ -103,18 +109,15 @@ def chunk_document(doc: ParsedDocument, max_chars: int = 800) -> list[Chunk]:
             flush()
             pos = block.start
             for start, end in ((block.start + a, block.start + b) for a, b in flagged):
-                for s, e in _pack(sentence_spans(doc.text, pos, start), max_chars):
-                    emit(s, e, "text", doc.text[s:e])
+                emit_sentences(pos, start)
                 emit(start, end, "text", doc.text[start:end], injection=True)
                 pos = end
-            for s, e in _pack(sentence_spans(doc.text, pos, block.end), max_chars):
-                emit(s, e, "text", doc.text[s:e])
+            emit_sentences(pos, block.end)
             continue
         if group and block.end - group[0].start > max_chars:
             flush()
         if block.end - block.start > max_chars:
-            for start, end in _pack(sentence_spans(doc.text, block.start, block.end), max_chars):
-                emit(start, end, "text", doc.text[start:end])
+            emit_sentences(block.start, block.end)
             continue
         group.append(block)
     flush()
