@@ -385,8 +385,11 @@ def planted(text: str, after_planted: bool = False) -> tuple[list[tuple[int, int
     on addressing the reader (a command, "du"/"you", the AI) counts as part of it, also
     across paragraphs (``after_planted``: the text before this one ended in one). Returns
     the flagged spans and whether the text ends inside one."""
-    if not after_planted and not find_injections(text):
-        return [], False
+    whole: bool | None = None  # whether the text as a whole is flagged, once it was asked
+    if not after_planted:
+        whole = bool(find_injections(text))
+        if not whole:
+            return [], False
     segments = _segments(text)
     flags: list[bool] = []
     previous = after_planted
@@ -395,7 +398,8 @@ def planted(text: str, after_planted: bool = False) -> tuple[list[tuple[int, int
         flagged = bool(find_injections(piece)) or (previous and bool(_weak_kinds(piece)))
         flags.append(flagged)
         previous = flagged
-    if not any(flags) and segments and find_injections(text):
+    if not any(flags) and segments and (whole if whole is not None
+                                        else bool(find_injections(text))):
         flags = [True] * len(segments)  # found only in the whole: cannot say where
     spans: list[tuple[int, int]] = []
     for (start, end), flagged in zip(segments, flags, strict=True):

@@ -92,9 +92,13 @@ class OutputFilter:
     _echo_from: int | None = None
     """Inside a copied run: where the text after its last word (held back) begins."""
     _shingles: frozenset[tuple[str, ...]] = field(init=False)
+    _whole_words: bool = field(init=False)
+    """Cut only at spaces: echoes, secrets or personal data are being filtered."""
 
     def __post_init__(self) -> None:
         self._shingles = frozenset(_shingles(self.rules.protected))
+        self._whole_words = bool(self._shingles) or self.rules.personal_data or bool(
+            _secret_pattern(self.rules.protected))
 
     def feed(self, delta: str) -> str:
         self._raw += delta
@@ -120,8 +124,6 @@ class OutputFilter:
         and, when whole words matter (echoes of a system prompt, secrets, personal data),
         at a space before the last few words."""
         raw, end = self._raw, len(self._raw)
-        whole_words = bool(self._shingles) or self.rules.personal_data or bool(
-            _secret_pattern(self.rules.protected))
         if self._shingles:
             words = list(_WORD.finditer(raw, self._done))
             if len(words) < SHINGLE:
@@ -130,7 +132,7 @@ class OutputFilter:
         end -= _partial_opener(raw, self._done, end)
         while True:  # never inside a construct that is still open there
             cut = end
-            if whole_words:
+            if self._whole_words:
                 space = max(raw.rfind(" ", self._done, end), raw.rfind("\n", self._done, end))
                 cut = space + 1 if space >= self._done else self._done
             end = cut
