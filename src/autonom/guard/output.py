@@ -49,6 +49,10 @@ _AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]*)>", re.IGNORECASE)
 _BARE_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>()\[\]\"']+", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_OPEN_TAG = re.compile(r"<(?:img|script|iframe|frame|object|embed|link|meta|svg|style|a|video|"
+                       r"audio|source|base|form|input)\b[^<>\n]*(?=\n|$)", re.IGNORECASE)
+"""A tag that fetches or runs something, left open to the end of its line (an answer cut
+off by max_tokens ends like that)."""
 _CODE = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]+`", re.DOTALL)
 _WORD = re.compile(r"\w+")
 
@@ -212,7 +216,7 @@ def _clean_prose(text: str, rules: OutputRules) -> str:
     text = _REF_DEF.sub(lambda m: m.group() if rules.allows(m.group(1)) else "", text)
     text = _AUTOLINK.sub(lambda m: m.group() if rules.allows(m.group(1))
                          else _bare(m.group(1)), text)
-    text = _TAG.sub("", text)
+    text = _OPEN_TAG.sub("", _TAG.sub("", text))
     return _BARE_URL.sub(lambda m: m.group() if rules.allows(m.group()) else _bare(m.group()),
                          text)
 
