@@ -168,3 +168,46 @@ def test_two_current_documents_that_disagree_are_both_cited(kb, tmp_path):
     assert not answer.abstained
     assert {c.source for c in answer.citations} == {"faq.md", "mahnwesen.md"}
     assert "14 Tagen" in answer.answer and "10 Tage" in answer.answer
+
+
+def test_a_who_question_is_answered_by_the_sentence_naming_a_person(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "intern/rufbereitschaft.txt",
+          "Regelung zur Rufbereitschaft\n\nStand: 01/2026\n\n(1) Den Dienstplan erstellt der "
+          "Leiter Rechenzentrum, Florian Straßer. Der Dienstplan wird spätestens 4 Wochen im "
+          "Voraus im Dienstplan-Tool veröffentlicht. Ein Tausch im Dienstplan ist mit "
+          "Zustimmung möglich.\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Wer macht den Dienstplan für die Rufbereitschaft?")
+    assert not answer.abstained and "Florian Straßer" in answer.answer
+
+
+def test_the_table_row_whose_range_holds_the_asked_number_is_the_answer(kb, tmp_path):
+    docs = tmp_path / "docs"
+    rows = [(1, 0, 100, "39,90"), (2, 101, 250, "54,10"), (3, 251, 400, "71,30"),
+            (4, 401, 650, "98,20"), (5, 651, 800, "143,50")]
+    write(docs, "tarife/palettentarif.csv",
+          "Tarifzone;Strecke von (km);Strecke bis (km);Euro-Palette (EUR);Gitterbox (EUR)\n"
+          + "".join(f"Zone {z};{a};{b};{p};{p}\n" for z, a, b, p in rows))
+    write(docs, "lager/lagerordnung.md",
+          "# Lagerordnung\n\nGitterboxen werden im Block gestapelt, höchstens drei übereinander. "
+          "Leere Paletten stehen an Rampe 4.\n")
+    write(docs, "fuhrpark/fahrzeuge.md",
+          "# Fuhrpark\n\nUnsere Sattelzüge fahren Strecken bis 800 km ohne Fahrerwechsel. "
+          "Ein Gliederzug fasst 36 Paletten.\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Was kostet eine Gitterbox, wenn die Strecke gut 700 km lang ist?")
+    assert not answer.abstained and "143,50" in answer.answer
+
+
+def test_a_sentence_that_refers_back_is_read_with_the_one_before(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "lager/lagerordnung.txt",
+          "Lagerordnung\n\nStand: 01/2026\n\nDie Inventur findet jedes Jahr am 29. und 30. "
+          "Dezember statt. An diesen Tagen sind keine Anlieferungen und Auslagerungen "
+          "möglich. Gabelstapler dürfen nur mit gültigem Fahrausweis bewegt werden.\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "An welchen Tagen ist wegen Inventur keine Anlieferung möglich?")
+    assert not answer.abstained and "29. und 30. Dezember" in answer.answer
+    text = kb.store.document("c", "lager/lagerordnung.txt").text
+    assert all(c.quote in text for c in answer.citations)

@@ -140,7 +140,7 @@ class Answerer:
         older = _older_versions(chosen, found.index, self.store)
         # a table row reads with its header ("Preis netto (€): 1.395,50"): its numbers may
         # come from the header line too
-        answer = _shorten(chosen.readable)
+        answer = _shorten(chosen.answer_text)
         if _check(answer, [*(c.quote for c in citations), *context], question, context):
             answer = _shorten(" ".join(chosen.quote.split()))
         answer = _with_note(answer, bool(older), language)

@@ -13,6 +13,7 @@ below a threshold calibrated on data, autonom abstains.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 # that name that kind (they count as covered when the pattern is found).
 _N = (r"(?:\d+(?:[.,]\d+)?|ein(?:e[nm]?)?|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|"
       r"elf|zwölf|zwanzig|dreißig|one|two|three|four|five|six|seven|eight|nine|ten)")
+_ARTICLES = ("der die das den dem des ein eine einen einem einer im am zum zur vom beim "
+             "unser unsere unseren unserem für mit von bei nach the our")
 ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("money", re.compile(r"\b(?:was\s+kostet|kosten|kostet|preis\w*|teuer|gehalt|lohn|"
                          r"verdien\w*|(?:was|wie\s+viel)\s+(?:\w+\s+)?(?:zahl|bezahl|verlang|"
@@ -91,6 +94,18 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                         r"what\s+is\s+the\s+(?:name|term)|what\s+is\s+\w+\s+called)\b", re.I),
      re.compile(r"\b(?:bekannt\s+als|genannt|heißt|hießen|bezeichnet|nennt\s+man|"
                 r"bezeichnung|begriff|name[n]?|known\s+as|called|named|term)\b", re.I)),
+    ("person", re.compile(r"\b(?:wer|wem|wen|wessen|who|whom|whose|"
+                          r"(?:welche[rnm]?|which)\s+(?:\w+\s+)?(?:person|mitarbeiter\w*|"
+                          r"ansprechpartner\w*|kolleg\w*|abteilung|stelle|team))\b", re.I),
+     # a title and a name, or two capitalised words that are not an article's noun phrase
+     # ("der Leiter Rechenzentrum"): "Herr Brodbeck", "erstellt Florian Straßer."
+     re.compile(r"(?-i:\b(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)\s+[A-ZÄÖÜ]|"
+                + "".join(rf"(?<!\b{w} )" for w in _ARTICLES.split())
+                + r"\b(?!(?:" + _ARTICLES.title().replace(" ", "|") + r")\b)"
+                r"[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?\b(?! [a-zäöüß]))"
+                r"|\b(?:\w*leiter(?:in)?|\w*leitung|geschäftsführ\w*|\w*beauftragte[rn]?|"
+                r"vorgesetzte\w*|\w*verantwortliche[rn]?|\w*abteilung|team\s+\w+|"
+                r"disposition|manager(?:in)?)\b", re.I)),
     ("count", re.compile(r"\b(?:wie\s+viele[nr]?|wie\s+hoch|wie\s+viel|ab\s+welchem|how\s+many|"
                          r"how\s+high|how\s+much)\b", re.I),
      re.compile(r"\d")),
@@ -136,6 +151,13 @@ class Candidate:
     """The unit before it in the same chunk (an FAQ's question, a list's lead-in)."""
     features: dict[str, float] = field(default_factory=dict)
     probability: float = 0.0
+    lead: str = ""
+    """The sentence before it when it refers back to it (``An diesen Tagen …`` after the
+    sentence naming the days): part of its quote and of the answer, not of its features."""
+
+    @property
+    def answer_text(self) -> str:
+        return f"{self.lead} {self.readable}" if self.lead else self.readable
 
     @property
     def source(self) -> str:
@@ -196,13 +218,25 @@ def candidates(hits: list[Hit], texts: dict[int, str]) -> list[Candidate]:
             out.append(Candidate(hit, chunk.start, chunk.end, text[chunk.start:chunk.end],
                                  chunk.body, rank))
             continue
-        previous = ""
+        previous, previous_start = "", chunk.start
         for start, end in unit_spans(text, chunk.start, chunk.end)[:UNITS_PER_CHUNK]:
             quote = text[start:end]
             readable = " ".join(quote.split())
-            out.append(Candidate(hit, start, end, quote, readable, rank, previous))
-            previous = readable
+            if previous and _REFERS_BACK.match(readable):
+                # "An diesen Tagen …" says nothing without the sentence naming the days: it is
+                # scored on its own words but quoted and answered together with that sentence
+                out.append(Candidate(hit, previous_start, end, text[previous_start:end],
+                                     readable, rank, previous, lead=previous))
+            else:
+                out.append(Candidate(hit, start, end, quote, readable, rank, previous))
+            previous, previous_start = readable, start
     return out
+
+
+_REFERS_BACK = re.compile(
+    r"(?:(?:an|in|zu|bei|mit|von|für|nach|vor|seit|ab|bis|auf|aus|unter|über)\s+)?"
+    r"(?:dies(?:e[nmrs]?)?|dort|dabei|dafür|dazu|damit|davon|daraus|darin|hierfür|hierzu|"
+    r"hierbei|these|this|those|there)\b", re.I)
 
 
 def _present(token: str, vocabulary: set[str]) -> bool:
@@ -242,6 +276,9 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
     entry, hit = candidate.hit.entry, candidate.hit
     language = entry.language
     own = set(tokens(candidate.readable, language))
+    in_range = _in_range(question.numbers, candidate.readable)
+    if in_range:  # "700 km" is what the 651–800 km row is about
+        own |= question.numbers
     context = own | entry.heading_tokens
     lex, missing_own = _coverage(question, own, index)
     lex_ctx, missing = _coverage(question, context, index)
@@ -263,7 +300,8 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
         "lex_previous": lex_prev,
         "key_missing": len(missing) / key_total,
         "key_missing_own": len(missing_own) / key_total,
-        "number_missing": float(any(n not in found_numbers for n in question.numbers)),
+        "number_missing": float(not in_range and any(n not in found_numbers
+                                                     for n in question.numbers)),
         "kind_match": float(kind_ok),
         "kind_miss": float(kinds_asked and not kind_ok),
         "kind_named": float(any(_present(w, own) for w in question.kind_words)),
@@ -275,8 +313,42 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
         "length": min(len(candidate.readable), 600) / 600,
         "has_number": float(bool(numbers(candidate.readable))),
         "metadata": float(bool(_METADATA_LINE.match(candidate.readable))),
+        "in_range": float(in_range),
         "cross_language": float(language != question.language),
     }
+
+
+_RANGE = re.compile(r"\b(?:von|ab|zwischen|from|between)\s+(\d[\d.,]*)\s*(?:[^\W\d]{1,6}\s+)?"
+                    r"(?:bis|und|to|and)\s+(\d[\d.,]*)", re.I)
+_FIELD = re.compile(r"([^:;]{1,60}):\s*(\d[\d.,]*)")
+_LOW, _HIGH = re.compile(r"\b(?:von|ab|min\w*|from|untergrenze)\b", re.I), \
+    re.compile(r"\b(?:bis|max\w*|to|obergrenze)\b", re.I)
+
+
+def _value(text: str) -> float | None:
+    found = numbers(text)
+    try:
+        return float(found[0]) if found else None
+    except ValueError:
+        return None
+
+
+def _ranges(unit: str) -> list[tuple[float, float]]:
+    """Ranges the unit states: ``von 651 bis 800 km``, ``zwischen 10 und 20``, or a table
+    row's ``Entfernung von (km): 651; Entfernung bis (km): 800``."""
+    pairs = [(_value(m.group(1)), _value(m.group(2))) for m in _RANGE.finditer(unit)]
+    fields = _FIELD.findall(unit)
+    pairs += [(_value(a[1]), _value(b[1])) for a, b in itertools.pairwise(fields)
+              if _LOW.search(a[0]) and _HIGH.search(b[0])]
+    return [(low, high) for low, high in pairs
+            if low is not None and high is not None and low < high]
+
+
+def _in_range(asked: set[str], unit: str) -> bool:
+    """Whether a number of the question falls into a range the unit states (the row of a
+    tariff table that applies to "gut 700 km")."""
+    values = [float(n) for n in asked if re.fullmatch(r"\d+(?:\.\d+)?", n)]
+    return any(low <= v <= high for low, high in _ranges(unit) for v in values)
 
 
 def answers_at_all(unit: Candidate, question: QuestionTerms) -> bool:
@@ -300,8 +372,20 @@ def usable(units: list[Candidate], question: QuestionTerms) -> list[Candidate]:
     a price, a weight …), only units holding one: "Welchen Druck hat die HW-350?" is not
     answered by the HW-350's price-list row, and when no retrieved unit states a pressure
     at all, the documents most likely do not say."""
-    return [u for u in units
+    kept = [u for u in units
             if answers_at_all(u, question) and _measured(u, question) is not False]
+    return _applicable_ranges(kept, question)
+
+
+def _applicable_ranges(units: list[Candidate], question: QuestionTerms) -> list[Candidate]:
+    """When the question's number falls into a range that units of a document state (the
+    rows of a tariff table by distance or weight), that document's units stating other
+    ranges do not apply: "700 km" is answered by the 651–800 km row, not the 0–100 km one."""
+    if not question.numbers:
+        return units
+    holding = {u.hit.entry.document.id for u in units if _in_range(question.numbers, u.readable)}
+    return [u for u in units if u.hit.entry.document.id not in holding
+            or _in_range(question.numbers, u.readable) or not _ranges(u.readable)]
 
 
 def scored_units(question: QuestionTerms, hits: list[Hit], texts: dict[int, str],

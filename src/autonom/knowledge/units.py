@@ -92,6 +92,8 @@ def _continues(previous: str, following: str) -> bool:
         return True
     if head[0].islower() or head[0] in "§(,;":
         return True
+    if head[0].isdigit() and not re.search(r"[.!?…:][\"'»«“”)\]]*$", previous.rstrip()):
+        return True  # pysbd splits "am | 29. und | 30. Dezember": no sentence ended there
     match = _WORD_BEFORE_DOT.search(previous.rstrip())
     if match and match.group(1).lower() in _ABBREVIATIONS:
         return True
