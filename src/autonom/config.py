@@ -102,6 +102,8 @@ class ServerSettings(BaseModel):
     """Replace them in answers too."""
     link_hosts: list[str] = Field(default_factory=list)
     """Hosts (with subdomains) answers may link to and show images from."""
+    ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 90)
+    """How long a sign-in to the web UI lasts."""
     pull_from: list[str] = Field(default_factory=list)
     """Where ``POST /api/pull`` may fetch models besides the catalog and ``hf://``: URL
     prefixes (``https://models.intern.example/``) and folders on the server."""

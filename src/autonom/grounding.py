@@ -82,6 +82,13 @@ def render(answer: Answer, question: str) -> str:
     return "\n".join(lines)
 
 
+def answer_part(text: str) -> str:
+    """The answer of a text :func:`render` made, without its list of sources."""
+    for heading in SOURCES.values():
+        text = text.split(f"\n\n{heading}:\n", 1)[0]
+    return text
+
+
 async def answer(knowledge: KnowledgeBase, target: Target, request: ChatRequest,
                  key: ApiKey | None) -> ChatResponse:
     open_collection(key, target.collection, knowledge.store)

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +31,8 @@ from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.services import Services
 from autonom.store.keys import ApiKey, KeyStore
+from autonom.store.sessions import SessionStore
+from autonom.ui import pages as ui_pages
 
 ACCESS = logging.getLogger("autonom.access")
 """One line per request (method, path, status, time to the response head)."""
@@ -86,7 +89,8 @@ class JsonBodies:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "DELETE"):
+        if (scope["type"] == "http" and scope["method"] in ("POST", "DELETE")
+                and not scope["path"].startswith("/ui")):  # the web UI posts forms
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
@@ -120,6 +124,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     app.state.keys = keys
+    app.state.sessions = SessionStore(services.db, settings.server.ui_session_hours * 3600)
     app.state.metrics = metrics
     app.state.gateway = gateway
 
@@ -146,6 +151,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["authorization", "content-type"])
     app.add_middleware(JsonBodies)
+    app.add_middleware(ui_pages.SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
 
     @app.get("/health", tags=["operations"])
@@ -163,6 +169,8 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(openai_router)
     app.include_router(ollama_router)
     app.include_router(knowledge_router)
+    app.include_router(ui_pages.router)
+    app.mount("/ui/static", StaticFiles(directory=ui_pages.STATIC), name="ui-static")
     app.router.routes.append(Route("/mcp", mcp_http.Guard(mcp_sessions, settings.server, keys),
                                    methods=["GET", "POST", "DELETE"]))
     return app

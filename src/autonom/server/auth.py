@@ -32,11 +32,16 @@ def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
         key = keys.verify(token)
         if key is None:
             raise AuthenticationError("invalid or revoked API key")
-        if scope is not None and scope not in key.scopes:
-            raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
+        check_scope(key, scope)
         return key
 
     return dependency
+
+
+def check_scope(key: ApiKey | None, scope: str | None) -> None:
+    """What a key may do: the API routes and the web UI ask the same question."""
+    if key is not None and scope is not None and scope not in key.scopes:
+        raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
 
 
 ChatKey = Annotated[ApiKey | None, Depends(require("chat"))]

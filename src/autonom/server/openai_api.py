@@ -15,7 +15,6 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError, http_status
-from autonom.grounding import PREFIX
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.streaming import primed, sse
@@ -25,8 +24,7 @@ from autonom.server.wire import (
     call_context,
     gateway,
     grounding_fields,
-    readable_collections,
-    routed_models,
+    listed_models,
 )
 from autonom.types import (
     ChatChunk,
@@ -324,17 +322,5 @@ def _b64(vector: list[float]) -> str:
 
 @router.get("/models")
 async def models(request: Request, key: AnyKey) -> dict[str, Any]:
-    services = request.app.state.services
-    data = [
-        {"id": r.name, "object": "model", "owned_by": "autonom",
-         "created": int(time.mktime(time.strptime(r.created_at[:19], "%Y-%m-%dT%H:%M:%S")))}
-        for r in services.registry.list()
-    ]
-    for info in readable_collections(services, key):
-        data.append({"id": PREFIX + info.name, "object": "model", "owned_by": "autonom",
-                     "created": int(info.created_at)})
-    for alias in services.settings.mcp.aliases:
-        data.append({"id": alias, "object": "model", "owned_by": "autonom", "created": 0})
-    for name, owner in await routed_models(services, {d["id"] for d in data}):
-        data.append({"id": name, "object": "model", "owned_by": owner, "created": 0})
+    data = await listed_models(request.app.state.services, key)
     return {"object": "list", "data": data}

@@ -4,13 +4,14 @@ per-request context handed to the gateway."""
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any, Literal
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonom.gateway import CallContext, Gateway
-from autonom.grounding import readable
+from autonom.grounding import PREFIX, readable
 from autonom.services import Services
 from autonom.store.documents import CollectionInfo
 from autonom.store.keys import ApiKey
@@ -85,3 +86,21 @@ async def routed_models(services: Services, local: set[str]) -> list[tuple[str, 
                 seen.add(model)
                 found.append((model, backend))
     return found
+
+
+async def listed_models(services: Services, key: ApiKey | None) -> list[dict[str, Any]]:
+    """What a caller may name as ``model``: local models, the collections it may read
+    (``rag:NAME``), tool-loop aliases, then what the router's aliases and backends offer."""
+    data = [
+        {"id": r.name, "object": "model", "owned_by": "autonom",
+         "created": int(time.mktime(time.strptime(r.created_at[:19], "%Y-%m-%dT%H:%M:%S")))}
+        for r in services.registry.list()
+    ]
+    for info in readable_collections(services, key):
+        data.append({"id": PREFIX + info.name, "object": "model", "owned_by": "autonom",
+                     "created": int(info.created_at)})
+    for alias in services.settings.mcp.aliases:
+        data.append({"id": alias, "object": "model", "owned_by": "autonom", "created": 0})
+    for name, owner in await routed_models(services, {str(d["id"]) for d in data}):
+        data.append({"id": name, "object": "model", "owned_by": owner, "created": 0})
+    return data

@@ -199,4 +199,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE request_log ADD COLUMN served_by TEXT;
         """,
     ),
+    (
+        10,
+        "web UI sign-in sessions",
+        """
+        CREATE TABLE ui_sessions (
+            token_hash  TEXT PRIMARY KEY,
+            key_id      TEXT,
+            csrf        TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            expires_at  REAL NOT NULL
+        );
+        CREATE INDEX ui_sessions_expiry ON ui_sessions(expires_at);
+        """,
+    ),
 ]

@@ -1,0 +1,341 @@
+"""The web UI at ``/ui``: sign in with an API key, chat with cited answers, read a cited
+document with the quoted passage marked.
+
+A thin client of the same functions the API uses: the key's scopes are checked by
+:func:`autonom.server.auth.check_scope`, collections by :func:`autonom.grounding.open_collection`,
+chats go through :meth:`Gateway.stream` and document reads through :meth:`Gateway.documents`
+(rate limits, request log, output filter — all as on the API). Pages are rendered on the
+server with autoescaping; the one script is a static file, allowed by a Content-Security-Policy
+without inline code. Every request that changes something carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from autonom.errors import AutonomError, InvalidRequestError, PermissionDeniedError, http_status
+from autonom.gateway import CallContext, new_request_id
+from autonom.grounding import answer_part, open_collection, parse_target
+from autonom.server.auth import check_scope
+from autonom.server.streaming import primed
+from autonom.server.wire import gateway, listed_models
+from autonom.store.keys import ApiKey
+from autonom.store.sessions import Session
+from autonom.types import ChatRequest, GenerationOptions, Message
+from autonom.ui.text import LANGUAGES, WORDS, language
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+SESSION_COOKIE = "autonom_session"
+LOGIN_COOKIE = "autonom_login"
+LANG_COOKIE = "autonom_lang"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+MAX_MESSAGES = 100
+MAX_MESSAGE_CHARS = 20_000
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+class SecurityHeaders:
+    """Headers on every ``/ui`` response: no inline script, no framing, no sniffing, no
+    referrer (document names in URLs stay in the company)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/ui"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"content-security-policy", CSP.encode()),
+                                      (b"x-frame-options", b"DENY"),
+                                      (b"x-content-type-options", b"nosniff"),
+                                      (b"referrer-policy", b"no-referrer"),
+                                      (b"cache-control", b"no-store")]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    session: Session
+    key: ApiKey | None
+    lang: str
+
+    @property
+    def words(self) -> dict[str, str]:
+        return WORDS[self.lang]
+
+
+def _lang(request: Request) -> str:
+    return language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def _visitor(request: Request) -> Visitor | None:
+    """Who is signed in: the session's key, looked up again (a revoked key is signed out)."""
+    state = request.app.state
+    session = state.sessions.get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    key = None
+    if session.key_id is not None:
+        try:
+            key = state.keys.get(session.key_id)
+        except InvalidRequestError:
+            return None
+        if not key.active:
+            return None
+    elif state.settings.server.auth:
+        return None
+    return Visitor(session, key, _lang(request))
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200,
+          lang: str | None = None) -> HTMLResponse:
+    lang = lang or _lang(request)
+    other = next(code for code in LANGUAGES if code != lang)
+    return TEMPLATES.TemplateResponse(request, name, {"w": WORDS[lang], "lang": lang,
+                                                      "other_lang": other, **context},
+                                      status_code=status)
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    response = RedirectResponse("/ui/login", status_code=303)
+    if request.cookies.get(SESSION_COOKIE):
+        response.delete_cookie(SESSION_COOKIE, path="/ui")
+    return response
+
+
+def _cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/ui", httponly=True,
+                        samesite="strict", secure=False)
+
+
+def _signed_in(request: Request, key_id: str | None) -> RedirectResponse:
+    state = request.app.state
+    session = state.sessions.create(key_id)
+    response = RedirectResponse("/ui/chat", status_code=303)
+    _cookie(response, SESSION_COOKIE, session.token, int(state.sessions.lifetime_s))
+    response.delete_cookie(LOGIN_COOKIE, path="/ui")
+    return response
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+# -- sign in and out --------------------------------------------------------------------------
+
+
+@router.get("")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/ui/chat", status_code=303)
+
+
+@router.get("/login", response_model=None)
+async def login_page(request: Request) -> Response:
+    if not request.app.state.settings.server.auth:  # loopback without keys: nobody to ask
+        return _signed_in(request, None)
+    token = secrets.token_urlsafe(24)
+    response = _page(request, "login.html", {"csrf": token, "error": None})
+    _cookie(response, LOGIN_COOKIE, token, 600)
+    return response
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    if not _same(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+        return _page(request, "message.html", {"message": "CSRF"}, status=403)
+    key = request.app.state.keys.verify(form.get("key", "").strip())
+    if key is None:
+        token = secrets.token_urlsafe(24)
+        words = WORDS[_lang(request)]
+        response = _page(request, "login.html", {"csrf": token, "error": words["bad_key"]},
+                         status=401)
+        _cookie(response, LOGIN_COOKIE, token, 600)
+        return response
+    return _signed_in(request, key.id)
+
+
+@router.post("/logout", response_model=None)
+async def logout(request: Request) -> Response:
+    visitor = _visitor(request)
+    form = await _form(request)
+    if visitor is not None:
+        if not _same(form.get("csrf"), visitor.session.csrf):
+            return _page(request, "message.html", {"message": "CSRF"}, status=403)
+        request.app.state.sessions.delete(visitor.session.token)
+    return _to_login(request)
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, request: Request) -> RedirectResponse:
+    back = request.query_params.get("back", "/ui/chat")
+    response = RedirectResponse(back if back.startswith("/ui") else "/ui/chat", status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, path="/ui",
+                            samesite="strict")
+    return response
+
+
+# -- chat ---------------------------------------------------------------------------------
+
+
+@router.get("/chat", response_model=None)
+async def chat_page(request: Request) -> Response:
+    visitor = _visitor(request)
+    if visitor is None:
+        return _to_login(request)
+    try:
+        check_scope(visitor.key, "chat")
+    except PermissionDeniedError:
+        return _page(request, "message.html", {"message": visitor.words["no_chat_scope"],
+                                               "visitor": visitor}, status=403)
+    models = [m["id"] for m in await listed_models(request.app.state.services, visitor.key)]
+    # answers from documents first: that is what the people in the company come for
+    models.sort(key=lambda name: (not name.startswith("rag:"), name))
+    return _page(request, "chat.html", {"visitor": visitor, "models": models,
+                                        "chosen": request.query_params.get("model")},
+                 lang=visitor.lang)
+
+
+class UiMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class UiChat(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[UiMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+
+
+def _checked(request: Request) -> Visitor:
+    """The signed-in visitor of a request that changes something, its CSRF token checked."""
+    visitor = _visitor(request)
+    if visitor is None:
+        from autonom.errors import AuthenticationError
+
+        raise AuthenticationError("not signed in (or the session expired)")
+    if not _same(request.headers.get("x-csrf-token"), visitor.session.csrf):
+        raise PermissionDeniedError("missing or wrong CSRF token")
+    return visitor
+
+
+@router.post("/chat", response_model=None)
+async def chat(body: UiChat, request: Request) -> StreamingResponse:
+    visitor = _checked(request)
+    check_scope(visitor.key, "chat")
+    ask = ChatRequest(model=body.model,
+                      messages=[Message(role=m.role, content=m.content) for m in body.messages],
+                      options=GenerationOptions())
+    ctx = CallContext(route="/ui/chat", key=visitor.key, request_id=new_request_id(),
+                      body=body.model_dump())
+    chunks = await primed(gateway(request).stream(ask, ctx))
+    target = parse_target(body.model)
+    return StreamingResponse(_events(chunks, target.collection if target else None),
+                             media_type="text/event-stream")
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def document_link(collection: str, source: str, quote_text: str) -> str:
+    return (f"/ui/documents/{quote(collection, safe='')}/{quote(source)}"
+            f"?quote={quote(quote_text, safe='')}#quote")
+
+
+async def _events(chunks: AsyncIterator[Any], collection: str | None) -> AsyncIterator[str]:
+    text: list[str] = []
+    try:
+        async for chunk in chunks:
+            if chunk.delta:
+                text.append(chunk.delta)
+                yield _event("delta", {"text": chunk.delta})
+            if chunk.finish_reason is not None:
+                done: dict[str, Any] = {"finish_reason": chunk.finish_reason,
+                                        "abstained": chunk.abstained}
+                if chunk.abstained is not None:  # an answer from documents
+                    done["answer"] = answer_part("".join(text))
+                    done["citations"] = [
+                        {"n": n, "source": c.source, "quote": c.quote,
+                         "href": document_link(collection or "", c.source, c.quote)}
+                        for n, c in enumerate(chunk.citations, 1)]
+                yield _event("done", done)
+    except AutonomError as exc:
+        yield _event("error", {"status": http_status(exc), "message": str(exc)})
+    except asyncio.CancelledError:
+        raise
+
+
+# -- documents ----------------------------------------------------------------------------
+
+
+@router.get("/documents/{collection}/{source:path}", response_model=None)
+async def document_page(collection: str, source: str, request: Request) -> Response:
+    visitor = _visitor(request)
+    if visitor is None:
+        return _to_login(request)
+    knowledge = request.app.state.services.knowledge
+    ctx = CallContext(route="/ui/documents", key=visitor.key, request_id=new_request_id(),
+                      body={"collection": collection, "source": source})
+
+    async def work() -> Any:
+        name = open_collection(visitor.key, collection, knowledge.store).name
+        return await asyncio.to_thread(knowledge.store.document, name, source, False)
+
+    try:
+        check_scope(visitor.key, "chat")
+        record = await gateway(request).documents(ctx, collection, work)
+    except AutonomError as exc:
+        return _page(request, "message.html", {"message": str(exc), "visitor": visitor},
+                     status=http_status(exc), lang=visitor.lang)
+    wanted = request.query_params.get("quote", "")[:5000]
+    before, marked, after = split_at_quote(record.text, wanted)
+    return _page(request, "document.html", {
+        "visitor": visitor, "collection": collection, "document": record,
+        "before": before, "marked": marked, "after": after,
+        "quote_missing": bool(wanted) and not marked}, lang=visitor.lang)
+
+
+def split_at_quote(text: str, wanted: str) -> tuple[str, str, str]:
+    """The document text before, at and after the quoted passage (found verbatim, or with
+    other white space); ``(text, "", "")`` when it is not there."""
+    if not wanted.strip():
+        return text, "", ""
+    start = text.find(wanted)
+    if start >= 0:
+        return text[:start], wanted, text[start + len(wanted):]
+    pattern = r"\s+".join(re.escape(word) for word in wanted.split())
+    found = re.search(pattern, text)
+    if found is None:
+        return text, "", ""
+    return text[:found.start()], found.group(), text[found.end():]

@@ -1,0 +1,172 @@
+// The chat page: sends the conversation to /ui/chat and shows the streamed answer.
+// Text from the server is only ever set with textContent, never parsed as HTML.
+(() => {
+  "use strict";
+  const section = document.querySelector(".chat");
+  const form = document.getElementById("ask");
+  if (!section || !form) return;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const list = document.getElementById("conversation");
+  const question = document.getElementById("question");
+  const model = document.getElementById("model");
+  const send = document.getElementById("send");
+  const stop = document.getElementById("stop");
+  const words = section.dataset;
+  let history = [];
+  let controller = null;
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function bubble(role, text) {
+    const item = element("li", "message " + role);
+    item.appendChild(element("div", "body", text));
+    list.appendChild(item);
+    item.scrollIntoView({ block: "end" });
+    return item;
+  }
+
+  function parse(raw) {
+    let name = "message";
+    const data = [];
+    for (const line of raw.split("\n")) {
+      if (line.startsWith("event: ")) name = line.slice(7);
+      else if (line.startsWith("data: ")) data.push(line.slice(6));
+    }
+    if (!data.length) return null;
+    return { name, data: JSON.parse(data.join("\n")) };
+  }
+
+  function showError(item, message) {
+    item.classList.add("failed");
+    item.appendChild(element("p", "error", words.error + ": " + message));
+  }
+
+  function finish(item, body, data) {
+    if (data.abstained === true) {
+      item.classList.add("abstained");
+      item.insertBefore(element("p", "badge", words.abstained), body);
+    }
+    const citations = data.citations || [];
+    if (!citations.length) return;
+    body.textContent = data.answer;
+    const sources = element("ol", "sources");
+    sources.setAttribute("aria-label", words.sources);
+    for (const c of citations) {
+      const marker = element("a", "cite", "[" + c.n + "]");
+      marker.href = c.href;
+      marker.title = c.quote;
+      marker.dataset.quote = c.quote;
+      body.append(" ", marker);
+      const entry = element("li");
+      const link = element("a", "source", c.source);
+      link.href = c.href;
+      entry.append(link, element("q", "quote", c.quote));
+      sources.appendChild(entry);
+    }
+    item.appendChild(sources);
+  }
+
+  function actions(item, text) {
+    const bar = element("div", "actions");
+    const copy = element("button", "copy", words.copy);
+    copy.type = "button";
+    copy.addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText(text));
+    const again = element("button", "regenerate", words.regenerate);
+    again.type = "button";
+    again.addEventListener("click", () => {
+      if (controller) return;
+      if (history.length && history[history.length - 1].role === "assistant") history.pop();
+      item.remove();
+      answer();
+    });
+    bar.append(copy, again);
+    item.appendChild(bar);
+  }
+
+  async function answer() {
+    const item = bubble("assistant", "");
+    item.classList.add("pending");
+    const body = item.querySelector(".body");
+    controller = new AbortController();
+    send.disabled = true;
+    stop.hidden = false;
+    let text = "";
+    let complete = false;
+    try {
+      const response = await fetch("/ui/chat", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify({ model: model.value, messages: history }),
+        signal: controller.signal,
+      });
+      if (!response.ok) {
+        let message = response.status + " " + response.statusText;
+        try { message = (await response.json()).error || message; } catch (e) { /* not JSON */ }
+        showError(item, message);
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const event = parse(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+          if (!event) continue;
+          if (event.name === "delta") {
+            text += event.data.text;
+            body.textContent = text;
+          } else if (event.name === "done") {
+            finish(item, body, event.data);
+            complete = true;
+          } else if (event.name === "error") {
+            showError(item, event.data.message);
+          }
+        }
+      }
+    } catch (error) {
+      if (error.name === "AbortError") item.classList.add("stopped");
+      else showError(item, String(error));
+    } finally {
+      item.classList.remove("pending");
+      send.disabled = false;
+      stop.hidden = true;
+      controller = null;
+    }
+    if (complete) {
+      history.push({ role: "assistant", content: text });
+      actions(item, body.textContent);
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const asked = question.value.trim();
+    if (!asked || controller) return;
+    history.push({ role: "user", content: asked });
+    bubble("user", asked);
+    question.value = "";
+    answer();
+  });
+  question.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  stop.addEventListener("click", () => controller && controller.abort());
+  document.getElementById("clear").addEventListener("click", () => {
+    if (controller) controller.abort();
+    history = [];
+    list.replaceChildren();
+  });
+})();

@@ -1,0 +1,109 @@
+"""The web UI in a real headless Chromium: sign in, a streamed answer with citation markers
+whose hover shows the verbatim quote and whose click opens the document at the marked passage,
+an abstention, hostile document markup that stays inert, and keyboard and label basics.
+Screenshots of the pages land in build/ui-screenshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from server_support import RunningServer
+
+pytestmark = pytest.mark.engine
+
+QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
+
+
+@pytest.fixture
+def page(chromium, ui_server):
+    context = chromium.new_context(locale="de-DE", viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: (problems.append("dialog: " + dialog.message),
+                                      dialog.dismiss()))
+    page.problems = problems
+    yield page
+    context.close()
+
+
+def sign_in(page, server: RunningServer, key: str = "anna") -> None:
+    page.goto(f"{server.url}/ui")
+    page.get_by_label("API-Schlüssel").fill(server.keys[key])
+    page.get_by_role("button", name="Anmelden").click()
+    page.wait_for_url("**/ui/chat")
+
+
+def ask(page, question: str) -> object:
+    count = page.locator(".message.assistant").count()
+    page.get_by_label("Ihre Frage").fill(question)
+    page.keyboard.press("Enter")
+    answer = page.locator(".message.assistant").nth(count)
+    answer.locator(".actions").wait_for()  # the stream is finished
+    return answer
+
+
+def test_a_cited_answer_links_to_the_marked_passage(page, ui_server, artifacts):
+    sign_in(page, ui_server)
+    assert page.locator("#model").input_value() == "rag:pumpenwerk"
+    answer = ask(page, QUESTION)
+    assert "5,5 kW" in answer.locator(".body").inner_text()
+    marker = answer.locator(".cite").first
+    assert marker.inner_text() == "[1]"
+    quote = marker.get_attribute("title")
+    assert "5,5 kW" in quote
+    marker.hover()
+    page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
+    marker.click()
+    page.wait_for_url("**/ui/documents/pumpenwerk/**")
+    mark = page.locator("mark#quote")
+    assert mark.inner_text() == quote
+    assert mark.evaluate("m => { const r = m.getBoundingClientRect();"
+                         " return r.top >= 0 && r.bottom <= window.innerHeight; }")
+    page.screenshot(path=str(artifacts / "document.png"))
+    assert page.problems == []
+
+
+def test_an_abstention_is_shown_as_not_in_the_documents(page, ui_server, artifacts):
+    sign_in(page, ui_server)
+    answer = ask(page, "Wie heißt der Hund des Geschäftsführers?")
+    assert answer.locator(".badge").inner_text() == "Nicht in den Dokumenten"
+    assert answer.locator(".cite").count() == 0
+    page.screenshot(path=str(artifacts / "abstention.png"), full_page=True)
+
+
+def test_a_follow_up_question_and_regenerate_keep_the_conversation(page, ui_server):
+    sign_in(page, ui_server)
+    ask(page, QUESTION)
+    second = ask(page, "Wie schwer ist die KP-55?")
+    assert "48 kg" in second.locator(".body").inner_text()
+    second.get_by_role("button", name="Neu erzeugen").click()
+    page.locator(".message.assistant").nth(1).locator(".actions").wait_for()
+    assert page.locator(".message.assistant").count() == 2
+    assert page.locator(".message.user").count() == 2
+
+
+def test_hostile_markup_in_a_document_stays_inert(page, ui_server, artifacts):
+    sign_in(page, ui_server, "gast")
+    page.goto(f"{ui_server.url}/ui/documents/extern/besucher.md")
+    page.wait_for_load_state("load")
+    assert "<script>window.pwned" in page.locator("pre.document").inner_text()
+    assert page.evaluate("() => window.pwned") is None
+    assert page.locator("pre.document img").count() == 0
+    page.screenshot(path=str(artifacts / "hostile-document.png"))
+    assert page.problems == []
+
+
+def test_every_control_has_a_label_and_the_keyboard_reaches_it(page, ui_server):
+    sign_in(page, ui_server)
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+        ".filter(e => !e.labels || e.labels.length === 0).map(e => e.id || e.name)")
+    assert unlabelled == []
+    reached = set()
+    page.locator("body").focus()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("() => document.activeElement.id"))
+    assert {"model", "question", "send"} <= reached
