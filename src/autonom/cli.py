@@ -343,7 +343,7 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("create")
 def keys_create(
     name: str,
-    scopes: Annotated[str, typer.Option(help="comma-separated: chat, embed, admin")]
+    scopes: Annotated[str, typer.Option(help="comma-separated: chat, embed, ingest, admin")]
     = "chat,embed",
     rpm: Annotated[int | None, typer.Option(help="requests per minute")] = None,
     tpm: Annotated[int | None, typer.Option(help="tokens per minute")] = None,

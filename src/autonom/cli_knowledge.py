@@ -247,7 +247,5 @@ def docs_rm(
     """Remove documents from a collection (the files stay where they are)."""
     services = _services()
     name = services.knowledge.collection_name(collection)
-    for source in sources:
-        services.knowledge.store.document(name, source, chunks=False)  # not found → error
-    removed = services.knowledge.store.remove(name, sources)
+    removed = services.knowledge.remove(name, sources)
     console.out.print(f"removed {removed} document(s) from {name}")

@@ -455,6 +455,11 @@ class Settings(BaseSettings):
         return self.home / "models"
 
     @property
+    def uploads_dir(self) -> Path:
+        """Files uploaded through the web UI, one folder per collection."""
+        return self.home / "uploads"
+
+    @property
     def reports_dir(self) -> Path:
         return self.eval.reports_dir or self.home / "reports"
 

@@ -32,9 +32,14 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory,
     hostile = tmp_path_factory.mktemp("extern")
     (hostile / "besucher.md").write_text(HOSTILE, encoding="utf-8")
     services.knowledge.ingest([hostile], "extern")
+    shared = tmp_path_factory.mktemp("wissen")
+    (shared / "willkommen.md").write_text("# Willkommen\n\nStand: 2026\n\nDie Kantine öffnet "
+                                          "um 11:30 Uhr.\n", encoding="utf-8")
+    services.knowledge.ingest([shared], "wissen")
     store = KeyStore(services.db)
-    for name, grants in (("anna", {"pumpenwerk"}), ("gast", {"extern"})):
-        _, keys[name] = store.create(name, frozenset({"chat"}), collections=frozenset(grants))
+    for name, scopes, grants in (("anna", {"chat"}, {"pumpenwerk"}), ("gast", {"chat"}, {"extern"}),
+                                 ("redaktion", {"chat", "ingest"}, {"wissen"})):
+        _, keys[name] = store.create(name, frozenset(scopes), collections=frozenset(grants))
     services.close()
     process, url = start_server(home)
     try:

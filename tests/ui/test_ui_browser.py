@@ -107,3 +107,31 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_it(page, ui_server):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("() => document.activeElement.id"))
     assert {"model", "question", "send"} <= reached
+
+
+def test_upload_two_files_and_see_them_ingested(page, ui_server, artifacts, tmp_path):
+    first, second = tmp_path / "urlaub.md", tmp_path / "telefon.txt"
+    first.write_text("# Urlaubsregel\n\nStand: 2026\n\nUrlaub wird zwei Wochen vorher "
+                     "beantragt.\n", encoding="utf-8")
+    second.write_text("Telefonliste\n\nEmpfang: 100\nWerkstatt: 230\n", encoding="utf-8")
+    sign_in(page, ui_server, "redaktion")
+    page.get_by_role("link", name="Dokumente").click()
+    page.get_by_role("link", name="wissen", exact=True).click()
+    page.set_input_files("#files", [str(first), str(second)])
+    page.get_by_role("button", name="Hochladen und einlesen").click()
+    status = page.locator("#status")
+    status.get_by_text("urlaub.md: eingelesen").wait_for()
+    status.get_by_text("telefon.txt: eingelesen").wait_for()
+    page.screenshot(path=str(artifacts / "upload.png"), full_page=True)
+    page.reload()
+    assert page.get_by_role("link", name="urlaub.md").count() == 1
+
+
+def test_a_hygiene_finding_opens_the_document_at_its_lines(page, ui_server, artifacts):
+    sign_in(page, ui_server)
+    page.goto(f"{ui_server.url}/ui/collections/pumpenwerk")
+    page.screenshot(path=str(artifacts / "collection.png"), full_page=True)
+    page.get_by_role("link", name="Hygiene-Bericht").first.click()
+    page.screenshot(path=str(artifacts / "hygiene.png"), full_page=True)
+    page.locator(".findings a[href*='lines=']").first.click()
+    assert page.locator("mark#quote").is_visible()

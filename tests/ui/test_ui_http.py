@@ -3,7 +3,6 @@ rules as the API (scopes, collection grants, request log)."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import httpx
@@ -13,39 +12,11 @@ from autonom.config import Settings
 from autonom.services import Services
 from autonom.store import request_log
 from autonom.store.keys import KeyStore
-from server_support import RunningServer
+from ui_support import chat, csrf_of, sign_in
 
 pytestmark = pytest.mark.engine
 
 QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
-
-
-def _csrf(html: str, name: str = "csrf") -> str:
-    if name == "meta":
-        return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-def sign_in(server: RunningServer, key: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=120)
-    page = client.get("/ui/login")
-    reply = client.post("/ui/login", data={"csrf": _csrf(page.text), "key": server.keys[key]})
-    assert reply.status_code == 303 and reply.headers["location"] == "/ui/chat"
-    return client
-
-
-def chat(client: httpx.Client, model: str, question: str) -> list[tuple[str, dict]]:
-    token = _csrf(client.get("/ui/chat").text, "meta")
-    reply = client.post("/ui/chat", headers={"x-csrf-token": token},
-                        json={"model": model, "messages": [{"role": "user",
-                                                            "content": question}]})
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"].startswith("text/event-stream")
-    events = []
-    for block in reply.text.strip().split("\n\n"):
-        name = re.search(r"^event: (\w+)", block, re.M).group(1)
-        events.append((name, json.loads(re.search(r"^data: (.*)$", block, re.M).group(1))))
-    return events
 
 
 def test_pages_forbid_inline_script_framing_and_sniffing(ui_server):
@@ -61,7 +32,7 @@ def test_pages_forbid_inline_script_framing_and_sniffing(ui_server):
 def test_sign_in_sets_an_httponly_strict_session_cookie(ui_server):
     client = httpx.Client(base_url=ui_server.url)
     page = client.get("/ui/login")
-    reply = client.post("/ui/login", data={"csrf": _csrf(page.text),
+    reply = client.post("/ui/login", data={"csrf": csrf_of(page.text),
                                            "key": ui_server.keys["anna"]})
     assert reply.status_code == 303
     cookie = reply.headers["set-cookie"]
@@ -74,7 +45,7 @@ def test_sign_in_sets_an_httponly_strict_session_cookie(ui_server):
 def test_a_wrong_key_or_a_missing_csrf_token_does_not_sign_in(ui_server):
     client = httpx.Client(base_url=ui_server.url)
     page = client.get("/ui/login")
-    wrong = client.post("/ui/login", data={"csrf": _csrf(page.text), "key": "sk-falsch"})
+    wrong = client.post("/ui/login", data={"csrf": csrf_of(page.text), "key": "sk-falsch"})
     assert wrong.status_code == 401 and "ungültig" in wrong.text
     forged = httpx.post(f"{ui_server.url}/ui/login", data={"csrf": "x",
                                                             "key": ui_server.keys["anna"]})
@@ -136,7 +107,7 @@ def test_a_collection_the_key_was_not_granted_is_not_there(ui_server):
     missing = client.get("/ui/documents/nirgends/besucher.md")
     assert page.status_code == missing.status_code == 404
     assert "Besucherparkplatz" not in page.text
-    token = _csrf(client.get("/ui/chat").text, "meta")
+    token = csrf_of(client.get("/ui/chat").text, "meta")
     body = {"model": "rag:extern", "messages": [{"role": "user",
                                                   "content": "Wo liegt der Besucherparkplatz?"}]}
     ui = client.post("/ui/chat", headers={"x-csrf-token": token}, json=body)
@@ -174,7 +145,7 @@ def test_revoking_the_key_ends_its_sessions_and_sign_out_ends_one(ui_server):
     assert client.get("/ui/chat").status_code == 303
     other = sign_in(ui_server, "anna")
     page = other.get("/ui/chat").text
-    assert other.post("/ui/logout", data={"csrf": _csrf(page)}).status_code == 303
+    assert other.post("/ui/logout", data={"csrf": csrf_of(page)}).status_code == 303
     assert other.get("/ui/chat").status_code == 303
 
 
@@ -188,7 +159,7 @@ def test_the_language_follows_the_browser_and_can_be_switched(ui_server):
 
 def test_overlong_or_empty_chats_are_refused_before_any_work(ui_server):
     client = sign_in(ui_server, "anna")
-    token = _csrf(client.get("/ui/chat").text, "meta")
+    token = csrf_of(client.get("/ui/chat").text, "meta")
     empty = client.post("/ui/chat", headers={"x-csrf-token": token},
                         json={"model": "rag:pumpenwerk", "messages": []})
     huge = client.post("/ui/chat", headers={"x-csrf-token": token}, json={

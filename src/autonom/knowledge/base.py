@@ -69,6 +69,14 @@ class KnowledgeBase:
         return ingestor.run(paths, self.collection_name(collection), prune=prune,
                             reindex=reindex, progress=progress)
 
+    def remove(self, collection: str | None, sources: list[str]) -> int:
+        """Removes documents from a collection (the files stay where they are); every source
+        must be there, or nothing is removed."""
+        name = self.collection_name(collection)
+        for source in sources:
+            self.store.document(name, source, chunks=False)  # not found → error
+        return self.store.remove(name, sources)
+
     def search(self, query: str, collection: str | None = None,
                k: int | None = None) -> list[Hit]:
         return self.retriever.search(query, self.collection_name(collection),

@@ -32,6 +32,7 @@ from autonom.server.openai_api import router as openai_router
 from autonom.services import Services
 from autonom.store.keys import ApiKey, KeyStore
 from autonom.store.sessions import SessionStore
+from autonom.ui import documents as ui_documents
 from autonom.ui import pages as ui_pages
 
 ACCESS = logging.getLogger("autonom.access")
@@ -170,6 +171,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(ollama_router)
     app.include_router(knowledge_router)
     app.include_router(ui_pages.router)
+    app.include_router(ui_documents.router)
     app.mount("/ui/static", StaticFiles(directory=ui_pages.STATIC), name="ui-static")
     app.router.routes.append(Route("/mcp", mcp_http.Guard(mcp_sessions, settings.server, keys),
                                    methods=["GET", "POST", "DELETE"]))

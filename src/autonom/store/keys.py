@@ -17,7 +17,7 @@ from autonom.errors import InvalidRequestError
 from autonom.store.db import Database
 from autonom.store.documents import check_collection_name
 
-SCOPES = ("chat", "embed", "admin")
+SCOPES = ("chat", "embed", "ingest", "admin")
 PREFIX = "sk-autonom-"
 ALL_COLLECTIONS = "*"
 

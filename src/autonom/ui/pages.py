@@ -93,7 +93,7 @@ def _lang(request: Request) -> str:
     return language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
 
-def _visitor(request: Request) -> Visitor | None:
+def visitor_of(request: Request) -> Visitor | None:
     """Who is signed in: the session's key, looked up again (a revoked key is signed out)."""
     state = request.app.state
     session = state.sessions.get(request.cookies.get(SESSION_COOKIE))
@@ -112,7 +112,7 @@ def _visitor(request: Request) -> Visitor | None:
     return Visitor(session, key, _lang(request))
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200,
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
           lang: str | None = None) -> HTMLResponse:
     lang = lang or _lang(request)
     other = next(code for code in LANGUAGES if code != lang)
@@ -121,7 +121,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
                                       status_code=status)
 
 
-def _to_login(request: Request) -> RedirectResponse:
+def to_login(request: Request) -> RedirectResponse:
     response = RedirectResponse("/ui/login", status_code=303)
     if request.cookies.get(SESSION_COOKIE):
         response.delete_cookie(SESSION_COOKIE, path="/ui")
@@ -142,12 +142,12 @@ def _signed_in(request: Request, key_id: str | None) -> RedirectResponse:
     return response
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     body = (await request.body()).decode("utf-8", errors="replace")
     return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
 
 
-def _same(a: str | None, b: str | None) -> bool:
+def same_token(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
 
@@ -164,21 +164,21 @@ async def login_page(request: Request) -> Response:
     if not request.app.state.settings.server.auth:  # loopback without keys: nobody to ask
         return _signed_in(request, None)
     token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", {"csrf": token, "error": None})
+    response = render(request, "login.html", {"csrf": token, "error": None})
     _cookie(response, LOGIN_COOKIE, token, 600)
     return response
 
 
 @router.post("/login", response_model=None)
 async def login(request: Request) -> Response:
-    form = await _form(request)
-    if not _same(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-        return _page(request, "message.html", {"message": "CSRF"}, status=403)
+    form = await read_form(request)
+    if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+        return render(request, "message.html", {"message": "CSRF"}, status=403)
     key = request.app.state.keys.verify(form.get("key", "").strip())
     if key is None:
         token = secrets.token_urlsafe(24)
         words = WORDS[_lang(request)]
-        response = _page(request, "login.html", {"csrf": token, "error": words["bad_key"]},
+        response = render(request, "login.html", {"csrf": token, "error": words["bad_key"]},
                          status=401)
         _cookie(response, LOGIN_COOKIE, token, 600)
         return response
@@ -187,13 +187,13 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout", response_model=None)
 async def logout(request: Request) -> Response:
-    visitor = _visitor(request)
-    form = await _form(request)
+    visitor = visitor_of(request)
+    form = await read_form(request)
     if visitor is not None:
-        if not _same(form.get("csrf"), visitor.session.csrf):
-            return _page(request, "message.html", {"message": "CSRF"}, status=403)
+        if not same_token(form.get("csrf"), visitor.session.csrf):
+            return render(request, "message.html", {"message": "CSRF"}, status=403)
         request.app.state.sessions.delete(visitor.session.token)
-    return _to_login(request)
+    return to_login(request)
 
 
 @router.get("/lang/{code}")
@@ -211,18 +211,18 @@ async def switch_language(code: str, request: Request) -> RedirectResponse:
 
 @router.get("/chat", response_model=None)
 async def chat_page(request: Request) -> Response:
-    visitor = _visitor(request)
+    visitor = visitor_of(request)
     if visitor is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         check_scope(visitor.key, "chat")
     except PermissionDeniedError:
-        return _page(request, "message.html", {"message": visitor.words["no_chat_scope"],
+        return render(request, "message.html", {"message": visitor.words["no_chat_scope"],
                                                "visitor": visitor}, status=403)
     models = [m["id"] for m in await listed_models(request.app.state.services, visitor.key)]
     # answers from documents first: that is what the people in the company come for
     models.sort(key=lambda name: (not name.startswith("rag:"), name))
-    return _page(request, "chat.html", {"visitor": visitor, "models": models,
+    return render(request, "chat.html", {"visitor": visitor, "models": models,
                                         "chosen": request.query_params.get("model")},
                  lang=visitor.lang)
 
@@ -237,21 +237,21 @@ class UiChat(BaseModel):
     messages: list[UiMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
 
 
-def _checked(request: Request) -> Visitor:
+def checked_visitor(request: Request) -> Visitor:
     """The signed-in visitor of a request that changes something, its CSRF token checked."""
-    visitor = _visitor(request)
+    visitor = visitor_of(request)
     if visitor is None:
         from autonom.errors import AuthenticationError
 
         raise AuthenticationError("not signed in (or the session expired)")
-    if not _same(request.headers.get("x-csrf-token"), visitor.session.csrf):
+    if not same_token(request.headers.get("x-csrf-token"), visitor.session.csrf):
         raise PermissionDeniedError("missing or wrong CSRF token")
     return visitor
 
 
 @router.post("/chat", response_model=None)
 async def chat(body: UiChat, request: Request) -> StreamingResponse:
-    visitor = _checked(request)
+    visitor = checked_visitor(request)
     check_scope(visitor.key, "chat")
     ask = ChatRequest(model=body.model,
                       messages=[Message(role=m.role, content=m.content) for m in body.messages],
@@ -301,9 +301,9 @@ async def _events(chunks: AsyncIterator[Any], collection: str | None) -> AsyncIt
 
 @router.get("/documents/{collection}/{source:path}", response_model=None)
 async def document_page(collection: str, source: str, request: Request) -> Response:
-    visitor = _visitor(request)
+    visitor = visitor_of(request)
     if visitor is None:
-        return _to_login(request)
+        return to_login(request)
     knowledge = request.app.state.services.knowledge
     ctx = CallContext(route="/ui/documents", key=visitor.key, request_id=new_request_id(),
                       body={"collection": collection, "source": source})
@@ -316,14 +316,37 @@ async def document_page(collection: str, source: str, request: Request) -> Respo
         check_scope(visitor.key, "chat")
         record = await gateway(request).documents(ctx, collection, work)
     except AutonomError as exc:
-        return _page(request, "message.html", {"message": str(exc), "visitor": visitor},
+        return render(request, "message.html", {"message": str(exc), "visitor": visitor},
                      status=http_status(exc), lang=visitor.lang)
     wanted = request.query_params.get("quote", "")[:5000]
-    before, marked, after = split_at_quote(record.text, wanted)
-    return _page(request, "document.html", {
+    lines = _line_range(request.query_params.get("lines", ""))
+    if lines and not wanted:
+        before, marked, after = split_at_lines(record.text, *lines)
+    else:
+        before, marked, after = split_at_quote(record.text, wanted)
+    return render(request, "document.html", {
         "visitor": visitor, "collection": collection, "document": record,
         "before": before, "marked": marked, "after": after,
         "quote_missing": bool(wanted) and not marked}, lang=visitor.lang)
+
+
+def _line_range(text: str) -> tuple[int, int] | None:
+    found = re.fullmatch(r"(\d{1,7})(?:-(\d{1,7}))?", text)
+    if found is None:
+        return None
+    first = int(found.group(1))
+    return first, max(first, int(found.group(2) or first))
+
+
+def split_at_lines(text: str, first: int, last: int) -> tuple[str, str, str]:
+    """The text before, of and after lines ``first`` to ``last`` (1-based, as hygiene
+    reports them)."""
+    lines = text.splitlines(keepends=True)
+    if first < 1 or first > len(lines):
+        return text, "", ""
+    start = sum(len(line) for line in lines[:first - 1])
+    end = start + sum(len(line) for line in lines[first - 1:last])
+    return text[:start], text[start:end], text[end:]
 
 
 def split_at_quote(text: str, wanted: str) -> tuple[str, str, str]:

@@ -1,0 +1,199 @@
+"""The web UI's document pages: collections, their documents with flags, the hygiene report,
+and uploading or removing documents.
+
+Reading needs the ``chat`` scope and a grant for the collection, as the API's knowledge
+routes do; changing a collection also needs the ``ingest`` scope. Uploads are stored below
+``uploads/COLLECTION`` in autonom's home and ingested from there with the same ingest as
+``autonom ingest``, so a file keeps its name as its source and the identity rules (a name
+taken by another file is refused, not overwritten) hold here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from autonom.errors import AutonomError, InvalidRequestError, http_status
+from autonom.gateway import CallContext, new_request_id
+from autonom.grounding import open_collection
+from autonom.knowledge import hygiene
+from autonom.knowledge.parse import PARSERS
+from autonom.knowledge.versions import outdated_documents
+from autonom.server.auth import check_scope
+from autonom.server.wire import gateway, readable_collections
+from autonom.ui.pages import (
+    Visitor,
+    checked_visitor,
+    read_form,
+    render,
+    same_token,
+    to_login,
+    visitor_of,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+_FILE_NAME = re.compile(r"[^\W][\w .,()+-]{0,150}", re.UNICODE)
+
+
+async def _reading(request: Request, visitor: Visitor, collection: str, route: str,
+                   work: Any) -> Any:
+    """Runs ``work(name)`` for a collection the visitor may read, rate-limited and logged
+    like the API's document routes."""
+    knowledge = request.app.state.services.knowledge
+    ctx = CallContext(route=route, key=visitor.key, request_id=new_request_id(),
+                      body={"collection": collection})
+
+    async def checked() -> Any:
+        check_scope(visitor.key, "chat")
+        name = open_collection(visitor.key, collection, knowledge.store).name
+        return await asyncio.to_thread(work, name)
+
+    return await gateway(request).documents(ctx, collection, checked)
+
+
+def _error_page(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
+    return render(request, "message.html", {"message": str(exc), "visitor": visitor},
+                 status=http_status(exc), lang=visitor.lang)
+
+
+@router.get("/collections", response_model=None)
+async def collections_page(request: Request) -> Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    try:
+        check_scope(visitor.key, "chat")
+    except AutonomError as exc:
+        return _error_page(request, visitor, exc)
+    found = readable_collections(request.app.state.services, visitor.key)
+    return render(request, "collections.html", {"visitor": visitor, "collections": found},
+                 lang=visitor.lang)
+
+
+@router.get("/collections/{collection}", response_model=None)
+async def collection_page(collection: str, request: Request) -> Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    store = request.app.state.services.knowledge.store
+
+    def listing(name: str) -> dict[str, Any]:
+        docs = store.documents(name)
+        outdated = outdated_documents(docs)
+        by_id = {d.id: d.source for d in docs}
+        return {"name": name, "documents": [
+            {"record": d, "replaced_by": by_id.get(outdated[d.id]) if d.id in outdated
+             else None, "outdated": d.id in outdated} for d in docs]}
+
+    try:
+        data = await _reading(request, visitor, collection, "/ui/collections", listing)
+    except AutonomError as exc:
+        return _error_page(request, visitor, exc)
+    may_change = visitor.key is None or "ingest" in visitor.key.scopes
+    return render(request, "collection.html", {"visitor": visitor, "may_change": may_change,
+                                              "supported": ",".join(sorted(PARSERS)),
+                                              **data}, lang=visitor.lang)
+
+
+@router.get("/collections/{collection}/hygiene", response_model=None)
+async def hygiene_page(collection: str, request: Request) -> Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    store = request.app.state.services.knowledge.store
+    try:
+        report = await _reading(request, visitor, collection, "/ui/hygiene",
+                                lambda name: hygiene.check(store, name))
+    except AutonomError as exc:
+        return _error_page(request, visitor, exc)
+    return render(request, "hygiene.html", {"visitor": visitor, "report": report,
+                                           "counts": report.counts()}, lang=visitor.lang)
+
+
+# -- changing a collection ----------------------------------------------------------------
+
+
+def _changing(request: Request, collection: str) -> tuple[Visitor, str]:
+    """The visitor (CSRF checked) and the collection's name, if the key may change it."""
+    visitor = checked_visitor(request)
+    check_scope(visitor.key, "ingest")
+    store = request.app.state.services.knowledge.store
+    return visitor, open_collection(visitor.key, collection, store).name
+
+
+def upload_path(uploads: Path, collection: str, file_name: str) -> Path:
+    """Where an uploaded file is kept; refuses names that are paths or odd."""
+    name = file_name.strip()
+    if not _FILE_NAME.fullmatch(name) or name in (".", ".."):
+        raise InvalidRequestError(f"not a usable file name: {file_name!r}")
+    if Path(name).suffix.lower() not in PARSERS:
+        raise InvalidRequestError(f"{name}: not a supported document type "
+                                  f"({', '.join(sorted(PARSERS))})")
+    return uploads / collection / name
+
+
+@router.put("/collections/{collection}/files/{file_name}")
+async def upload(collection: str, file_name: str, request: Request) -> JSONResponse:
+    _, name = _changing(request, collection)
+    settings = request.app.state.services.settings
+    path = upload_path(settings.uploads_dir, name, file_name)
+    body = await request.body()  # bounded by server.max_body_bytes before it is read
+    if not body:
+        raise InvalidRequestError(f"{file_name}: the file is empty")
+
+    def save() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(body)
+        partial.replace(path)
+
+    await asyncio.to_thread(save)
+    return JSONResponse({"file": path.name, "bytes": len(body)})
+
+
+@router.post("/collections/{collection}/ingest")
+async def ingest(collection: str, request: Request) -> JSONResponse:
+    visitor, name = _changing(request, collection)
+    services = request.app.state.services
+    folder = services.settings.uploads_dir / name
+    if not folder.is_dir():
+        raise InvalidRequestError("nothing uploaded to this collection yet")
+    ctx = CallContext(route="/ui/ingest", key=visitor.key, request_id=new_request_id(),
+                      body={"collection": name})
+
+    async def work() -> Any:
+        return await asyncio.to_thread(services.knowledge.ingest, [folder], name)
+
+    report = await gateway(request).documents(ctx, name, work)
+    return JSONResponse({"added": report.added, "updated": report.updated,
+                         "unchanged": report.unchanged,
+                         "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
+                         "flagged": report.flagged, "chunks": report.chunks})
+
+
+@router.post("/collections/{collection}/remove", response_model=None)
+async def remove(collection: str, request: Request) -> Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    form = await read_form(request)
+    if not same_token(form.get("csrf"), visitor.session.csrf):
+        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
+                     status=403, lang=visitor.lang)
+    knowledge = request.app.state.services.knowledge
+    source = form.get("source", "")
+    try:
+        check_scope(visitor.key, "ingest")
+        name = open_collection(visitor.key, collection, knowledge.store).name
+        await asyncio.to_thread(knowledge.remove, name, [source])
+    except AutonomError as exc:
+        return _error_page(request, visitor, exc)
+    uploaded = request.app.state.services.settings.uploads_dir / name / source
+    if "/" not in source and uploaded.is_file():  # else the next upload would bring it back
+        uploaded.unlink()
+    return RedirectResponse(f"/ui/collections/{name}", status_code=303)
