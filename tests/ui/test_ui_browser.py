@@ -135,3 +135,15 @@ def test_a_hygiene_finding_opens_the_document_at_its_lines(page, ui_server, arti
     page.screenshot(path=str(artifacts / "hygiene.png"), full_page=True)
     page.locator(".findings a[href*='lines=']").first.click()
     assert page.locator("mark#quote").is_visible()
+
+
+def test_a_conversation_survives_a_reload_and_is_listed(page, ui_server):
+    sign_in(page, ui_server)
+    ask(page, QUESTION)
+    assert "?c=c_" in page.url
+    page.reload()
+    assert page.locator(".message.user").first.inner_text() == QUESTION
+    assert page.locator(".message.assistant .cite").count() >= 1
+    assert page.locator(".history [aria-current] a").inner_text() == QUESTION
+    follow_up = ask(page, "Wie schwer ist die KP-55?")
+    assert "48 kg" in follow_up.locator(".body").inner_text()

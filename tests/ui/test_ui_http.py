@@ -66,7 +66,7 @@ def test_chat_streams_a_cited_answer_and_writes_the_request_log(ui_server):
     client = sign_in(ui_server, "anna")
     events = chat(client, "rag:pumpenwerk", QUESTION)
     names = [name for name, _ in events]
-    assert names[0] == "delta" and names[-1] == "done"
+    assert names[0] == "conversation" and names[1] == "delta" and names[-1] == "done"
     done = events[-1][1]
     assert done["abstained"] is False and "5,5 kW" in done["answer"]
     first = done["citations"][0]

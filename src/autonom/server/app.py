@@ -30,6 +30,7 @@ from autonom.server.knowledge_api import router as knowledge_router
 from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.services import Services
+from autonom.store.conversations import ConversationStore
 from autonom.store.keys import ApiKey, KeyStore
 from autonom.store.sessions import SessionStore
 from autonom.ui import documents as ui_documents
@@ -125,6 +126,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     app.state.keys = keys
+    app.state.conversations = ConversationStore(services.db)
     app.state.sessions = SessionStore(services.db, settings.server.ui_session_hours * 3600)
     app.state.metrics = metrics
     app.state.gateway = gateway

@@ -213,4 +213,30 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX ui_sessions_expiry ON ui_sessions(expires_at);
         """,
     ),
+    (
+        11,
+        "web UI conversations, one row per message",
+        """
+        CREATE TABLE conversations (
+            id          TEXT PRIMARY KEY,
+            owner       TEXT NOT NULL,
+            title       TEXT NOT NULL,
+            model       TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL
+        );
+        CREATE INDEX conversations_owner ON conversations(owner, updated_at);
+        CREATE TABLE conversation_messages (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            ordinal     INTEGER NOT NULL,
+            role        TEXT NOT NULL,
+            content     TEXT NOT NULL,
+            model       TEXT,
+            citations   TEXT NOT NULL DEFAULT '[]',
+            abstained   INTEGER,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (conversation_id, ordinal)
+        );
+        """,
+    ),
 ]

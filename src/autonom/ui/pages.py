@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +28,19 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from autonom.errors import AutonomError, InvalidRequestError, PermissionDeniedError, http_status
+from autonom.errors import (
+    AutonomError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    http_status,
+)
 from autonom.gateway import CallContext, new_request_id
 from autonom.grounding import answer_part, open_collection, parse_target
 from autonom.server.auth import check_scope
 from autonom.server.streaming import primed
 from autonom.server.wire import gateway, listed_models
+from autonom.store.conversations import ConversationStore, StoredMessage
 from autonom.store.keys import ApiKey
 from autonom.store.sessions import Session
 from autonom.types import ChatRequest, GenerationOptions, Message
@@ -87,6 +94,11 @@ class Visitor:
     @property
     def words(self) -> dict[str, str]:
         return WORDS[self.lang]
+
+    @property
+    def owner(self) -> str:
+        """Whose conversations these are: the key's (everyone's on a server without keys)."""
+        return self.key.id if self.key is not None else ""
 
 
 def _lang(request: Request) -> str:
@@ -222,9 +234,59 @@ async def chat_page(request: Request) -> Response:
     models = [m["id"] for m in await listed_models(request.app.state.services, visitor.key)]
     # answers from documents first: that is what the people in the company come for
     models.sort(key=lambda name: (not name.startswith("rag:"), name))
-    return render(request, "chat.html", {"visitor": visitor, "models": models,
-                                        "chosen": request.query_params.get("model")},
-                 lang=visitor.lang)
+    store: ConversationStore = request.app.state.conversations
+    current = None
+    if wanted := request.query_params.get("c"):
+        try:
+            current = store.get(visitor.owner, wanted)
+        except NotFoundError as exc:
+            return render(request, "message.html", {"message": str(exc), "visitor": visitor},
+                          status=404, lang=visitor.lang)
+    history = [{"role": m.role, "content": m.content} for m in current.messages] if current \
+        else []
+    return render(request, "chat.html", {
+        "visitor": visitor, "models": models, "current": current, "history": history,
+        "conversations": store.recent(visitor.owner),
+        "chosen": current.model if current else request.query_params.get("model")},
+        lang=visitor.lang)
+
+
+@router.get("/conversations/{conversation_id}.{kind}", response_model=None)
+async def export(conversation_id: str, kind: str, request: Request) -> Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    try:
+        conversation = request.app.state.conversations.get(visitor.owner, conversation_id)
+    except NotFoundError as exc:
+        return render(request, "message.html", {"message": str(exc), "visitor": visitor},
+                      status=404, lang=visitor.lang)
+    attachment = {"content-disposition": f'attachment; filename="{conversation.id}.{kind}"'}
+    if kind == "json":
+        return Response(json.dumps(conversation.to_json(), ensure_ascii=False, indent=1),
+                        media_type="application/json", headers=attachment)
+    if kind == "md":
+        return Response(conversation.to_markdown(), media_type="text/markdown; charset=utf-8",
+                        headers=attachment)
+    return render(request, "message.html", {"message": f"unknown export {kind!r}",
+                                            "visitor": visitor}, status=404, lang=visitor.lang)
+
+
+@router.post("/conversations/{conversation_id}/delete", response_model=None)
+async def delete_conversation(conversation_id: str, request: Request) -> Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    form = await read_form(request)
+    if not same_token(form.get("csrf"), visitor.session.csrf):
+        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
+                      status=403, lang=visitor.lang)
+    try:
+        request.app.state.conversations.delete(visitor.owner, conversation_id)
+    except NotFoundError as exc:
+        return render(request, "message.html", {"message": str(exc), "visitor": visitor},
+                      status=404, lang=visitor.lang)
+    return RedirectResponse("/ui/chat", status_code=303)
 
 
 class UiMessage(BaseModel):
@@ -235,6 +297,7 @@ class UiMessage(BaseModel):
 class UiChat(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     messages: list[UiMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    conversation: str | None = Field(default=None, max_length=40)
 
 
 def checked_visitor(request: Request) -> Visitor:
@@ -258,9 +321,22 @@ async def chat(body: UiChat, request: Request) -> StreamingResponse:
                       options=GenerationOptions())
     ctx = CallContext(route="/ui/chat", key=visitor.key, request_id=new_request_id(),
                       body=body.model_dump())
+    store: ConversationStore = request.app.state.conversations
+    if body.conversation is not None:
+        store.get(visitor.owner, body.conversation)  # another's or a deleted one: 404
     chunks = await primed(gateway(request).stream(ask, ctx))
+    conversation = body.conversation or store.create(
+        visitor.owner, body.messages[-1].content, body.model).id
+    store.sync(visitor.owner, conversation, body.model,
+               [(m.role, m.content) for m in body.messages])
     target = parse_target(body.model)
-    return StreamingResponse(_events(chunks, target.collection if target else None),
+
+    def keep(message: StoredMessage) -> None:
+        message.model = body.model
+        store.answer(visitor.owner, conversation, message)
+
+    return StreamingResponse(_events(chunks, target.collection if target else None,
+                                     conversation, keep),
                              media_type="text/event-stream")
 
 
@@ -273,8 +349,10 @@ def document_link(collection: str, source: str, quote_text: str) -> str:
             f"?quote={quote(quote_text, safe='')}#quote")
 
 
-async def _events(chunks: AsyncIterator[Any], collection: str | None) -> AsyncIterator[str]:
+async def _events(chunks: AsyncIterator[Any], collection: str | None, conversation: str,
+                  keep: Callable[[StoredMessage], None]) -> AsyncIterator[str]:
     text: list[str] = []
+    yield _event("conversation", {"id": conversation})
     try:
         async for chunk in chunks:
             if chunk.delta:
@@ -289,6 +367,9 @@ async def _events(chunks: AsyncIterator[Any], collection: str | None) -> AsyncIt
                         {"n": n, "source": c.source, "quote": c.quote,
                          "href": document_link(collection or "", c.source, c.quote)}
                         for n, c in enumerate(chunk.citations, 1)]
+                keep(StoredMessage("assistant", done.get("answer", "".join(text)),
+                                   citations=done.get("citations", []),
+                                   abstained=chunk.abstained))
                 yield _event("done", done)
     except AutonomError as exc:
         yield _event("error", {"status": http_status(exc), "message": str(exc)})

@@ -53,6 +53,8 @@ WORDS: dict[str, dict[str, str]] = {
         "skipped": "übersprungen",
         "ask_collection": "Fragen stellen",
         "empty": "Noch keine Dokumente.",
+        "conversations": "Gespräche",
+        "delete_conversation": "Gespräch löschen",
     },
     "en": {
         "title": "autonom",
@@ -102,6 +104,8 @@ WORDS: dict[str, dict[str, str]] = {
         "skipped": "skipped",
         "ask_collection": "Ask questions",
         "empty": "No documents yet.",
+        "conversations": "Conversations",
+        "delete_conversation": "Delete conversation",
     },
 }
 

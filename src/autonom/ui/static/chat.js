@@ -12,7 +12,8 @@
   const send = document.getElementById("send");
   const stop = document.getElementById("stop");
   const words = section.dataset;
-  let history = [];
+  let history = JSON.parse(document.getElementById("history").textContent);
+  let conversation = section.dataset.conversation || null;
   let controller = null;
 
   function element(tag, className, text) {
@@ -101,7 +102,7 @@
       const response = await fetch("/ui/chat", {
         method: "POST",
         headers: { "content-type": "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ model: model.value, messages: history }),
+        body: JSON.stringify({ model: model.value, messages: history, conversation }),
         signal: controller.signal,
       });
       if (!response.ok) {
@@ -122,7 +123,22 @@
           const event = parse(buffer.slice(0, cut));
           buffer = buffer.slice(cut + 2);
           if (!event) continue;
-          if (event.name === "delta") {
+          if (event.name === "conversation") {
+            if (conversation !== event.data.id) {
+              conversation = event.data.id;
+              const href = "/ui/chat?c=" + encodeURIComponent(conversation);
+              window.history.replaceState(null, "", href);
+              const listed = document.querySelector(".history ol");
+              if (listed) {
+                const entry = element("li");
+                entry.setAttribute("aria-current", "page");
+                const link = element("a", "", history[0] ? history[0].content.slice(0, 80) : "…");
+                link.href = href;
+                entry.appendChild(link);
+                listed.prepend(entry);
+              }
+            }
+          } else if (event.name === "delta") {
             text += event.data.text;
             body.textContent = text;
           } else if (event.name === "done") {
@@ -164,9 +180,9 @@
     }
   });
   stop.addEventListener("click", () => controller && controller.abort());
-  document.getElementById("clear").addEventListener("click", () => {
-    if (controller) controller.abort();
-    history = [];
-    list.replaceChildren();
-  });
+  const answered = list.querySelectorAll(".message.assistant");
+  if (answered.length) {
+    const last = answered[answered.length - 1];
+    actions(last, last.querySelector(".body").textContent);
+  }
 })();
