@@ -28,8 +28,8 @@ def sign_in(server: RunningServer, key: str) -> httpx.Client:
 def chat(client: httpx.Client, model: str, question: str) -> list[tuple[str, dict]]:
     token = csrf_of(client.get("/ui/chat").text, "meta")
     reply = client.post("/ui/chat", headers={"x-csrf-token": token},
-                        json={"model": model, "messages": [{"role": "user",
-                                                            "content": question}]})
+                        json={"model": model, "max_tokens": 24,
+                              "messages": [{"role": "user", "content": question}]})
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("text/event-stream")
     events = []

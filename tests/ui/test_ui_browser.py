@@ -147,3 +147,21 @@ def test_a_conversation_survives_a_reload_and_is_listed(page, ui_server):
     assert page.locator(".history [aria-current] a").inner_text() == QUESTION
     follow_up = ask(page, "Wie schwer ist die KP-55?")
     assert "48 kg" in follow_up.locator(".body").inner_text()
+
+
+def test_an_admin_creates_and_revokes_a_key_and_others_see_no_admin(page, ui_server,
+                                                                     artifacts):
+    sign_in(page, ui_server)
+    assert page.get_by_role("link", name="Verwaltung").count() == 0
+    page.get_by_role("button", name="Abmelden").click()
+    sign_in(page, ui_server, "all")
+    page.get_by_role("link", name="Verwaltung").click()
+    page.get_by_label("Name", exact=True).fill("empfang")
+    page.get_by_role("checkbox", name="embed").check()
+    page.get_by_role("button", name="Erstellen").click()
+    secret = page.get_by_label("API-Schlüssel").input_value()
+    assert secret.startswith("sk-autonom-")
+    page.screenshot(path=str(artifacts / "admin-keys.png"), full_page=True)
+    page.get_by_role("button", name="Widerrufen empfang").click()
+    row = page.locator("tr", has_text="empfang")
+    assert "widerrufen" in row.inner_text()

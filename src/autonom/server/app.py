@@ -33,6 +33,7 @@ from autonom.services import Services
 from autonom.store.conversations import ConversationStore
 from autonom.store.keys import ApiKey, KeyStore
 from autonom.store.sessions import SessionStore
+from autonom.ui import admin as ui_admin
 from autonom.ui import documents as ui_documents
 from autonom.ui import pages as ui_pages
 
@@ -174,6 +175,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(knowledge_router)
     app.include_router(ui_pages.router)
     app.include_router(ui_documents.router)
+    app.include_router(ui_admin.router)
     app.mount("/ui/static", StaticFiles(directory=ui_pages.STATIC), name="ui-static")
     app.router.routes.append(Route("/mcp", mcp_http.Guard(mcp_sessions, settings.server, keys),
                                    methods=["GET", "POST", "DELETE"]))

@@ -298,6 +298,8 @@ class UiChat(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     messages: list[UiMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     conversation: str | None = Field(default=None, max_length=40)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """At most this many tokens in the answer (the server's cap applies as on the API)."""
 
 
 def checked_visitor(request: Request) -> Visitor:
@@ -318,7 +320,7 @@ async def chat(body: UiChat, request: Request) -> StreamingResponse:
     check_scope(visitor.key, "chat")
     ask = ChatRequest(model=body.model,
                       messages=[Message(role=m.role, content=m.content) for m in body.messages],
-                      options=GenerationOptions())
+                      options=GenerationOptions(max_tokens=body.max_tokens))
     ctx = CallContext(route="/ui/chat", key=visitor.key, request_id=new_request_id(),
                       body=body.model_dump())
     store: ConversationStore = request.app.state.conversations

@@ -1,0 +1,162 @@
+"""The web UI's administration pages (``admin`` scope): API keys and the request log.
+
+Keys are created, granted and revoked with the same :class:`KeyStore` functions and parsers
+as ``autonom keys``; a new key's secret is shown once on the page that created it and is
+never stored. The request log is read with :func:`autonom.store.request_log.query`, as
+``autonom logs`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from autonom.errors import AutonomError, InvalidRequestError, NotFoundError, http_status
+from autonom.server.auth import check_scope
+from autonom.store import request_log
+from autonom.store.keys import SCOPES, KeyStore, parse_collections, parse_scopes
+from autonom.ui.pages import Visitor, read_form, render, same_token, to_login, visitor_of
+
+router = APIRouter(prefix="/ui/admin", include_in_schema=False)
+LOG_PAGE = 100
+
+
+def _admin(request: Request) -> Visitor | Response:
+    visitor = visitor_of(request)
+    if visitor is None:
+        return to_login(request)
+    try:
+        check_scope(visitor.key, "admin")
+    except AutonomError as exc:
+        return _error(request, visitor, exc)
+    return visitor
+
+
+def _error(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
+    return render(request, "message.html", {"message": str(exc), "visitor": visitor},
+                  status=http_status(exc), lang=visitor.lang)
+
+
+def _keys_page(request: Request, visitor: Visitor, created: Any = None, secret: str = "",
+               error: str = "", status: int = 200) -> Response:
+    keys = KeyStore(request.app.state.services.db).list()
+    return render(request, "admin_keys.html", {
+        "visitor": visitor, "keys": keys, "scopes": SCOPES, "created": created,
+        "secret": secret, "error": error,
+        "when": lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))},
+        status=status, lang=visitor.lang)
+
+
+@router.get("/keys", response_model=None)
+async def keys_page(request: Request) -> Response:
+    visitor = _admin(request)
+    if isinstance(visitor, Response):
+        return visitor
+    return _keys_page(request, visitor)
+
+
+async def _changing(request: Request) -> tuple[Visitor, dict[str, str]] | Response:
+    visitor = _admin(request)
+    if isinstance(visitor, Response):
+        return visitor
+    form = await read_form(request)
+    if not same_token(form.get("csrf"), visitor.session.csrf):
+        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
+                      status=403, lang=visitor.lang)
+    return visitor, form
+
+
+def _limit(text: str, label: str) -> int | None:
+    if not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise InvalidRequestError(f"{label} must be a whole number")
+    return int(text)
+
+
+@router.post("/keys", response_model=None)
+async def create_key(request: Request) -> Response:
+    checked = await _changing(request)
+    if isinstance(checked, Response):
+        return checked
+    visitor, form = checked
+    try:
+        scopes = parse_scopes(",".join(s for s in SCOPES if form.get(f"scope_{s}")))
+        key, secret = KeyStore(request.app.state.services.db).create(
+            form.get("name", ""), scopes, _limit(form.get("rpm", ""), "rpm"),
+            _limit(form.get("tpm", ""), "tpm"), parse_collections(form.get("collections", "")))
+    except AutonomError as exc:
+        return _keys_page(request, visitor, error=str(exc), status=http_status(exc))
+    return _keys_page(request, visitor, created=key, secret=secret)
+
+
+@router.post("/keys/{key_id}/revoke", response_model=None)
+async def revoke_key(key_id: str, request: Request) -> Response:
+    checked = await _changing(request)
+    if isinstance(checked, Response):
+        return checked
+    visitor, _ = checked
+    try:
+        KeyStore(request.app.state.services.db).revoke(key_id)
+    except AutonomError as exc:
+        return _error(request, visitor, exc)
+    return RedirectResponse("/ui/admin/keys", status_code=303)
+
+
+@router.post("/keys/{key_id}/grant", response_model=None)
+async def grant_key(key_id: str, request: Request) -> Response:
+    checked = await _changing(request)
+    if isinstance(checked, Response):
+        return checked
+    visitor, form = checked
+    try:
+        names = parse_collections(form.get("collections", ""))
+        if not names:
+            raise InvalidRequestError("name at least one collection")
+        KeyStore(request.app.state.services.db).grant(key_id, names,
+                                                      revoke=form.get("remove") == "1")
+    except AutonomError as exc:
+        return _keys_page(request, visitor, error=str(exc), status=http_status(exc))
+    return RedirectResponse("/ui/admin/keys", status_code=303)
+
+
+# -- request log --------------------------------------------------------------------------
+
+
+@router.get("/logs", response_model=None)
+async def logs_page(request: Request) -> Response:
+    visitor = _admin(request)
+    if isinstance(visitor, Response):
+        return visitor
+    query = request.query_params
+    try:
+        status = _limit(query.get("status", ""), "status")
+        hours = _limit(query.get("hours", ""), "hours")
+    except AutonomError as exc:
+        return _error(request, visitor, exc)
+    entries = request_log.query(
+        request.app.state.services.db, model=query.get("model") or None,
+        key_id=query.get("key") or None, status=status,
+        since=time.time() - hours * 3600 if hours else None, limit=LOG_PAGE)
+    return render(request, "admin_logs.html", {
+        "visitor": visitor, "entries": entries, "filters": dict(query),
+        "when": lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))},
+        lang=visitor.lang)
+
+
+@router.get("/logs/{entry_id}", response_model=None)
+async def log_entry(entry_id: str, request: Request) -> Response:
+    visitor = _admin(request)
+    if isinstance(visitor, Response):
+        return visitor
+    entry = request_log.get(request.app.state.services.db, entry_id)
+    if entry is None:
+        return _error(request, visitor, NotFoundError(f"no logged request {entry_id!r}"))
+    return render(request, "admin_log_entry.html", {
+        "visitor": visitor, "entry": entry,
+        "detail": json.dumps(entry.to_dict(), ensure_ascii=False, indent=2)},
+        lang=visitor.lang)
