@@ -37,3 +37,22 @@ def chat(client: httpx.Client, model: str, question: str) -> list[tuple[str, dic
         name = re.search(r"^event: (\w+)", block, re.M).group(1)
         events.append((name, json.loads(re.search(r"^data: (.*)$", block, re.M).group(1))))
     return events
+
+
+# -- in the browser (a Playwright page) --------------------------------------------------
+
+
+def browser_sign_in(page, server: RunningServer, key: str = "anna") -> None:
+    page.goto(f"{server.url}/ui")
+    page.get_by_label("API-Schlüssel").fill(server.keys[key])
+    page.get_by_role("button", name="Anmelden").click()
+    page.wait_for_url("**/ui/chat")
+
+
+def ask(page, question: str) -> object:
+    count = page.locator(".message.assistant").count()
+    page.get_by_label("Ihre Frage").fill(question)
+    page.keyboard.press("Enter")
+    answer = page.locator(".message.assistant").nth(count)
+    answer.locator(".actions").wait_for()  # the stream is finished
+    return answer

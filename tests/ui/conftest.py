@@ -69,3 +69,17 @@ def artifacts() -> Path:
     folder = Path(__file__).resolve().parents[2] / "build" / "ui-screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def page(chromium, ui_server):
+    context = chromium.new_context(locale="de-DE", viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: (problems.append("dialog: " + dialog.message),
+                                      dialog.dismiss()))
+    page.problems = problems
+    yield page
+    context.close()

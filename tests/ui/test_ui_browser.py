@@ -7,41 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from server_support import RunningServer
+from ui_support import ask
+from ui_support import browser_sign_in as sign_in
 
 pytestmark = pytest.mark.engine
 
 QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
-
-
-@pytest.fixture
-def page(chromium, ui_server):
-    context = chromium.new_context(locale="de-DE", viewport={"width": 1100, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("dialog", lambda dialog: (problems.append("dialog: " + dialog.message),
-                                      dialog.dismiss()))
-    page.problems = problems
-    yield page
-    context.close()
-
-
-def sign_in(page, server: RunningServer, key: str = "anna") -> None:
-    page.goto(f"{server.url}/ui")
-    page.get_by_label("API-Schlüssel").fill(server.keys[key])
-    page.get_by_role("button", name="Anmelden").click()
-    page.wait_for_url("**/ui/chat")
-
-
-def ask(page, question: str) -> object:
-    count = page.locator(".message.assistant").count()
-    page.get_by_label("Ihre Frage").fill(question)
-    page.keyboard.press("Enter")
-    answer = page.locator(".message.assistant").nth(count)
-    answer.locator(".actions").wait_for()  # the stream is finished
-    return answer
 
 
 def test_a_cited_answer_links_to_the_marked_passage(page, ui_server, artifacts):
@@ -103,9 +74,11 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_it(page, ui_server):
     assert unlabelled == []
     reached = set()
     page.locator("body").focus()
-    for _ in range(12):
+    for _ in range(60):  # past the conversation list, which grows with the other tests
         page.keyboard.press("Tab")
         reached.add(page.evaluate("() => document.activeElement.id"))
+        if {"model", "question", "send"} <= reached:
+            break
     assert {"model", "question", "send"} <= reached
 
 
