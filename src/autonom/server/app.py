@@ -35,6 +35,7 @@ from autonom.store.keys import ApiKey, KeyStore
 from autonom.store.sessions import SessionStore
 from autonom.ui import admin as ui_admin
 from autonom.ui import documents as ui_documents
+from autonom.ui import evals as ui_evals
 from autonom.ui import pages as ui_pages
 
 ACCESS = logging.getLogger("autonom.access")
@@ -176,6 +177,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(ui_pages.router)
     app.include_router(ui_documents.router)
     app.include_router(ui_admin.router)
+    app.include_router(ui_evals.router)
     app.mount("/ui/static", StaticFiles(directory=ui_pages.STATIC), name="ui-static")
     app.router.routes.append(Route("/mcp", mcp_http.Guard(mcp_sessions, settings.server, keys),
                                    methods=["GET", "POST", "DELETE"]))

@@ -25,18 +25,18 @@ router = APIRouter(prefix="/ui/admin", include_in_schema=False)
 LOG_PAGE = 100
 
 
-def _admin(request: Request) -> Visitor | Response:
+def admin_visitor(request: Request) -> Visitor | Response:
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
     try:
         check_scope(visitor.key, "admin")
     except AutonomError as exc:
-        return _error(request, visitor, exc)
+        return error_page(request, visitor, exc)
     return visitor
 
 
-def _error(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
+def error_page(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
     return render(request, "message.html", {"message": str(exc), "visitor": visitor},
                   status=http_status(exc), lang=visitor.lang)
 
@@ -53,14 +53,14 @@ def _keys_page(request: Request, visitor: Visitor, created: Any = None, secret: 
 
 @router.get("/keys", response_model=None)
 async def keys_page(request: Request) -> Response:
-    visitor = _admin(request)
+    visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
     return _keys_page(request, visitor)
 
 
 async def _changing(request: Request) -> tuple[Visitor, dict[str, str]] | Response:
-    visitor = _admin(request)
+    visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
     form = await read_form(request)
@@ -103,7 +103,7 @@ async def revoke_key(key_id: str, request: Request) -> Response:
     try:
         KeyStore(request.app.state.services.db).revoke(key_id)
     except AutonomError as exc:
-        return _error(request, visitor, exc)
+        return error_page(request, visitor, exc)
     return RedirectResponse("/ui/admin/keys", status_code=303)
 
 
@@ -129,7 +129,7 @@ async def grant_key(key_id: str, request: Request) -> Response:
 
 @router.get("/logs", response_model=None)
 async def logs_page(request: Request) -> Response:
-    visitor = _admin(request)
+    visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
     query = request.query_params
@@ -137,7 +137,7 @@ async def logs_page(request: Request) -> Response:
         status = _limit(query.get("status", ""), "status")
         hours = _limit(query.get("hours", ""), "hours")
     except AutonomError as exc:
-        return _error(request, visitor, exc)
+        return error_page(request, visitor, exc)
     entries = request_log.query(
         request.app.state.services.db, model=query.get("model") or None,
         key_id=query.get("key") or None, status=status,
@@ -150,12 +150,12 @@ async def logs_page(request: Request) -> Response:
 
 @router.get("/logs/{entry_id}", response_model=None)
 async def log_entry(entry_id: str, request: Request) -> Response:
-    visitor = _admin(request)
+    visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
     entry = request_log.get(request.app.state.services.db, entry_id)
     if entry is None:
-        return _error(request, visitor, NotFoundError(f"no logged request {entry_id!r}"))
+        return error_page(request, visitor, NotFoundError(f"no logged request {entry_id!r}"))
     return render(request, "admin_log_entry.html", {
         "visitor": visitor, "entry": entry,
         "detail": json.dumps(entry.to_dict(), ensure_ascii=False, indent=2)},

@@ -62,7 +62,8 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 class SecurityHeaders:
     """Headers on every ``/ui`` response: no inline script, no framing, no sniffing, no
-    referrer (document names in URLs stay in the company)."""
+    referrer (document names in URLs stay in the company). A response that brings its own,
+    stricter policy (a sandboxed report) keeps it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,9 +75,10 @@ class SecurityHeaders:
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"content-security-policy", CSP.encode()),
-                                      (b"x-frame-options", b"DENY"),
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"content-security-policy" for name, _ in headers):
+                    headers.append((b"content-security-policy", CSP.encode()))
+                message["headers"] = [*headers, (b"x-frame-options", b"DENY"),
                                       (b"x-content-type-options", b"nosniff"),
                                       (b"referrer-policy", b"no-referrer"),
                                       (b"cache-control", b"no-store")]
