@@ -152,9 +152,9 @@ def _template_status(template: str | None, services: Services) -> str:
 @app.command()
 def rm(models: Annotated[list[str], typer.Argument(help="model names")]) -> None:
     """Remove models from the store (their file is deleted when no other name uses it)."""
-    registry = _services().registry
+    services = _services()
     for model in models:
-        record = registry.remove(model)
+        record = services.remove(model)
         console.out.print(f"deleted {record.name}")
 
 

@@ -119,6 +119,12 @@ class Services:
                 raise
         return record
 
+    def remove(self, name: str) -> ModelRecord:
+        """Unload a model and remove it from the store (its file goes when no other name
+        uses it): the same for ``autonom rm``, ``DELETE /api/delete`` and the web UI."""
+        self.backend.unload(name)
+        return self.registry.remove(name)
+
     def check_pull(self, source: str, *, remote: bool = False, gate: Gate | None = None) -> bool:
         """What can be refused before downloading: the source (for ``remote`` callers) and a
         catalog model's licence. Returns whether the catalog knows ``source``."""

@@ -48,9 +48,11 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory,
         stop_server(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    """Debian's Chromium driven by Playwright (the browser is installed by 'make browser')."""
+    """Debian's Chromium driven by Playwright (the browser is installed by 'make browser').
+    Per module: Playwright's synchronous API runs an event loop while it is open, and tests
+    elsewhere call asyncio.run()."""
     from playwright.sync_api import sync_playwright
 
     executable = os.environ.get("AUTONOM_CHROMIUM") or shutil.which("chromium")

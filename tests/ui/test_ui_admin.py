@@ -3,6 +3,7 @@ granted and revoked with the same rules as 'autonom keys'; the request log."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -92,3 +93,40 @@ def test_the_request_log_lists_filters_and_shows_an_entry(ui_server):
     assert detail.status_code == 200 and "&#34;route&#34;" in detail.text
     assert admin.get("/ui/admin/logs/nichts-da").status_code == 404
     assert admin.get("/ui/admin/logs", params={"status": "abc"}).status_code == 400
+
+
+def test_models_show_licence_and_backends_and_pull_follows_the_api_rules(ui_server):
+    admin = sign_in(ui_server, "all")
+    page = admin.get("/ui/admin/models")
+    assert page.status_code == 200
+    assert ui_server.model in page.text and "apache-2.0" in page.text.lower()
+    assert "embedded" in page.text
+    token = csrf_of(page.text, "meta")
+    present = admin.post("/ui/admin/models/pull", headers={"x-csrf-token": token},
+                         json={"source": ui_server.model})
+    assert present.status_code == 200
+    assert json.loads(present.text.strip().splitlines()[-1])["status"] == "success"
+    outside = "/etc/passwd.gguf"
+    ui = admin.post("/ui/admin/models/pull", headers={"x-csrf-token": token},
+                    json={"source": outside})
+    api = httpx.post(f"{ui_server.url}/api/pull", headers=ui_server.headers("all"),
+                     json={"model": outside, "stream": False})
+    assert ui.status_code == api.status_code and ui.status_code >= 400
+    assert ui.json()["error"] == api.json()["error"]
+    assert sign_in(ui_server, "anna").get("/ui/admin/models").status_code == 403
+
+
+def test_a_removed_model_is_gone_and_the_shared_file_stays(ui_server, default_model_file):
+    from autonom.models.pull import pull
+
+    services = Services(Settings(home=ui_server.home))
+    pull(str(default_model_file), services.registry, services.settings, name="kopie")
+    admin = sign_in(ui_server, "all")
+    page = admin.get("/ui/admin/models").text
+    assert "kopie" in page
+    reply = admin.post("/ui/admin/models/delete", data={"csrf": csrf_of(page),
+                                                        "name": "kopie"})
+    assert reply.status_code == 303
+    names = [r.name for r in services.registry.list()]
+    assert "kopie" not in names and ui_server.model in names
+    assert services.registry.get(ui_server.model).exists

@@ -20,7 +20,7 @@ from autonom.errors import AutonomError, InvalidRequestError
 from autonom.grounding import PREFIX
 from autonom.models.registry import ModelRecord
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
-from autonom.server.streaming import ndjson, primed
+from autonom.server.streaming import ndjson, primed, pull_lines
 from autonom.server.wire import (
     Open,
     ToolSpec,
@@ -436,8 +436,7 @@ async def version() -> dict[str, str]:
 async def delete(body: ModelBody, request: Request,
                  _: AdminKey) -> Response:
     services = request.app.state.services
-    services.backend.unload(body.target)
-    services.registry.remove(body.target)
+    services.remove(body.target)
     return Response(status_code=200)
 
 
@@ -449,43 +448,7 @@ async def pull(body: PullBody, request: Request,
     if not body.stream:
         record = await asyncio.to_thread(services.pull, body.target, remote=True)
         return JSONResponse({"status": "success", "digest": record.sha256})
-    return StreamingResponse(_pull_lines(services, body.target),
+    return StreamingResponse(pull_lines(services, body.target),
                              media_type="application/x-ndjson")
 
 
-async def _pull_lines(services: Any, source: str) -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    class Progress:
-        total: int | None = None
-        done = 0
-
-        def start(self, description: str, total: int | None) -> None:
-            self.total, self.done = total, 0
-            loop.call_soon_threadsafe(queue.put_nowait, {"status": description})
-
-        def advance(self, n: int) -> None:
-            self.done += n
-            loop.call_soon_threadsafe(queue.put_nowait, {
-                "status": "downloading", "total": self.total or 0, "completed": self.done})
-
-    def work() -> None:
-        try:
-            record = services.pull(source, progress=Progress(), remote=True)
-            loop.call_soon_threadsafe(queue.put_nowait,
-                                      {"status": "success", "digest": record.sha256})
-        except AutonomError as exc:
-            loop.call_soon_threadsafe(queue.put_nowait, {"error": str(exc)})
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-
-    task = loop.run_in_executor(None, work)
-    last_sent = 0.0
-    while (item := await queue.get()) is not None:
-        if item.get("status") == "downloading":  # at most ~10 progress lines per second
-            if time.monotonic() - last_sent < 0.1 and item["completed"] != item["total"]:
-                continue
-            last_sent = time.monotonic()
-        yield ndjson(item)
-    await task

@@ -1,25 +1,38 @@
-"""The web UI's administration pages (``admin`` scope): API keys and the request log.
+"""The web UI's administration pages (``admin`` scope): API keys, the request log, models
+and backends.
 
 Keys are created, granted and revoked with the same :class:`KeyStore` functions and parsers
 as ``autonom keys``; a new key's secret is shown once on the page that created it and is
 never stored. The request log is read with :func:`autonom.store.request_log.query`, as
-``autonom logs`` does.
+``autonom logs`` does. Models are pulled and removed through :meth:`Services.pull` and
+:meth:`Services.remove` (licence policy and source rules as on ``POST /api/pull``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 
 from autonom.errors import AutonomError, InvalidRequestError, NotFoundError, http_status
 from autonom.server.auth import check_scope
+from autonom.server.streaming import pull_lines
 from autonom.store import request_log
 from autonom.store.keys import SCOPES, KeyStore, parse_collections, parse_scopes
-from autonom.ui.pages import Visitor, read_form, render, same_token, to_login, visitor_of
+from autonom.ui.pages import (
+    Visitor,
+    checked_visitor,
+    read_form,
+    render,
+    same_token,
+    to_login,
+    visitor_of,
+)
 
 router = APIRouter(prefix="/ui/admin", include_in_schema=False)
 LOG_PAGE = 100
@@ -160,3 +173,54 @@ async def log_entry(entry_id: str, request: Request) -> Response:
         "visitor": visitor, "entry": entry,
         "detail": json.dumps(entry.to_dict(), ensure_ascii=False, indent=2)},
         lang=visitor.lang)
+
+
+# -- models and backends ------------------------------------------------------------------
+
+
+@router.get("/models", response_model=None)
+async def models_page(request: Request) -> Response:
+    visitor = admin_visitor(request)
+    if isinstance(visitor, Response):
+        return visitor
+    services = request.app.state.services
+    models = []
+    for record in services.registry.list():
+        try:
+            services.check_licence(record.name)
+            licence = ""
+        except AutonomError as exc:
+            licence = str(exc)
+        models.append({"record": record, "refused": licence,
+                       "licence": record.info.license or "–"})
+    backends = await services.backend.probe()
+    return render(request, "admin_models.html", {
+        "visitor": visitor, "models": models, "backends": backends,
+        "loaded": set(services.backend.loaded())}, lang=visitor.lang)
+
+
+@router.post("/models/delete", response_model=None)
+async def delete_model(request: Request) -> Response:
+    checked = await _changing(request)
+    if isinstance(checked, Response):
+        return checked
+    visitor, form = checked
+    try:
+        await asyncio.to_thread(request.app.state.services.remove, form.get("name", ""))
+    except AutonomError as exc:
+        return error_page(request, visitor, exc)
+    return RedirectResponse("/ui/admin/models", status_code=303)
+
+
+class PullBody(BaseModel):
+    source: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/models/pull")
+async def pull_model(body: PullBody, request: Request) -> StreamingResponse:
+    visitor = checked_visitor(request)
+    check_scope(visitor.key, "admin")
+    services = request.app.state.services
+    services.check_pull(body.source, remote=True)  # refusals as a status, before streaming
+    return StreamingResponse(pull_lines(services, body.source),
+                             media_type="application/x-ndjson")
