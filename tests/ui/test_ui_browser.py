@@ -138,3 +138,29 @@ def test_an_admin_creates_and_revokes_a_key_and_others_see_no_admin(page, ui_ser
     page.get_by_role("button", name="Widerrufen empfang").click()
     row = page.locator("tr", has_text="empfang")
     assert "widerrufen" in row.inner_text()
+
+
+def test_stop_ends_a_streaming_answer_and_the_log_says_cancelled(page, ui_server):
+    from autonom.config import Settings
+    from autonom.services import Services
+    from autonom.store import request_log
+    from autonom.store.keys import KeyStore
+
+    sign_in(page, ui_server, "chat")
+    page.locator("#model").select_option(ui_server.model)
+    page.get_by_label("Ihre Frage").fill("Schreibe eine lange Geschichte über eine Pumpe.")
+    page.keyboard.press("Enter")
+    answer = page.locator(".message.assistant").last
+    page.wait_for_function("() => document.querySelector('.message.assistant .body')"
+                           ".textContent.length > 0")
+    page.get_by_role("button", name="Stopp").click()
+    page.locator(".message.assistant.stopped").wait_for()
+    assert answer.locator(".actions").count() == 0
+    services = Services(Settings(home=ui_server.home))
+    chat_key = KeyStore(services.db).get("chat")
+    for _ in range(50):  # the server notices the closed stream within a moment
+        rows = request_log.query(services.db, key_id=chat_key.id, limit=1)
+        if rows and rows[0].cancelled:
+            break
+        page.wait_for_timeout(100)
+    assert rows and rows[0].route == "/ui/chat" and rows[0].cancelled
