@@ -44,7 +44,7 @@ def test_the_document_pages(page, ui_server, path):
 
 
 @pytest.mark.parametrize("path", ["/ui/admin/keys", "/ui/admin/logs", "/ui/admin/models",
-                                  "/ui/evals"])
+                                  "/ui/admin/metrics", "/ui/evals"])
 def test_the_administration_pages(page, ui_server, path):
     sign_in(page, ui_server, "all")
     page.goto(ui_server.url + path)

@@ -130,3 +130,15 @@ def test_a_removed_model_is_gone_and_the_shared_file_stays(ui_server, default_mo
     names = [r.name for r in services.registry.list()]
     assert "kopie" not in names and ui_server.model in names
     assert services.registry.get(ui_server.model).exists
+
+
+def test_the_metrics_overview_counts_what_the_server_served(ui_server):
+    admin = sign_in(ui_server, "all")
+    chat(admin, ui_server.model, "Sag Hallo.")
+    page = admin.get("/ui/admin/metrics")
+    assert page.status_code == 200
+    row = re.search(r"<td>/ui/chat</td><td>200</td><td>(\d+)</td>", page.text)
+    assert row is not None and int(row.group(1)) >= 1
+    assert f"<td>{ui_server.model}</td><td>completion</td>" in page.text
+    assert "autonom_queue_depth" in page.text
+    assert sign_in(ui_server, "anna").get("/ui/admin/metrics").status_code == 403

@@ -164,3 +164,15 @@ def test_stop_ends_a_streaming_answer_and_the_log_says_cancelled(page, ui_server
             break
         page.wait_for_timeout(100)
     assert rows and rows[0].route == "/ui/chat" and rows[0].cancelled
+
+
+def test_a_chosen_folder_is_uploaded_with_its_paths(page, ui_server, tmp_path):
+    folder = tmp_path / "vorlagen"
+    (folder / "angebote").mkdir(parents=True)
+    (folder / "angebote" / "standard.md").write_text(
+        "# Standardangebot\n\nStand: 2026\n\nAngebote gelten 30 Tage.\n", encoding="utf-8")
+    sign_in(page, ui_server, "redaktion")
+    page.goto(f"{ui_server.url}/ui/collections/wissen")
+    page.set_input_files("#folder", str(folder))
+    page.get_by_role("button", name="Hochladen und einlesen").click()
+    page.locator("#status").get_by_text("vorlagen/angebote/standard.md: eingelesen").wait_for()

@@ -97,3 +97,20 @@ def test_changes_without_the_csrf_token_are_refused(ui_server):
                        data={"csrf": "falsch", "source": "willkommen.md"})
     assert page.status_code == 403
     assert "willkommen.md" in client.get("/ui/collections/wissen").text
+
+
+def test_a_folder_keeps_its_paths_and_traversal_is_refused(ui_server):
+    client = sign_in(ui_server, "redaktion")
+    headers = {"x-csrf-token": _meta(client, "/ui/collections/wissen")}
+    ok = client.put("/ui/collections/wissen/files/handbuch/kapitel 1/montage.md",
+                    content=b"# Montage\n\nStand: 2026\n\nErst festschrauben.\n",
+                    headers=headers)
+    assert ok.status_code == 200, ok.text
+    report = client.post("/ui/collections/wissen/ingest", headers=headers).json()
+    assert "handbuch/kapitel 1/montage.md" in report["added"]
+    for bad in ("handbuch/%2E%2E/%2E%2E/boese.md", "/".join(["tief"] * 9) + "/x.md",
+                "handbuch//x.md"):
+        refused = client.put(f"/ui/collections/wissen/files/{bad}", content=b"x",
+                             headers=headers)
+        assert refused.status_code == 400, (bad, refused.text)
+    assert not (ui_server.home / "uploads" / "boese.md").exists()

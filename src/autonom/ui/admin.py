@@ -224,3 +224,55 @@ async def pull_model(body: PullBody, request: Request) -> StreamingResponse:
     services.check_pull(body.source, remote=True)  # refusals as a status, before streaming
     return StreamingResponse(pull_lines(services, body.source),
                              media_type="application/x-ndjson")
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def metrics_overview(metrics: Any) -> dict[str, Any]:
+    """The server's Prometheus metrics in a few tables: requests per route and status with
+    their mean duration, time to first token and tokens per model, and the gauges."""
+    requests: dict[tuple[str, str], float] = {}
+    durations: dict[str, list[float]] = {}
+    ttft: dict[str, list[float]] = {}
+    tokens: dict[tuple[str, str], float] = {}
+    gauges: dict[str, float] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            labels, value = sample.labels, sample.value
+            if sample.name == "autonom_requests_total":
+                requests[(labels["route"], labels["status"])] = value
+            elif sample.name.startswith("autonom_request_duration_seconds_"):
+                kind = sample.name.rsplit("_", 1)[1]
+                if kind in ("sum", "count"):
+                    pair = durations.setdefault(labels["route"], [0.0, 0.0])
+                    pair[0 if kind == "sum" else 1] = value
+            elif sample.name.startswith("autonom_time_to_first_token_seconds_"):
+                kind = sample.name.rsplit("_", 1)[1]
+                if kind in ("sum", "count"):
+                    pair = ttft.setdefault(labels["model"], [0.0, 0.0])
+                    pair[0 if kind == "sum" else 1] = value
+            elif sample.name == "autonom_tokens_total":
+                tokens[(labels["model"], labels["kind"])] = value
+            elif family.type == "gauge":
+                gauges[sample.name] = value
+    return {
+        "requests": sorted(([route, status, int(n),
+                             1000 * durations[route][0] / durations[route][1]
+                             if durations.get(route, [0, 0])[1] else None]
+                            for (route, status), n in requests.items()),
+                           key=lambda row: -row[2]),
+        "ttft": sorted([model, int(count), 1000 * total / count]
+                       for model, (total, count) in ttft.items() if count),
+        "tokens": sorted([model, kind, int(n)] for (model, kind), n in tokens.items()),
+        "gauges": sorted(gauges.items()),
+    }
+
+
+@router.get("/metrics", response_model=None)
+async def metrics_page(request: Request) -> Response:
+    visitor = admin_visitor(request)
+    if isinstance(visitor, Response):
+        return visitor
+    return render(request, "admin_metrics.html", {
+        "visitor": visitor, **metrics_overview(request.app.state.metrics)}, lang=visitor.lang)

@@ -38,6 +38,8 @@ from autonom.ui.pages import (
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 _FILE_NAME = re.compile(r"[^\W][\w .,()+-]{0,150}", re.UNICODE)
+MAX_DEPTH = 8
+"""Folders inside an uploaded folder."""
 
 
 async def _reading(request: Request, visitor: Visitor, collection: str, route: str,
@@ -126,18 +128,20 @@ def _changing(request: Request, collection: str) -> tuple[Visitor, str]:
     return visitor, open_collection(visitor.key, collection, store).name
 
 
-def upload_path(uploads: Path, collection: str, file_name: str) -> Path:
-    """Where an uploaded file is kept; refuses names that are paths or odd."""
-    name = file_name.strip()
-    if not _FILE_NAME.fullmatch(name) or name in (".", ".."):
-        raise InvalidRequestError(f"not a usable file name: {file_name!r}")
-    if Path(name).suffix.lower() not in PARSERS:
-        raise InvalidRequestError(f"{name}: not a supported document type "
+def upload_path(uploads: Path, collection: str, file_path: str) -> Path:
+    """Where an uploaded file is kept: its name, or its path inside an uploaded folder
+    (``handbuch/montage.pdf``); refuses odd names, ``..`` and deep nesting."""
+    parts = file_path.strip().split("/")
+    if not 1 <= len(parts) <= MAX_DEPTH or not all(
+            _FILE_NAME.fullmatch(part) and part not in (".", "..") for part in parts):
+        raise InvalidRequestError(f"not a usable file name: {file_path!r}")
+    if Path(parts[-1]).suffix.lower() not in PARSERS:
+        raise InvalidRequestError(f"{parts[-1]}: not a supported document type "
                                   f"({', '.join(sorted(PARSERS))})")
-    return uploads / collection / name
+    return uploads.joinpath(collection, *parts)
 
 
-@router.put("/collections/{collection}/files/{file_name}")
+@router.put("/collections/{collection}/files/{file_name:path}")
 async def upload(collection: str, file_name: str, request: Request) -> JSONResponse:
     _, name = _changing(request, collection)
     settings = request.app.state.services.settings
@@ -153,7 +157,7 @@ async def upload(collection: str, file_name: str, request: Request) -> JSONRespo
         partial.replace(path)
 
     await asyncio.to_thread(save)
-    return JSONResponse({"file": path.name, "bytes": len(body)})
+    return JSONResponse({"file": file_name, "bytes": len(body)})
 
 
 @router.post("/collections/{collection}/ingest")
@@ -193,7 +197,10 @@ async def remove(collection: str, request: Request) -> Response:
         await asyncio.to_thread(knowledge.remove, name, [source])
     except AutonomError as exc:
         return _error_page(request, visitor, exc)
-    uploaded = request.app.state.services.settings.uploads_dir / name / source
-    if "/" not in source and uploaded.is_file():  # else the next upload would bring it back
+    try:  # an uploaded file goes too, or the next ingest of the uploads would bring it back
+        uploaded = upload_path(request.app.state.services.settings.uploads_dir, name, source)
+    except InvalidRequestError:
+        uploaded = None
+    if uploaded is not None and uploaded.is_file():
         uploaded.unlink()
     return RedirectResponse(f"/ui/collections/{name}", status_code=303)
