@@ -196,3 +196,25 @@ def test_without_keys_on_loopback_the_ui_opens_without_sign_in(tmp_path):
         assert "7 bis 16 Uhr" in done["answer"]
     finally:
         stop_server(process)
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"host": "angreifer.example"}, 403),
+    ({"origin": "http://angreifer.example"}, 403),
+    ({"origin": "http://127.0.0.1:1"}, 200),
+])
+def test_foreign_hosts_and_origins_are_refused_as_on_mcp(ui_server, headers, status):
+    reply = httpx.get(f"{ui_server.url}/ui/login", headers=headers)
+    assert reply.status_code == status
+    if status == 403:
+        assert "not allowed" in reply.text
+
+
+def test_a_rebinding_page_cannot_post_a_chat_even_with_a_session(ui_server):
+    client = sign_in(ui_server, "anna")
+    token = csrf_of(client.get("/ui/chat").text, "meta")
+    reply = client.post("/ui/chat", headers={"x-csrf-token": token,
+                                             "origin": "http://angreifer.example"},
+                        json={"model": "rag:pumpenwerk", "messages": [
+                            {"role": "user", "content": QUESTION}]})
+    assert reply.status_code == 403

@@ -11,7 +11,6 @@ request (:data:`KEY`), so the tools never read a header again.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -20,9 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autonom.config import ServerSettings
 from autonom.errors import InvalidRequestError
+from autonom.guard import hosts
 from autonom.store.keys import ApiKey, KeyStore, single_authorization
 
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 SCOPE = "chat"
 KEY = "autonom.key"
 """Where the checked API key (or None, with auth off) travels in the ASGI scope."""
@@ -41,7 +40,6 @@ class Guard:
         self.app: ASGIApp = StreamableHTTPASGIApp(manager)
         self.settings = settings
         self.keys = keys
-        self.hosts = LOOPBACK | {settings.host} | set(settings.allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pairs = [(k.decode("latin-1").lower(), v.decode("latin-1"))
@@ -69,14 +67,8 @@ class Guard:
         await send({"type": "http.response.body", "body": body})
 
     def _refusal(self, headers: dict[str, str]) -> tuple[int, str] | None:
-        host = urlsplit("//" + headers.get("host", "")).hostname or ""
-        if host not in self.hosts:
-            return 403, f"host {host or '(none)'!r} is not allowed (server.allowed_hosts)"
-        origin = headers.get("origin")
-        if origin is not None and origin not in self.settings.cors_origins and (
-                urlsplit(origin).hostname or "") not in LOOPBACK:
-            return 403, f"origin {origin!r} is not allowed (server.cors_origins)"
-        return None
+        why = hosts.refusal(headers, self.settings, own_origins=False)
+        return None if why is None else (403, why)
 
     def _key(self, authorization: list[str]) -> ApiKey | tuple[int, str] | None:
         """The caller's checked key (None with auth off), or a refusal."""

@@ -156,7 +156,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["authorization", "content-type"])
     app.add_middleware(JsonBodies)
-    app.add_middleware(ui_pages.SecurityHeaders)
+    app.add_middleware(ui_pages.SecurityHeaders, settings=settings.server)
     app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
 
     @app.get("/health", tags=["operations"])

@@ -28,6 +28,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from autonom.config import ServerSettings
 from autonom.errors import (
     AutonomError,
     InvalidRequestError,
@@ -37,6 +38,7 @@ from autonom.errors import (
 )
 from autonom.gateway import CallContext, new_request_id
 from autonom.grounding import answer_part, open_collection, parse_target
+from autonom.guard import hosts
 from autonom.server.auth import check_scope
 from autonom.server.streaming import primed
 from autonom.server.wire import gateway, listed_models
@@ -61,16 +63,27 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 class SecurityHeaders:
-    """Headers on every ``/ui`` response: no inline script, no framing, no sniffing, no
-    referrer (document names in URLs stay in the company). A response that brings its own,
-    stricter policy (a sandboxed report) keeps it."""
+    """Guards every ``/ui`` request and response: a Host or Origin that is not this server's
+    gets 403 (DNS rebinding, as on ``/mcp``); responses say no inline script, no framing, no
+    sniffing, no referrer (document names in URLs stay in the company). A response that
+    brings its own, stricter policy (a sandboxed report) keeps it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
         self.app = app
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/ui"):
             await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        if (why := hosts.refusal(headers, self.settings, own_origins=True)) is not None:
+            body = why.encode()
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
             return
 
         async def with_headers(message: Any) -> None:
