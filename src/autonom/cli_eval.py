@@ -15,14 +15,12 @@ import typer
 
 from autonom import console
 from autonom.config import load_settings
-from autonom.errors import InvalidRequestError, NotFoundError
-from autonom.evals import dataset, metrics, report
-from autonom.evals.runner import Runner, Target, check_limits, evaluate, select
+from autonom.errors import InvalidRequestError
+from autonom.evals import metrics, report
+from autonom.evals import service as eval_service
 from autonom.gateway import Gateway
-from autonom.knowledge import SAMPLE_DIR
 from autonom.services import Services
 from autonom.store.evals import EvalStore, RunData
-from autonom.types import GenerationOptions
 
 eval_app = typer.Typer(help="Evaluate models on your own questions; compare and gate runs.",
                        no_args_is_help=True)
@@ -30,41 +28,10 @@ AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 FailIf = Annotated[str | None, typer.Option(
     "--fail-if", help="exit 1 when a condition holds, e.g. "
                       "'accuracy<0.9,hallucinations_per_1000>50'")]
-SAMPLE_SET = Path(__file__).with_name("evals") / "sample" / "pumpenwerk.yaml"
-MIXED_SET = SAMPLE_SET.with_name("gemischt.yaml")
-"""Easy and hard questions without documents, for routing by complexity."""
-SAMPLE_COLLECTION = "pumpenwerk"
 
 
 def _services() -> Services:
     return Services(load_settings())
-
-
-def _set_path(file: str) -> Path:
-    return {"sample": SAMPLE_SET, "mixed": MIXED_SET}.get(file) or Path(file)
-
-
-def _documents(services: Services):
-    cache: dict[tuple[str, str], str | None] = {}
-
-    def text(collection: str, source: str) -> str | None:
-        if (collection, source) not in cache:
-            try:
-                record = services.knowledge.store.document(collection, source, chunks=False)
-                cache[(collection, source)] = record.text
-            except NotFoundError:
-                cache[(collection, source)] = None
-        return cache[(collection, source)]
-
-    return text
-
-
-def _index_sample_if_missing(services: Services) -> None:
-    try:
-        services.knowledge.store.collection(SAMPLE_COLLECTION)
-    except NotFoundError:
-        console.err.print(f"indexing the sample documents into {SAMPLE_COLLECTION} …")
-        services.knowledge.ingest([SAMPLE_DIR / SAMPLE_COLLECTION], SAMPLE_COLLECTION)
 
 
 @eval_app.command("run")
@@ -91,39 +58,24 @@ def run(
     as_json: AsJson = False,
 ) -> None:
     """Ask every question of the set with each model; print, store and report the results."""
-    if answer_mode not in ("read", "generate", "extractive", "auto"):
-        raise InvalidRequestError("--answer-mode must be generate, extractive or auto")
     gate = metrics.parse_gate(fail_if) if fail_if else None
-    check_limits(concurrency, repeat)
-    eval_set = select(dataset.load(_set_path(file)), tag or [])
-    targets = [Target.parse(m, answer_mode) for m in model]  # type: ignore[arg-type]
     services = _services()
     settings = services.settings
-    if file == "sample":
-        _index_sample_if_missing(services)
-    judge_model = judge or settings.eval.judge_model
-    judge_fn = None
-    if judge_model:
-        from autonom.evals.judge import judge_with
-
-        judge_fn = judge_with(services.backend, judge_model)
-    gateway = Gateway(services.backend, services.db, settings.server,
-                      knowledge=services.knowledge, mcp=settings.mcp,
-                      max_concurrent=services.max_in_flight)
-    runner = Runner(gateway, services.knowledge, _documents(services), judge_fn,
-                    GenerationOptions(temperature=temperature, seed=0, max_tokens=max_tokens),
-                    timeout_s=settings.server.request_timeout_s)
-    total = sum(len(t.cases(eval_set.cases)) for t in targets) * repeat
-    for t in targets:
-        if skipped := len(eval_set.cases) - len(t.cases(eval_set.cases)):
-            console.err.print(f"{t.label}: {skipped} case(s) without a collection skipped "
-                              "(extractive answers come only from documents)")
     try:
-        with console.counting(f"{eval_set.name}: {len(targets)} model(s)", total) as advance:
-            runs = asyncio.run(evaluate(
-                runner, eval_set, targets, EvalStore(services.db), concurrency, repeat,
-                advance, settings={"judge": judge_model, "max_tokens": max_tokens,
-                                   "temperature": temperature, "file": str(_set_path(file))}))
+        plan = eval_service.prepare(
+            services, eval_service.set_path(file), model, concurrency=concurrency,
+            repeat=repeat, answer_mode=answer_mode, tags=tag or [],  # type: ignore[arg-type]
+            max_tokens=max_tokens, temperature=temperature, judge=judge,
+            say=console.err.print)
+        for label, skipped in plan.skipped():
+            console.err.print(f"{label}: {skipped} case(s) without a collection skipped "
+                              "(extractive answers come only from documents)")
+        gateway = Gateway(services.backend, services.db, settings.server,
+                          knowledge=services.knowledge, mcp=settings.mcp,
+                          max_concurrent=services.max_in_flight)
+        with console.counting(f"{plan.eval_set.name}: {len(plan.targets)} model(s)",
+                              plan.total) as advance:
+            runs = asyncio.run(eval_service.execute(services, gateway, plan, advance))
     finally:
         services.close()
     stem = f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{runs[0].run.batch}"

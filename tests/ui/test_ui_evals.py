@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
+from autonom.config import Settings
+from autonom.services import Services
+from autonom.store.evals import EvalStore
 from ui_support import sign_in
 
 pytestmark = pytest.mark.engine
@@ -53,3 +58,38 @@ def test_two_runs_are_compared_metric_by_metric(ui_server, runs):
     assert one.status_code == 400 and "two runs" in one.text
     unknown = admin.get("/ui/evals/report", params=[("run", "gibtsnicht")])
     assert unknown.status_code == 404
+
+
+def test_a_run_started_in_the_ui_is_stored_like_one_from_the_cli(ui_server):
+    admin = sign_in(ui_server, "all")
+    page = admin.get("/ui/evals").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    started = admin.post("/ui/evals/run", data={"csrf": token, "set": "sample",
+                                                "model": "extractive", "tags": "produkt"})
+    assert started.status_code == 303
+    deadline = time.monotonic() + 120
+    finished = None
+    while time.monotonic() < deadline:
+        finished = re.search(r'class="job done">[^<]*<a href="/ui/evals/report\?run=(\w+)"',
+                             admin.get("/ui/evals").text.replace("\n", " "))
+        if finished:
+            break
+        time.sleep(0.5)
+    assert finished is not None
+    run = EvalStore(Services(Settings(home=ui_server.home)).db).run(finished.group(1))
+    assert run.label == "extractive" and run.summary["accuracy"] >= 0.5
+
+
+@pytest.mark.parametrize(("fields", "status", "message"), [
+    ({"set": "sample"}, 400, "at least one model"),
+    ({"set": "gibtsnicht.yaml", "model": "extractive"}, 404, "no stored eval set"),
+    ({"set": "sample", "model": "extractive", "tags": "gibtsnicht"}, 400, "no case has"),
+])
+def test_a_run_that_cannot_work_is_refused_before_it_starts(ui_server, fields, status,
+                                                            message):
+    admin = sign_in(ui_server, "all")
+    token = re.search(r'name="csrf" value="([^"]+)"', admin.get("/ui/evals").text).group(1)
+    reply = admin.post("/ui/evals/run", data={"csrf": token, **fields})
+    assert reply.status_code == status and message in reply.text
+    anna = sign_in(ui_server, "anna")
+    assert anna.post("/ui/evals/run", data={"csrf": "x", **fields}).status_code == 403

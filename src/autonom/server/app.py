@@ -138,6 +138,9 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, errors.on_http_error)
     app.add_exception_handler(Exception, errors.on_unexpected)
 
+    # inside the access log and metrics below, so that its refusals are counted too
+    app.add_middleware(ui_pages.SecurityHeaders, settings=settings.server)
+
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
         started = time.perf_counter()
@@ -156,7 +159,6 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["authorization", "content-type"])
     app.add_middleware(JsonBodies)
-    app.add_middleware(ui_pages.SecurityHeaders, settings=settings.server)
     app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
 
     @app.get("/health", tags=["operations"])

@@ -1,6 +1,9 @@
-"""The web UI's evaluation pages (``admin`` scope): stored eval runs, their report, and the
-comparison of two runs — the same store and report code as ``autonom eval list``,
-``report`` and ``compare``.
+"""The web UI's evaluation pages (``admin`` scope): start a run of a stored set, the stored
+runs, their report, and the comparison of two runs — the same code as ``autonom eval run``
+(:mod:`autonom.evals.service`), ``list``, ``report`` and ``compare``.
+
+A run started here is a background job on the server's own gateway (its limits and request
+log apply); one at a time, its progress shown on the runs page.
 
 The HTML report is the self-contained file ``autonom eval report`` writes; it is served with
 its own Content-Security-Policy: a sandbox without scripts, inline styles allowed.
@@ -8,20 +11,65 @@ its own Content-Security-Policy: a sandbox without scripts, inline styles allowe
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from autonom.errors import AutonomError, InvalidRequestError
+from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.evals import report
+from autonom.evals import service as eval_service
+from autonom.server.wire import gateway
 from autonom.store.evals import EvalStore
 from autonom.ui.admin import admin_visitor, error_page
-from autonom.ui.pages import render
+from autonom.ui.pages import render, same_token
+
+LOG = logging.getLogger("autonom.ui")
 
 router = APIRouter(prefix="/ui/evals", include_in_schema=False)
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 MAX_SIDE_BY_SIDE = 6
+
+
+@dataclass
+class Job:
+    """An eval run started from the UI."""
+
+    id: str
+    label: str
+    total: int
+    done: int = 0
+    state: str = "running"
+    """running | done | failed"""
+    error: str = ""
+    runs: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+def _jobs(request: Request) -> dict[str, Job]:
+    state = request.app.state
+    if not hasattr(state, "eval_jobs"):
+        state.eval_jobs = {}
+    jobs: dict[str, Job] = state.eval_jobs
+    return jobs
+
+
+def _runs_page(request: Request, visitor: Any, error: str = "", status: int = 200) -> Response:
+    services = request.app.state.services
+    runs = EvalStore(services.db).runs(limit=100)
+    models = ["extractive", *(r.name for r in services.registry.list())]
+    return render(request, "evals.html", {
+        "visitor": visitor, "runs": runs, "cell": report.cell, "error": error,
+        "sets": eval_service.stored_sets(services), "models": models,
+        "jobs": sorted(_jobs(request).values(), key=lambda j: j.id, reverse=True),
+        "when": lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))},
+        status=status, lang=visitor.lang)
 
 
 @router.get("", response_model=None)
@@ -29,11 +77,50 @@ async def runs_page(request: Request) -> Response:
     visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
-    runs = EvalStore(request.app.state.services.db).runs(limit=100)
-    return render(request, "evals.html", {
-        "visitor": visitor, "runs": runs, "cell": report.cell,
-        "when": lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))},
-        lang=visitor.lang)
+    return _runs_page(request, visitor)
+
+
+@router.post("/run", response_model=None)
+async def start_run(request: Request) -> Response:
+    visitor = admin_visitor(request)
+    if isinstance(visitor, Response):
+        return visitor
+    body = (await request.body()).decode("utf-8", errors="replace")
+    fields = parse_qs(body, max_num_fields=50)
+    form = {name: values[0] for name, values in fields.items()}
+    if not same_token(form.get("csrf"), visitor.session.csrf):
+        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
+                      status=403, lang=visitor.lang)
+    models = fields.get("model", [])
+    jobs = _jobs(request)
+    services = request.app.state.services
+    try:
+        if any(job.state == "running" for job in jobs.values()):
+            raise InvalidRequestError("an eval run is already running; wait for it to finish")
+        path = eval_service.stored_set_path(services, form.get("set", ""))
+        tags = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+        plan = await asyncio.to_thread(
+            eval_service.prepare, services, path, models,
+            answer_mode=form.get("answer_mode", "read"), tags=tags)  # type: ignore[arg-type]
+    except AutonomError as exc:
+        return _runs_page(request, visitor, error=str(exc), status=http_status(exc))
+    job = Job("job_" + secrets.token_hex(4), f"{plan.eval_set.name}: {', '.join(models)}",
+              plan.total)
+
+    def advance() -> None:
+        job.done += 1
+
+    async def work() -> None:
+        try:
+            runs = await eval_service.execute(services, gateway(request), plan, advance)
+            job.runs, job.state = [r.run.id for r in runs], "done"
+        except Exception as exc:  # a failed job is shown, never raised into the server
+            LOG.exception("eval run %s failed", job.id)
+            job.state, job.error = "failed", str(exc)
+
+    job.task = asyncio.create_task(work())
+    jobs[job.id] = job
+    return RedirectResponse("/ui/evals", status_code=303)
 
 
 @router.get("/report", response_model=None)

@@ -65,8 +65,9 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 class SecurityHeaders:
     """Guards every ``/ui`` request and response: a Host or Origin that is not this server's
     gets 403 (DNS rebinding, as on ``/mcp``); responses say no inline script, no framing, no
-    sniffing, no referrer (document names in URLs stay in the company). A response that
-    brings its own, stricter policy (a sandboxed report) keeps it."""
+    sniffing, and no referrer to other sites (document names in URLs stay in the company;
+    ``no-referrer`` would make browsers send ``Origin: null`` on the UI's own form posts).
+    A response that brings its own, stricter policy (a sandboxed report) keeps it."""
 
     def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
         self.app = app
@@ -93,7 +94,7 @@ class SecurityHeaders:
                     headers.append((b"content-security-policy", CSP.encode()))
                 message["headers"] = [*headers, (b"x-frame-options", b"DENY"),
                                       (b"x-content-type-options", b"nosniff"),
-                                      (b"referrer-policy", b"no-referrer"),
+                                      (b"referrer-policy", b"same-origin"),
                                       (b"cache-control", b"no-store")]
             await send(message)
 
