@@ -6,10 +6,13 @@ receives the pieces it needs explicitly.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from autonom.backends.base import Backend
 from autonom.backends.embedded import EmbeddedBackend
@@ -124,6 +127,46 @@ class Services:
         uses it): the same for ``autonom rm``, ``DELETE /api/delete`` and the web UI."""
         self.backend.unload(name)
         return self.registry.remove(name)
+
+    async def pull_progress(self, source: str) -> AsyncIterator[dict[str, Any]]:
+        """A pull for a remote caller (the HTTP API, the web UI) as progress events in
+        Ollama's shape: ``status``, ``total``, ``completed``; then ``success`` with the
+        digest, or ``error``. At most about ten download events per second."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        class Events:
+            total: int | None = None
+            done = 0
+
+            def start(self, description: str, total: int | None) -> None:
+                self.total, self.done = total, 0
+                loop.call_soon_threadsafe(queue.put_nowait, {"status": description})
+
+            def advance(self, n: int) -> None:
+                self.done += n
+                loop.call_soon_threadsafe(queue.put_nowait, {
+                    "status": "downloading", "total": self.total or 0, "completed": self.done})
+
+        def work() -> None:
+            try:
+                record = self.pull(source, progress=Events(), remote=True)
+                loop.call_soon_threadsafe(queue.put_nowait,
+                                          {"status": "success", "digest": record.sha256})
+            except AutonomError as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, {"error": str(exc)})
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        task = loop.run_in_executor(None, work)
+        last_sent = 0.0
+        while (item := await queue.get()) is not None:
+            if item.get("status") == "downloading":
+                if time.monotonic() - last_sent < 0.1 and item["completed"] != item["total"]:
+                    continue
+                last_sent = time.monotonic()
+            yield item
+        await task
 
     def check_pull(self, source: str, *, remote: bool = False, gate: Gate | None = None) -> bool:
         """What can be refused before downloading: the source (for ``remote`` callers) and a

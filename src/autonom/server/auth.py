@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from autonom.errors import AuthenticationError, PermissionDeniedError
-from autonom.store.keys import ApiKey, KeyStore, bearer_token, single_authorization
+from autonom.errors import AuthenticationError
+from autonom.store.keys import ApiKey, KeyStore, bearer_token, check_scope, single_authorization
 
 
 def bearer(request: Request) -> str | None:
@@ -36,12 +36,6 @@ def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
         return key
 
     return dependency
-
-
-def check_scope(key: ApiKey | None, scope: str | None) -> None:
-    """What a key may do: the API routes and the web UI ask the same question."""
-    if key is not None and scope is not None and scope not in key.scopes:
-        raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
 
 
 ChatKey = Annotated[ApiKey | None, Depends(require("chat"))]

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from autonom.grounding import PREFIX, open_collection
+from autonom.offered import readable_collections
 from autonom.server.auth import ChatKey
-from autonom.server.wire import Open, call_context, gateway, readable_collections
+from autonom.server.wire import Open, call_context, gateway
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 

@@ -19,6 +19,7 @@ from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
 from autonom.grounding import PREFIX
 from autonom.models.registry import ModelRecord
+from autonom.offered import readable_collections, routed_models
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed, pull_lines
 from autonom.server.wire import (
@@ -27,8 +28,6 @@ from autonom.server.wire import (
     call_context,
     gateway,
     grounding_fields,
-    readable_collections,
-    routed_models,
 )
 from autonom.store.keys import ApiKey
 from autonom.types import (

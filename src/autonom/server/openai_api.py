@@ -15,6 +15,7 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError, http_status
+from autonom.offered import listed_models
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.streaming import primed, sse
@@ -24,7 +25,6 @@ from autonom.server.wire import (
     call_context,
     gateway,
     grounding_fields,
-    listed_models,
 )
 from autonom.types import (
     ChatChunk,

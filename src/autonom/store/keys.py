@@ -13,7 +13,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from autonom.errors import InvalidRequestError
+from autonom.errors import InvalidRequestError, PermissionDeniedError
 from autonom.store.db import Database
 from autonom.store.documents import check_collection_name
 
@@ -165,3 +165,9 @@ def _key(row: sqlite3.Row) -> ApiKey:
         revoked_at=row["revoked_at"],
         collections=frozenset(n for n in row["collections"].split(",") if n),
     )
+
+
+def check_scope(key: ApiKey | None, scope: str | None) -> None:
+    """What a key may do: the API routes and the web UI ask the same question."""
+    if key is not None and scope is not None and scope not in key.scopes:
+        raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")

@@ -20,10 +20,8 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from autonom.errors import AutonomError, InvalidRequestError, NotFoundError, http_status
-from autonom.server.auth import check_scope
-from autonom.server.streaming import pull_lines
 from autonom.store import request_log
-from autonom.store.keys import SCOPES, KeyStore, parse_collections, parse_scopes
+from autonom.store.keys import SCOPES, KeyStore, check_scope, parse_collections, parse_scopes
 from autonom.ui.pages import (
     Visitor,
     checked_visitor,
@@ -222,8 +220,9 @@ async def pull_model(body: PullBody, request: Request) -> StreamingResponse:
     check_scope(visitor.key, "admin")
     services = request.app.state.services
     services.check_pull(body.source, remote=True)  # refusals as a status, before streaming
-    return StreamingResponse(pull_lines(services, body.source),
-                             media_type="application/x-ndjson")
+    lines = (json.dumps(event, ensure_ascii=False) + "\n"
+             async for event in services.pull_progress(body.source))
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 # -- metrics ------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from autonom.grounding import open_collection
 from autonom.knowledge import hygiene
 from autonom.knowledge.parse import PARSERS
 from autonom.knowledge.versions import outdated_documents
-from autonom.server.auth import check_scope
-from autonom.server.wire import gateway, readable_collections
+from autonom.offered import readable_collections
+from autonom.store.keys import check_scope
 from autonom.ui.pages import (
     Visitor,
     checked_visitor,
@@ -55,7 +55,7 @@ async def _reading(request: Request, visitor: Visitor, collection: str, route: s
         name = open_collection(visitor.key, collection, knowledge.store).name
         return await asyncio.to_thread(work, name)
 
-    return await gateway(request).documents(ctx, collection, checked)
+    return await request.app.state.gateway.documents(ctx, collection, checked)
 
 
 def _error_page(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
@@ -173,7 +173,7 @@ async def ingest(collection: str, request: Request) -> JSONResponse:
     async def work() -> Any:
         return await asyncio.to_thread(services.knowledge.ingest, [folder], name)
 
-    report = await gateway(request).documents(ctx, name, work)
+    report = await request.app.state.gateway.documents(ctx, name, work)
     return JSONResponse({"added": report.added, "updated": report.updated,
                          "unchanged": report.unchanged,
                          "skipped": [{"file": f, "reason": r} for f, r in report.skipped],

@@ -25,7 +25,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.evals import report
 from autonom.evals import service as eval_service
-from autonom.server.wire import gateway
 from autonom.store.evals import EvalStore
 from autonom.ui.admin import admin_visitor, error_page
 from autonom.ui.pages import render, same_token
@@ -112,7 +111,8 @@ async def start_run(request: Request) -> Response:
 
     async def work() -> None:
         try:
-            runs = await eval_service.execute(services, gateway(request), plan, advance)
+            runs = await eval_service.execute(services, request.app.state.gateway, plan,
+                                               advance)
             job.runs, job.state = [r.run.id for r in runs], "done"
         except Exception as exc:  # a failed job is shown, never raised into the server
             LOG.exception("eval run %s failed", job.id)

@@ -1,8 +1,9 @@
 """The web UI at ``/ui``: sign in with an API key, chat with cited answers, read a cited
 document with the quoted passage marked.
 
-A thin client of the same functions the API uses: the key's scopes are checked by
-:func:`autonom.server.auth.check_scope`, collections by :func:`autonom.grounding.open_collection`,
+A thin client of the same functions the API uses, never of the API's own modules: the key's
+scopes are checked by :func:`autonom.store.keys.check_scope`, collections by
+:func:`autonom.grounding.open_collection`, what a key may name by :mod:`autonom.offered`;
 chats go through :meth:`Gateway.stream` and document reads through :meth:`Gateway.documents`
 (rate limits, request log, output filter — all as on the API). Pages are rendered on the
 server with autoescaping; the one script is a static file, allowed by a Content-Security-Policy
@@ -39,12 +40,11 @@ from autonom.errors import (
 from autonom.gateway import CallContext, new_request_id
 from autonom.grounding import answer_part, open_collection, parse_target
 from autonom.guard import hosts
-from autonom.server.auth import check_scope
-from autonom.server.streaming import primed
-from autonom.server.wire import gateway, listed_models
+from autonom.offered import listed_models
 from autonom.store.conversations import ConversationStore, StoredMessage
-from autonom.store.keys import ApiKey
+from autonom.store.keys import ApiKey, check_scope
 from autonom.store.sessions import Session
+from autonom.streams import primed
 from autonom.types import ChatRequest, GenerationOptions, Message
 from autonom.ui.text import LANGUAGES, WORDS, language
 
@@ -342,7 +342,7 @@ async def chat(body: UiChat, request: Request) -> StreamingResponse:
     store: ConversationStore = request.app.state.conversations
     if body.conversation is not None:
         store.get(visitor.owner, body.conversation)  # another's or a deleted one: 404
-    chunks = await primed(gateway(request).stream(ask, ctx))
+    chunks = await primed(request.app.state.gateway.stream(ask, ctx))
     conversation = body.conversation or store.create(
         visitor.owner, body.messages[-1].content, body.model).id
     store.sync(visitor.owner, conversation, body.model,
@@ -413,7 +413,7 @@ async def document_page(collection: str, source: str, request: Request) -> Respo
 
     try:
         check_scope(visitor.key, "chat")
-        record = await gateway(request).documents(ctx, collection, work)
+        record = await request.app.state.gateway.documents(ctx, collection, work)
     except AutonomError as exc:
         return render(request, "message.html", {"message": str(exc), "visitor": visitor},
                      status=http_status(exc), lang=visitor.lang)

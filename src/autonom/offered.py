@@ -1,0 +1,53 @@
+"""What a caller may name: the models, aliases and backends' models it can ask, and the
+document collections it may read — the same answer for the OpenAI and Ollama model lists,
+the knowledge routes and the web UI."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from autonom.grounding import PREFIX, readable
+from autonom.services import Services
+from autonom.store.documents import CollectionInfo
+from autonom.store.keys import ApiKey
+
+
+def readable_collections(services: Services, key: ApiKey | None) -> list[CollectionInfo]:
+    """The document collections this caller may read (all of them when auth is off)."""
+    return readable(key, services.knowledge.store.collections())
+
+
+async def routed_models(services: Services, local: set[str]) -> list[tuple[str, str]]:
+    """Names the router answers besides local models: ``(name, what)`` for each alias
+    (``alias`` or ``complexity alias``) and for each model a backend offers (the backend's
+    name), first backend first, without repeating a name."""
+    seen = set(local)
+    found: list[tuple[str, str]] = []
+    for alias, spec in services.settings.aliases.items():
+        found.append((alias, "alias" if isinstance(spec, list) else "complexity alias"))
+        seen.add(alias)
+    for backend, models in (await services.backend.listing()).items():
+        for model in models:
+            if model not in seen:
+                seen.add(model)
+                found.append((model, backend))
+    return found
+
+
+async def listed_models(services: Services, key: ApiKey | None) -> list[dict[str, Any]]:
+    """What a caller may name as ``model``: local models, the collections it may read
+    (``rag:NAME``), tool-loop aliases, then what the router's aliases and backends offer."""
+    data = [
+        {"id": r.name, "object": "model", "owned_by": "autonom",
+         "created": int(time.mktime(time.strptime(r.created_at[:19], "%Y-%m-%dT%H:%M:%S")))}
+        for r in services.registry.list()
+    ]
+    for info in readable_collections(services, key):
+        data.append({"id": PREFIX + info.name, "object": "model", "owned_by": "autonom",
+                     "created": int(info.created_at)})
+    for alias in services.settings.mcp.aliases:
+        data.append({"id": alias, "object": "model", "owned_by": "autonom", "created": 0})
+    for name, owner in await routed_models(services, {str(d["id"]) for d in data}):
+        data.append({"id": name, "object": "model", "owned_by": owner, "created": 0})
+    return data
