@@ -369,10 +369,7 @@ def keys_grant(
     remove: Annotated[bool, typer.Option("--remove", help="take the grants away")] = False,
 ) -> None:
     """Let a key read document collections (or, with --remove, no longer)."""
-    names = parse_collections(collections)
-    if not names:
-        raise InvalidRequestError("name at least one collection")
-    key = KeyStore(_services().db).grant(key_id, names, revoke=remove)
+    key = KeyStore(_services().db).grant(key_id, parse_collections(collections), revoke=remove)
     console.out.print(f"{key.id} ({key.name}) may read: {_grants(key.collections)}")
 
 

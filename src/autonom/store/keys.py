@@ -133,6 +133,8 @@ class KeyStore:
     def grant(self, key_id: str, collections: frozenset[str], *,
               revoke: bool = False) -> ApiKey:
         """Adds collections to a key's grants (or, with ``revoke``, takes them away)."""
+        if not collections:
+            raise InvalidRequestError("name at least one collection")
         key = self.get(key_id)
         granted = key.collections - collections if revoke else key.collections | collections
         with self.db.transaction() as conn:

@@ -23,11 +23,12 @@ from autonom.errors import AutonomError, InvalidRequestError, NotFoundError, htt
 from autonom.store import request_log
 from autonom.store.keys import SCOPES, KeyStore, check_scope, parse_collections, parse_scopes
 from autonom.ui.pages import (
+    Form,
     Visitor,
+    checked_form,
     checked_visitor,
-    read_form,
+    error_page,
     render,
-    same_token,
     to_login,
     visitor_of,
 )
@@ -47,18 +48,12 @@ def admin_visitor(request: Request) -> Visitor | Response:
     return visitor
 
 
-def error_page(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
-    return render(request, "message.html", {"message": str(exc), "visitor": visitor},
-                  status=http_status(exc), lang=visitor.lang)
-
-
 def _keys_page(request: Request, visitor: Visitor, created: Any = None, secret: str = "",
                error: str = "", status: int = 200) -> Response:
     keys = KeyStore(request.app.state.services.db).list()
     return render(request, "admin_keys.html", {
         "visitor": visitor, "keys": keys, "scopes": SCOPES, "created": created,
-        "secret": secret, "error": error,
-        "when": lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))},
+        "secret": secret, "error": error},
         status=status, lang=visitor.lang)
 
 
@@ -70,15 +65,12 @@ async def keys_page(request: Request) -> Response:
     return _keys_page(request, visitor)
 
 
-async def _changing(request: Request) -> tuple[Visitor, dict[str, str]] | Response:
+async def _changing(request: Request) -> tuple[Visitor, Form] | Response:
     visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
-    form = await read_form(request)
-    if not same_token(form.get("csrf"), visitor.session.csrf):
-        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
-                      status=403, lang=visitor.lang)
-    return visitor, form
+    form = await checked_form(request, visitor)
+    return form if isinstance(form, Response) else (visitor, form)
 
 
 def _limit(text: str, label: str) -> int | None:
@@ -125,11 +117,9 @@ async def grant_key(key_id: str, request: Request) -> Response:
         return checked
     visitor, form = checked
     try:
-        names = parse_collections(form.get("collections", ""))
-        if not names:
-            raise InvalidRequestError("name at least one collection")
-        KeyStore(request.app.state.services.db).grant(key_id, names,
-                                                      revoke=form.get("remove") == "1")
+        KeyStore(request.app.state.services.db).grant(
+            key_id, parse_collections(form.get("collections", "")),
+            revoke=form.get("remove") == "1")
     except AutonomError as exc:
         return _keys_page(request, visitor, error=str(exc), status=http_status(exc))
     return RedirectResponse("/ui/admin/keys", status_code=303)
@@ -154,8 +144,7 @@ async def logs_page(request: Request) -> Response:
         key_id=query.get("key") or None, status=status,
         since=time.time() - hours * 3600 if hours else None, limit=LOG_PAGE)
     return render(request, "admin_logs.html", {
-        "visitor": visitor, "entries": entries, "filters": dict(query),
-        "when": lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))},
+        "visitor": visitor, "entries": entries, "filters": dict(query)},
         lang=visitor.lang)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from autonom.errors import AutonomError, InvalidRequestError, http_status
+from autonom.errors import AutonomError, InvalidRequestError
 from autonom.gateway import CallContext, new_request_id
 from autonom.grounding import open_collection
 from autonom.knowledge import hygiene
@@ -28,10 +28,11 @@ from autonom.offered import readable_collections
 from autonom.store.keys import check_scope
 from autonom.ui.pages import (
     Visitor,
+    checked_form,
     checked_visitor,
-    read_form,
+    error_page,
+    reading,
     render,
-    same_token,
     to_login,
     visitor_of,
 )
@@ -42,27 +43,6 @@ MAX_DEPTH = 8
 """Folders inside an uploaded folder."""
 
 
-async def _reading(request: Request, visitor: Visitor, collection: str, route: str,
-                   work: Any) -> Any:
-    """Runs ``work(name)`` for a collection the visitor may read, rate-limited and logged
-    like the API's document routes."""
-    knowledge = request.app.state.services.knowledge
-    ctx = CallContext(route=route, key=visitor.key, request_id=new_request_id(),
-                      body={"collection": collection})
-
-    async def checked() -> Any:
-        check_scope(visitor.key, "chat")
-        name = open_collection(visitor.key, collection, knowledge.store).name
-        return await asyncio.to_thread(work, name)
-
-    return await request.app.state.gateway.documents(ctx, collection, checked)
-
-
-def _error_page(request: Request, visitor: Visitor, exc: AutonomError) -> Response:
-    return render(request, "message.html", {"message": str(exc), "visitor": visitor},
-                 status=http_status(exc), lang=visitor.lang)
-
-
 @router.get("/collections", response_model=None)
 async def collections_page(request: Request) -> Response:
     visitor = visitor_of(request)
@@ -71,7 +51,7 @@ async def collections_page(request: Request) -> Response:
     try:
         check_scope(visitor.key, "chat")
     except AutonomError as exc:
-        return _error_page(request, visitor, exc)
+        return error_page(request, visitor, exc)
     found = readable_collections(request.app.state.services, visitor.key)
     return render(request, "collections.html", {"visitor": visitor, "collections": found},
                  lang=visitor.lang)
@@ -93,9 +73,9 @@ async def collection_page(collection: str, request: Request) -> Response:
              else None, "outdated": d.id in outdated} for d in docs]}
 
     try:
-        data = await _reading(request, visitor, collection, "/ui/collections", listing)
+        data = await reading(request, visitor, collection, "/ui/collections", listing)
     except AutonomError as exc:
-        return _error_page(request, visitor, exc)
+        return error_page(request, visitor, exc)
     may_change = visitor.key is None or "ingest" in visitor.key.scopes
     return render(request, "collection.html", {"visitor": visitor, "may_change": may_change,
                                               "supported": ",".join(sorted(PARSERS)),
@@ -109,10 +89,10 @@ async def hygiene_page(collection: str, request: Request) -> Response:
         return to_login(request)
     store = request.app.state.services.knowledge.store
     try:
-        report = await _reading(request, visitor, collection, "/ui/hygiene",
+        report = await reading(request, visitor, collection, "/ui/hygiene",
                                 lambda name: hygiene.check(store, name))
     except AutonomError as exc:
-        return _error_page(request, visitor, exc)
+        return error_page(request, visitor, exc)
     return render(request, "hygiene.html", {"visitor": visitor, "report": report,
                                            "counts": report.counts()}, lang=visitor.lang)
 
@@ -185,10 +165,9 @@ async def remove(collection: str, request: Request) -> Response:
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    form = await read_form(request)
-    if not same_token(form.get("csrf"), visitor.session.csrf):
-        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
-                     status=403, lang=visitor.lang)
+    form = await checked_form(request, visitor)
+    if isinstance(form, Response):
+        return form
     knowledge = request.app.state.services.knowledge
     source = form.get("source", "")
     try:
@@ -196,7 +175,7 @@ async def remove(collection: str, request: Request) -> Response:
         name = open_collection(visitor.key, collection, knowledge.store).name
         await asyncio.to_thread(knowledge.remove, name, [source])
     except AutonomError as exc:
-        return _error_page(request, visitor, exc)
+        return error_page(request, visitor, exc)
     try:  # an uploaded file goes too, or the next ingest of the uploads would bring it back
         uploaded = upload_path(request.app.state.services.settings.uploads_dir, name, source)
     except InvalidRequestError:

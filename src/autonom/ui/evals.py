@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,8 +24,8 @@ from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.evals import report
 from autonom.evals import service as eval_service
 from autonom.store.evals import EvalStore
-from autonom.ui.admin import admin_visitor, error_page
-from autonom.ui.pages import render, same_token
+from autonom.ui.admin import admin_visitor
+from autonom.ui.pages import checked_form, error_page, render
 
 LOG = logging.getLogger("autonom.ui")
 
@@ -66,8 +64,7 @@ def _runs_page(request: Request, visitor: Any, error: str = "", status: int = 20
     return render(request, "evals.html", {
         "visitor": visitor, "runs": runs, "cell": report.cell, "error": error,
         "sets": eval_service.stored_sets(services), "models": models,
-        "jobs": sorted(_jobs(request).values(), key=lambda j: j.id, reverse=True),
-        "when": lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))},
+        "jobs": sorted(_jobs(request).values(), key=lambda j: j.id, reverse=True)},
         status=status, lang=visitor.lang)
 
 
@@ -84,13 +81,10 @@ async def start_run(request: Request) -> Response:
     visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
-    body = (await request.body()).decode("utf-8", errors="replace")
-    fields = parse_qs(body, max_num_fields=50)
-    form = {name: values[0] for name, values in fields.items()}
-    if not same_token(form.get("csrf"), visitor.session.csrf):
-        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
-                      status=403, lang=visitor.lang)
-    models = fields.get("model", [])
+    form = await checked_form(request, visitor, max_fields=50)
+    if isinstance(form, Response):
+        return form
+    models = form.getlist("model")
     jobs = _jobs(request)
     services = request.app.state.services
     try:

@@ -17,16 +17,18 @@ import hmac
 import json
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from starlette.datastructures import ImmutableMultiDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autonom.config import ServerSettings
@@ -51,6 +53,8 @@ from autonom.ui.text import LANGUAGES, WORDS, language
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+TEMPLATES.env.filters["when"] = lambda t, seconds=False: time.strftime(
+    "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M", time.localtime(t))
 SESSION_COOKIE = "autonom_session"
 LOGIN_COOKIE = "autonom_login"
 LANG_COOKIE = "autonom_lang"
@@ -60,6 +64,8 @@ MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 20_000
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+Form = ImmutableMultiDict[str, str]
+"""A posted form: ``get`` for one value, ``getlist`` for a repeated field."""
 
 
 class SecurityHeaders:
@@ -170,13 +176,55 @@ def _signed_in(request: Request, key_id: str | None) -> RedirectResponse:
     return response
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, max_fields: int = 10) -> Form:
+    """A posted form (``application/x-www-form-urlencoded``); more than ``max_fields`` fields
+    is a 400."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, max_num_fields=10).items()}
+    try:
+        return Form(parse_qsl(body, max_num_fields=max_fields))
+    except ValueError as exc:
+        raise InvalidRequestError(f"a form with more than {max_fields} fields") from exc
 
 
 def same_token(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+
+
+def error_page(request: Request, visitor: Visitor | None, exc: AutonomError) -> Response:
+    """The error as a page, with the error's status."""
+    return message_page(request, visitor, str(exc), http_status(exc))
+
+
+def message_page(request: Request, visitor: Visitor | None, message: str,
+                 status: int) -> Response:
+    return render(request, "message.html", {"message": message, "visitor": visitor},
+                  status=status, lang=visitor.lang if visitor else None)
+
+
+async def checked_form(request: Request, visitor: Visitor,
+                       max_fields: int = 10) -> Form | Response:
+    """The visitor's posted form, or the page refusing it when its CSRF token is not the
+    session's."""
+    form = await read_form(request, max_fields)
+    if not same_token(form.get("csrf"), visitor.session.csrf):
+        return message_page(request, visitor, "CSRF", 403)
+    return form
+
+
+async def reading(request: Request, visitor: Visitor, collection: str, route: str,
+                  work: Callable[[str], Any], **logged: str) -> Any:
+    """Runs ``work(name)`` for a collection the visitor may read (``chat`` scope and a
+    grant), rate-limited and logged like the API's document routes."""
+    knowledge = request.app.state.services.knowledge
+    ctx = CallContext(route=route, key=visitor.key, request_id=new_request_id(),
+                      body={"collection": collection, **logged})
+
+    async def checked() -> Any:
+        check_scope(visitor.key, "chat")
+        name = open_collection(visitor.key, collection, knowledge.store).name
+        return await asyncio.to_thread(work, name)
+
+    return await request.app.state.gateway.documents(ctx, collection, checked)
 
 
 # -- sign in and out --------------------------------------------------------------------------
@@ -201,7 +249,7 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await read_form(request)
     if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-        return render(request, "message.html", {"message": "CSRF"}, status=403)
+        return message_page(request, None, "CSRF", 403)
     key = request.app.state.keys.verify(form.get("key", "").strip())
     if key is None:
         token = secrets.token_urlsafe(24)
@@ -216,10 +264,10 @@ async def login(request: Request) -> Response:
 @router.post("/logout", response_model=None)
 async def logout(request: Request) -> Response:
     visitor = visitor_of(request)
-    form = await read_form(request)
     if visitor is not None:
-        if not same_token(form.get("csrf"), visitor.session.csrf):
-            return render(request, "message.html", {"message": "CSRF"}, status=403)
+        form = await checked_form(request, visitor)
+        if isinstance(form, Response):
+            return form
         request.app.state.sessions.delete(visitor.session.token)
     return to_login(request)
 
@@ -245,8 +293,7 @@ async def chat_page(request: Request) -> Response:
     try:
         check_scope(visitor.key, "chat")
     except PermissionDeniedError:
-        return render(request, "message.html", {"message": visitor.words["no_chat_scope"],
-                                               "visitor": visitor}, status=403)
+        return message_page(request, visitor, visitor.words["no_chat_scope"], 403)
     models = [m["id"] for m in await listed_models(request.app.state.services, visitor.key)]
     # answers from documents first: that is what the people in the company come for
     models.sort(key=lambda name: (not name.startswith("rag:"), name))
@@ -256,8 +303,7 @@ async def chat_page(request: Request) -> Response:
         try:
             current = store.get(visitor.owner, wanted)
         except NotFoundError as exc:
-            return render(request, "message.html", {"message": str(exc), "visitor": visitor},
-                          status=404, lang=visitor.lang)
+            return error_page(request, visitor, exc)
     history = [{"role": m.role, "content": m.content} for m in current.messages] if current \
         else []
     return render(request, "chat.html", {
@@ -275,8 +321,7 @@ async def export(conversation_id: str, kind: str, request: Request) -> Response:
     try:
         conversation = request.app.state.conversations.get(visitor.owner, conversation_id)
     except NotFoundError as exc:
-        return render(request, "message.html", {"message": str(exc), "visitor": visitor},
-                      status=404, lang=visitor.lang)
+        return error_page(request, visitor, exc)
     attachment = {"content-disposition": f'attachment; filename="{conversation.id}.{kind}"'}
     if kind == "json":
         return Response(json.dumps(conversation.to_json(), ensure_ascii=False, indent=1),
@@ -284,8 +329,7 @@ async def export(conversation_id: str, kind: str, request: Request) -> Response:
     if kind == "md":
         return Response(conversation.to_markdown(), media_type="text/markdown; charset=utf-8",
                         headers=attachment)
-    return render(request, "message.html", {"message": f"unknown export {kind!r}",
-                                            "visitor": visitor}, status=404, lang=visitor.lang)
+    return message_page(request, visitor, f"unknown export {kind!r}", 404)
 
 
 @router.post("/conversations/{conversation_id}/delete", response_model=None)
@@ -293,15 +337,13 @@ async def delete_conversation(conversation_id: str, request: Request) -> Respons
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    form = await read_form(request)
-    if not same_token(form.get("csrf"), visitor.session.csrf):
-        return render(request, "message.html", {"message": "CSRF", "visitor": visitor},
-                      status=403, lang=visitor.lang)
+    form = await checked_form(request, visitor)
+    if isinstance(form, Response):
+        return form
     try:
         request.app.state.conversations.delete(visitor.owner, conversation_id)
     except NotFoundError as exc:
-        return render(request, "message.html", {"message": str(exc), "visitor": visitor},
-                      status=404, lang=visitor.lang)
+        return error_page(request, visitor, exc)
     return RedirectResponse("/ui/chat", status_code=303)
 
 
@@ -403,20 +445,13 @@ async def document_page(collection: str, source: str, request: Request) -> Respo
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    knowledge = request.app.state.services.knowledge
-    ctx = CallContext(route="/ui/documents", key=visitor.key, request_id=new_request_id(),
-                      body={"collection": collection, "source": source})
-
-    async def work() -> Any:
-        name = open_collection(visitor.key, collection, knowledge.store).name
-        return await asyncio.to_thread(knowledge.store.document, name, source, False)
-
+    store = request.app.state.services.knowledge.store
     try:
-        check_scope(visitor.key, "chat")
-        record = await request.app.state.gateway.documents(ctx, collection, work)
+        record = await reading(request, visitor, collection, "/ui/documents",
+                               lambda name: store.document(name, source, False),
+                               source=source)
     except AutonomError as exc:
-        return render(request, "message.html", {"message": str(exc), "visitor": visitor},
-                     status=http_status(exc), lang=visitor.lang)
+        return error_page(request, visitor, exc)
     wanted = request.query_params.get("quote", "")[:5000]
     lines = _line_range(request.query_params.get("lines", ""))
     if lines and not wanted:
