@@ -348,6 +348,8 @@ def _in_range(asked: set[str], unit: str) -> bool:
     """Whether a number of the question falls into a range the unit states (the row of a
     tariff table that applies to "gut 700 km")."""
     values = [float(n) for n in asked if re.fullmatch(r"\d+(?:\.\d+)?", n)]
+    if not values:  # most questions: no need to look for ranges at all
+        return False
     return any(low <= v <= high for low, high in _ranges(unit) for v in values)
 
 
@@ -383,9 +385,12 @@ def _applicable_ranges(units: list[Candidate], question: QuestionTerms) -> list[
     ranges do not apply: "700 km" is answered by the 651–800 km row, not the 0–100 km one."""
     if not question.numbers:
         return units
-    holding = {u.hit.entry.document.id for u in units if _in_range(question.numbers, u.readable)}
+    inside = {id(u) for u in units if _in_range(question.numbers, u.readable)}
+    if not inside:
+        return units
+    holding = {u.hit.entry.document.id for u in units if id(u) in inside}
     return [u for u in units if u.hit.entry.document.id not in holding
-            or _in_range(question.numbers, u.readable) or not _ranges(u.readable)]
+            or id(u) in inside or not _ranges(u.readable)]
 
 
 def scored_units(question: QuestionTerms, hits: list[Hit], texts: dict[int, str],
