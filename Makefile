@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test install bench browser
+.PHONY: quickstart test install bench browser build-tools native
 
 $(BIN)/autonom: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(BIN)/autonom
 quickstart: install
 	$(BIN)/autonom quickstart
 
-test: install browser
+test: install browser build-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -29,6 +29,17 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+# The native engine build (and its test) compiles llama.cpp: cmake, make, a C/C++ compiler.
+build-tools:
+	@{ command -v cmake && command -v make && command -v c++; } >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get install -y -qq --no-install-recommends cmake make g++; }
+
+# Optional: llama.cpp compiled for this CPU (see README, "A faster engine for this CPU").
+native: install build-tools
+	$(BIN)/autonom engine build
 
 bench: install
 	$(BIN)/python benchmarks/engine.py

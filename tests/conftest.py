@@ -11,7 +11,7 @@ import pytest
 from autonom.config import Settings, load_settings
 from autonom.models.pull import pull
 from autonom.services import Services
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, ENGINE_BUILD, engine_env
 
 pytest_plugins = ["api_support", "knowledge_support", "server_support"]
 _ENV_KEYS = ("AUTONOM_HOME", "AUTONOM_CONFIG", "HF_ENDPOINT", "HF_TOKEN")
@@ -23,7 +23,23 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("AUTONOM_") or key in _ENV_KEYS:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AUTONOM_HOME", str(tmp_path / "home"))
+    for key, value in engine_env().items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the tested engine build in this process before any test imports the engine."""
+    if ENGINE_BUILD:
+        from autonom.engine import builds
+
+        choice = builds.activate(builds.choose(load_settings(engine={"build": ENGINE_BUILD})))
+        if choice.warning:
+            raise pytest.UsageError(f"AUTONOM_TEST_ENGINE_BUILD: {choice.warning}")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"engine build: {ENGINE_BUILD or 'prebuilt'}"
 
 
 @pytest.fixture

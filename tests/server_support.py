@@ -21,7 +21,7 @@ from autonom.services import Services
 from autonom.store.keys import KeyStore
 from fault_proxy import FaultProxy
 from knowledge_support import CORPUS
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, engine_env
 
 
 @dataclass
@@ -49,7 +49,8 @@ def start_server(home: Path, extra_env: dict[str, str] | None = None,
                  args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
-    env.update({"AUTONOM_HOME": str(home), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    env.update({"AUTONOM_HOME": str(home), "PYTHONUNBUFFERED": "1", **engine_env(),
+                **(extra_env or {})})
     log = (home / "serve.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "autonom", "serve", "--port", str(port), *args],

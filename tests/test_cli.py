@@ -14,7 +14,7 @@ import pytest
 
 from autonom.cli import main
 from gguf_maker import truncate, write_tiny_gguf
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, engine_env
 
 
 def cli(capsys, *args):
@@ -193,7 +193,7 @@ def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
     env["AUTONOM_HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**env, **engine_env()}
 
 
 def test_interactive_session_streams_and_ends_on_ctrl_d(with_model, home):

@@ -17,6 +17,7 @@ from autonom import (
     __version__,
     cli_backends,
     cli_catalog,
+    cli_engine,
     cli_eval,
     cli_knowledge,
     cli_mcp,
@@ -286,9 +287,13 @@ def serve(
     if settings.server.auth and not KeyStore(services.db).list():
         console.err.print("no API keys yet: create one with "
                           "'autonom keys create NAME --scopes chat,embed'")
+    engine = services.engine_build
+    if engine.warning:
+        console.warn(engine.warning)
     try:
         console.err.print(f"autonom {__version__} listening on "
-                          f"http://{settings.server.host}:{settings.server.port}")
+                          f"http://{settings.server.host}:{settings.server.port} "
+                          f"(engine: {engine.build.kind} build)")
         config = uvicorn.Config(create_app(services), log_level="warning",
                                 timeout_graceful_shutdown=5,
                                 http=connections.protocol(settings.server.read_timeout_s),
@@ -327,6 +332,7 @@ app.add_typer(cli_knowledge.docs_app, name="docs")
 
 app.add_typer(cli_mcp.mcp_app, name="mcp")
 app.add_typer(cli_eval.eval_app, name="eval")
+app.add_typer(cli_engine.engine_app, name="engine")
 app.command("bench")(cli_eval.bench)
 app.command("redteam")(cli_redteam.redteam)
 app.command("fit")(cli_catalog.fit_command)

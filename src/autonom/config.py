@@ -51,8 +51,16 @@ class EngineSettings(BaseModel):
     batch_size: int = Field(default=512, ge=32, le=65_536)
     poll: int = Field(default=50, ge=0, le=100)
     """How busily llama.cpp's idle worker threads wait for work (0: sleep, 100: spin)."""
+    ubatch_size: int = Field(default=512, ge=32, le=65_536)
+    """Tokens the engine computes in one step while reading a prompt (llama.cpp's ubatch)."""
+    flash_attn: Literal["auto", "on", "off"] = "auto"
+    kv_cache_type: Literal["f16", "q8_0"] = "f16"
+    """Type of the KV cache (keys and values); q8_0 halves its memory."""
     template_budget_s: float = Field(default=1.0, gt=0.0, le=30.0)
     """Time allowed to render a model's chat template (templates are untrusted input)."""
+    build: str | None = None
+    """Which llama.cpp build to load: "prebuilt" (the installed wheel), "native" (made by
+    ``autonom engine build``) or a build folder; unset: the one ``autonom engine use`` chose."""
 
 
 def is_loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     │   ├── InvalidModelFileError   not GGUF, truncated, or implausible header
     │   └── PullError            a download or extraction failed
     ├── TemplateError            a chat template was rejected (unsafe, too slow, broken)
+    ├── EngineBuildError         a native engine build could not be made or failed its test
     ├── InvalidRequestError      a request that cannot be served as given
     │   └── ParseError           a file could not be read as its format (knowledge.parse)
     ├── NotFoundError            no such collection or document (404)
@@ -66,6 +67,11 @@ class PullError(ModelError):
 
 class TemplateError(AutonomError):
     """A chat template was refused: unsafe, over its time or size budget, or broken."""
+
+
+class EngineBuildError(AutonomError):
+    """A native engine build failed, was interrupted or did not pass its self-test; the
+    engine that was active stays active."""
 
 
 class InvalidRequestError(AutonomError):

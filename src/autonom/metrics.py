@@ -11,7 +11,8 @@ _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 
 class Metrics:
-    def __init__(self, loaded_models: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, loaded_models: Callable[[], int] = lambda: 0,
+                 engine: tuple[str, str] | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("autonom_requests", "HTTP requests by route and status",
@@ -28,6 +29,9 @@ class Metrics:
                                registry=r)
         loaded = Gauge("autonom_loaded_models", "Models loaded in memory", registry=r)
         loaded.set_function(loaded_models)
+        if engine is not None:
+            Gauge("autonom_engine_build_info", "The llama.cpp build of the embedded engine",
+                  ["build", "version"], registry=r).labels(*engine).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -22,6 +22,7 @@ from autonom.backends.openai_compat import OpenAIBackend
 from autonom.catalog.catalog import find as find_in_catalog
 from autonom.catalog.policy import Gate
 from autonom.config import EMBEDDED, BackendSettings, Settings, ensure_home
+from autonom.engine import builds
 from autonom.errors import AutonomError, ConfigError, PolicyError
 from autonom.knowledge.base import KnowledgeBase
 from autonom.models.pull import WHEEL_MODELS, Progress, check_remote_source
@@ -69,6 +70,11 @@ class Services:
                                             self.check_remote_licence)
             settings[name] = spec
         return Router(backends, settings, self.settings.aliases, is_local=self.is_local)
+
+    @cached_property
+    def engine_build(self) -> builds.Choice:
+        """The llama.cpp build the embedded engine of this process loads, and why."""
+        return builds.activate(builds.choose(self.settings))
 
     @property
     def max_in_flight(self) -> int:

@@ -11,7 +11,7 @@ from autonom.models.pull import pull
 from autonom.store.loaded import list_loaded
 from autonom.types import ChatRequest, GenerationOptions, Message
 from gguf_maker import write_tiny_gguf
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, ENGINE_BUILD
 
 pytestmark = pytest.mark.engine
 
@@ -166,3 +166,52 @@ def test_unsafe_template_is_refused_before_the_model_loads(services, tmp_path):
     with pytest.raises(TemplateError, match="unsafe"):
         asyncio.run(services.backend.chat(req))
     assert services.backend.loaded() == []
+
+
+# What llama.cpp's own converter makes of {"type": "object", "properties": {"name":
+# {"type": "string"}}} in a build without llguidance (a native build), verbatim.
+GBNF = r'''char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\bfnrt] | "u" [0-9a-fA-F]{4})
+name-kv ::= "\"name\"" space ":" space string
+root ::= "{" space  (name-kv )? space "}"
+space ::= | " " | "\n"{1,2} [ \t]{0,20}
+string ::= "\"" char* "\""
+'''
+
+
+def test_gbnf_schema_grammar_allows_one_space_between_tokens(monkeypatch):
+    """Without llguidance a schema becomes GBNF that lets small models write up to 22
+    whitespace tokens at each gap; autonom narrows the whitespace rule to one space."""
+    from autonom.backends import embedded
+
+    class Converter:
+        @staticmethod
+        def json_schema_to_grammar(text: str) -> str:
+            assert json.loads(text)["type"] == "object"
+            return GBNF
+
+    monkeypatch.setattr(embedded, "import_engine", lambda: Converter)
+    grammar = embedded.schema_grammar({"type": "object"})
+    assert 'space ::= | " "\n' in grammar
+    assert grammar.replace('space ::= | " "', "") == GBNF.replace(
+        'space ::= | " " | "\\n"{1,2} [ \\t]{0,20}', "")
+
+
+def test_unconvertible_schema_is_a_request_error(monkeypatch):
+    from autonom.backends import embedded
+
+    class Converter:
+        @staticmethod
+        def json_schema_to_grammar(text: str) -> str:
+            raise RuntimeError("json_schema_to_grammar: Unrecognized schema")
+
+    monkeypatch.setattr(embedded, "import_engine", lambda: Converter)
+    with pytest.raises(InvalidRequestError, match=r"cannot be enforced: .*Unrecognized"):
+        embedded.schema_grammar({"type": "object"})
+
+
+def test_prebuilt_engine_enforces_schemas_with_llguidance():
+    """The prebuilt wheel hands schemas to llguidance, unchanged (see schema_grammar for the
+    native build)."""
+    from autonom.backends import embedded
+
+    assert embedded.has_llguidance() is (ENGINE_BUILD is None)

@@ -18,7 +18,7 @@ from autonom.config import McpServerSettings
 from autonom.errors import ToolServerError
 from autonom.mcp.client import connect
 from server_support import prepare_home, start_server, stop_server
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, engine_env
 
 pytestmark = pytest.mark.engine
 QUESTION = "Wie viele Kreiselpumpen KP-55 haben wir auf Lager?"
@@ -32,7 +32,7 @@ def config_text(erp_db: Path, extra: str = "") -> str:
 
 def env_for(home: Path, config: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
-    return {**env, "AUTONOM_HOME": str(home), "AUTONOM_CONFIG": str(config)}
+    return {**env, "AUTONOM_HOME": str(home), "AUTONOM_CONFIG": str(config), **engine_env()}
 
 
 def reservations(erp_db: Path) -> int:

@@ -17,6 +17,7 @@ from mcp.shared.exceptions import MCPError
 from autonom.mcp.server import build
 from knowledge_support import CORPUS
 from server_support import HR_CANARY, HR_QUESTION, SALES_CANARY, SALES_QUESTION
+from support import engine_env
 
 QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
 
@@ -129,7 +130,8 @@ def test_documents_are_resources_with_one_uri_each(local):
 def test_stdio_server_with_the_official_client(rag_server):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
     params = StdioServerParameters(command=sys.executable, args=["-m", "autonom", "mcp", "serve"],
-                                   env={**env, "AUTONOM_HOME": str(rag_server.home)})
+                                   env={**env, "AUTONOM_HOME": str(rag_server.home),
+                                        **engine_env()})
 
     async def scenario():
         async with Client(params) as client:

@@ -15,6 +15,7 @@ import pytest
 from autonom.config import Settings
 from autonom.services import Services
 from autonom.store.evals import EvalStore
+from support import engine_env
 from ui_support import sign_in
 
 pytestmark = pytest.mark.engine
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.engine
 def runs(ui_server) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
     env["AUTONOM_HOME"] = str(ui_server.home)
+    env.update(engine_env())
     made = []
     for tag in ("produkt", "versionen"):
         done = subprocess.run([sys.executable, "-m", "autonom", "eval", "run", "sample",

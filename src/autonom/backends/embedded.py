@@ -9,7 +9,10 @@ the engine receives the finished prompt.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -24,6 +27,7 @@ from autonom.backends.pool import ModelPool, PoolSnapshot
 from autonom.catalog import fit
 from autonom.catalog.local import facts_from_gguf
 from autonom.config import EngineSettings, Settings
+from autonom.engine import builds
 from autonom.errors import BackendError, InvalidModelFileError, InvalidRequestError
 from autonom.models.chat_template import render_chat
 from autonom.models.registry import ModelRecord, Registry
@@ -67,6 +71,9 @@ def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: b
     params.n_ctx = n_ctx
     params.n_parallel = engine.n_parallel
     params.n_batch = engine.batch_size
+    params.n_ubatch = min(engine.ubatch_size, engine.batch_size)
+    params.flash_attn_type = _FLASH_ATTN[engine.flash_attn](xlc)
+    params.cache_type_k = params.cache_type_v = _KV_TYPE[engine.kv_cache_type](xlc)
     params.cpuparams.n_threads = engine.threads
     params.cpuparams_batch.n_threads = engine.threads
     params.cpuparams.poll = engine.poll
@@ -78,6 +85,17 @@ def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: b
     return params
 
 
+_FLASH_ATTN = {
+    "auto": lambda x: x.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_AUTO,
+    "on": lambda x: x.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": lambda x: x.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+}
+_KV_TYPE = {
+    "f16": lambda x: x.ggml_type.GGML_TYPE_F16,
+    "q8_0": lambda x: x.ggml_type.GGML_TYPE_Q8_0,
+}
+
+
 class EmbeddedBackend:
     name = "embedded"
     capabilities = Capabilities(embeddings=True, json_schema=True)
@@ -85,6 +103,8 @@ class EmbeddedBackend:
     def __init__(self, registry: Registry, settings: Settings, db: Database | None = None) -> None:
         self.registry = registry
         self.engine = settings.engine
+        self.build = builds.activate(builds.choose(settings))
+        """The llama.cpp build this process loads (prebuilt or native), and why."""
         self.default_keep_alive = settings.keep_alive_seconds
         budget = (
             settings.memory_budget_mb * 2**20
@@ -169,8 +189,18 @@ class EmbeddedBackend:
 
     def _prepare(self, request: ChatRequest) -> tuple[ModelRecord, dict[str, Any]]:
         record = self.registry.resolve(request.model)
+        payload = completion_payload(self._prompt(record, request), request)
+        if "json_schema" in payload and not has_llguidance():
+            payload["grammar"] = schema_grammar(payload.pop("json_schema"))
+        if request.prompt is None and not record.info.chat_template:
+            # ChatML's markers are plain text to a model that was not trained on them (a base
+            # model): stop at them, or it writes the next turns of the conversation itself.
+            payload["stop"] = [*payload.get("stop", []), *CHATML_STOPS]
+        return record, payload
+
+    def _prompt(self, record: ModelRecord, request: ChatRequest) -> str:
         if request.prompt is not None:
-            return record, completion_payload(request.prompt, request)
+            return request.prompt
         info = record.info
         prompt = render_chat(
             info.chat_template,
@@ -181,12 +211,7 @@ class EmbeddedBackend:
         )
         if info.add_bos_token and info.bos_token and prompt.startswith(info.bos_token):
             prompt = prompt[len(info.bos_token):]  # the engine adds BOS itself
-        payload = completion_payload(prompt, request)
-        if not info.chat_template:
-            # ChatML's markers are plain text to a model that was not trained on them (a base
-            # model): stop at them, or it writes the next turns of the conversation itself.
-            payload["stop"] = [*payload.get("stop", []), *CHATML_STOPS]
-        return record, payload
+        return prompt
 
     def _keep_alive(self, request: ChatRequest) -> float:
         return self.default_keep_alive if request.keep_alive is None else request.keep_alive
@@ -277,6 +302,33 @@ def completion_payload(prompt: str, request: ChatRequest) -> dict[str, Any]:
     if opts.json_schema is not None:
         payload["json_schema"] = opts.json_schema
     return payload
+
+
+@functools.cache
+def has_llguidance() -> bool:
+    """Whether this engine build turns JSON schemas into llguidance grammars (the prebuilt
+    wheel) rather than llama.cpp's own GBNF (a native build: llguidance needs Rust crates
+    from the internet to compile, so ``autonom engine build`` leaves it out)."""
+    return bool(import_engine().json_schema_to_grammar('{"type": "string"}')
+                .startswith("%llguidance"))
+
+
+_SPACE_RULE = re.compile(r"^space ::= .*$", re.MULTILINE)
+
+
+def schema_grammar(schema: dict[str, Any]) -> str:
+    """The GBNF grammar for ``schema``, with whitespace between tokens limited to one space.
+
+    llama.cpp's converter allows up to two newlines and twenty spaces or tabs wherever JSON
+    allows whitespace, and small models fill that room: answers get longer and run into
+    max_tokens before the closing brace. llguidance writes compact JSON; this keeps the
+    native build's answers the same size.
+    """
+    try:
+        grammar = import_engine().json_schema_to_grammar(json.dumps(schema))
+    except Exception as exc:  # the converter reports unsupported or contradictory schemas
+        raise InvalidRequestError(f"the JSON schema cannot be enforced: {exc}") from exc
+    return str(_SPACE_RULE.sub('space ::= | " "', grammar, count=1))
 
 
 def _unload(handle: EngineHandle) -> None:

@@ -102,7 +102,9 @@ class JsonBodies:
 
 def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     settings = services.settings
-    metrics = metrics or Metrics(loaded_models=lambda: len(services.backend.loaded()))
+    build = services.engine_build.build
+    metrics = metrics or Metrics(loaded_models=lambda: len(services.backend.loaded()),
+                                 engine=(build.kind, build.version))
     keys = KeyStore(services.db)
     gateway = Gateway(services.backend, services.db, settings.server, metrics,
                       knowledge=services.knowledge, mcp=settings.mcp,
