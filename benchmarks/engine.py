@@ -178,8 +178,9 @@ def worker(args) -> int:
 
 def run_worker(home: Path, build: str, paragraphs: int, tag: str, raw_first: bool,
                args) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
-    env["AUTONOM_ENGINE__BUILD"] = build
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AUTONOM_") or k.startswith("AUTONOM_ENGINE__")}
+    env["AUTONOM_ENGINE__BUILD"] = build  # engine settings pass through, e.g. FLASH_ATTN
     command = [sys.executable, __file__, "--worker", "--home", str(home), "--tag", tag,
                "--paragraphs", str(paragraphs), "--max-tokens", str(args.max_tokens)]
     if raw_first:
@@ -204,6 +205,13 @@ METRICS = (("prompt tokens/s (caller-side)", "prompt_tps"),
            ("decode tokens/s (caller-side)", "decode_tps"),
            ("prompt tokens/s (engine timings)", "engine_prompt_tps"),
            ("decode tokens/s (engine timings)", "engine_decode_tps"))
+
+
+def settings_env() -> str:
+    """The engine settings given in the environment, as a command prefix for the report."""
+    given = [f"{k}={v}" for k, v in sorted(os.environ.items())
+             if k.startswith("AUTONOM_ENGINE__") and k != "AUTONOM_ENGINE__BUILD"]
+    return " ".join(given) + " " if given else ""
 
 
 def main() -> int:
@@ -287,12 +295,13 @@ def main() -> int:
         f"### Engine: prebuilt vs native build, each raw and through autonom "
         f"({time.strftime('%Y-%m-%d')})",
         "",
-        f"Command: `make bench` = `python benchmarks/engine.py --rounds {args.rounds} "
+        f"Command: `{settings_env()}python benchmarks/engine.py --rounds {args.rounds} "
         f"--max-tokens {args.max_tokens} --paragraphs {args.paragraphs}`",
         "",
         f"Machine: {machine()}; xllamacpp {builds.installed_version()}; model {MODEL} "
         f"({record.info.quantization}), {engine.threads} threads (poll {engine.poll}), "
-        f"n_ctx {n_ctx}, {engine.n_parallel} slots.",
+        f"n_ctx {n_ctx}, {engine.n_parallel} slots, flash attention {engine.flash_attn}, "
+        f"KV cache {engine.kv_cache_type}.",
         *[f"- {name}: `{info[name]}`" for name in kinds],
         "",
         f"Answers: {args.max_tokens} tokens, greedy; medians of {args.rounds} rounds per "

@@ -138,3 +138,20 @@ def test_bad_backend_or_alias_settings_are_refused_clearly(monkeypatch, tmp_path
                                                           message):
     with pytest.raises(ConfigError, match=message):
         _config(monkeypatch, tmp_path, text)
+
+
+@pytest.mark.parametrize(("allowed", "physical", "threads"),
+                         [({0}, 8, 1), (set(range(8)), 4, 4), ({0, 1}, None, 2)])
+def test_engine_threads_default_to_the_physical_cores_this_process_may_use(
+        monkeypatch, allowed, physical, threads):
+    """A container limited to one CPU of an 8-core host gets 1 thread; 8 hyper-threads on
+    4 cores get 4; where the core count is unknown, the CPUs allowed count."""
+    import os
+
+    import psutil
+
+    from autonom.config import EngineSettings
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: allowed)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: physical)
+    assert EngineSettings().threads == threads

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
+import psutil
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -40,6 +41,17 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("autonom", appauthor=False))
 
 
+def compute_threads() -> int:
+    """Physical cores this process may run on: hyper-threads share a core's arithmetic
+    units (llama.cpp's own default counts cores too), and a container's CPU set can be
+    smaller than the machine."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        allowed = os.cpu_count() or 1
+    return max(1, min(psutil.cpu_count(logical=False) or allowed, allowed))
+
+
 class EngineSettings(BaseModel):
     """Options of the embedded llama.cpp engine."""
 
@@ -47,7 +59,8 @@ class EngineSettings(BaseModel):
     """Context window of one request in tokens (Ollama's num_ctx); capped at the model's."""
     n_parallel: int = Field(default=4, ge=1, le=64)
     """Parallel sequences (continuous batching slots) per loaded model."""
-    threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=512)
+    threads: int = Field(default_factory=compute_threads, ge=1, le=512)
+    """llama.cpp threads; default: the physical cores this process may use."""
     batch_size: int = Field(default=512, ge=32, le=65_536)
     poll: int = Field(default=50, ge=0, le=100)
     """How busily llama.cpp's idle worker threads wait for work (0: sleep, 100: spin)."""
