@@ -166,3 +166,19 @@ def test_fit_reads_a_local_gguf_file_own_metadata(default_model_file, capsys):
     # 30 layers × 2 × 3 kv heads × 64 × 2 bytes × 8192 tokens
     assert entry["kv_gb"] == pytest.approx(30 * 2 * 3 * 64 * 2 * 8192 / 1e9, abs=0.01)
     assert entry["fits"] == "ram" and entry["decode_tok_s"] > 0
+
+
+def test_fit_counts_the_ram_share_the_engine_may_use(tmp_path):
+    """One number for both: a model that needs 82 % of RAM does not fit, because the engine
+    would refuse to load it past its budget (80 % unless memory_budget_mb says otherwise)."""
+    import psutil
+
+    from autonom.config import MEMORY_SHARE, Settings
+
+    model = get("qwen3-30b-a3b")
+    need = fit.estimate(model, "Q4_K_M").memory_gb
+    assert fit.judge(model, "Q4_K_M", fit.Hardware(need / 0.82, 50)).fits == "no"
+    assert fit.judge(model, "Q4_K_M", fit.Hardware(need / 0.78, 50)).fits == "ram"
+    total = psutil.virtual_memory().total
+    assert Settings(home=tmp_path).memory_budget_bytes() == int(total * MEMORY_SHARE)
+    assert Settings(home=tmp_path, memory_budget_mb=512).memory_budget_bytes() == 512 * 2**20

@@ -35,6 +35,9 @@ from autonom.errors import ConfigError, InvalidRequestError
 from autonom.types import parse_keep_alive
 
 DEFAULT_MODEL = "smollm2-135m"
+MEMORY_SHARE = 0.8
+"""Of the machine's RAM, what loaded models may use unless ``memory_budget_mb`` says
+otherwise: the engine's budget and what ``autonom fit`` and ``recommend`` count as usable."""
 
 
 def default_home() -> Path:
@@ -429,7 +432,7 @@ class Settings(BaseSettings):
     """How long a model stays loaded after its last use (Ollama syntax: 5m, 1h, 0, -1)."""
     max_loaded_models: int = Field(default=2, ge=1, le=64)
     memory_budget_mb: int | None = Field(default=None, ge=64)
-    """Memory that loaded models may use together; default: 80 % of physical RAM."""
+    """Memory that loaded models may use together; default: MEMORY_SHARE of physical RAM."""
     hf_endpoint: str = "https://huggingface.co"
     hf_token: str | None = None
     pip_args: list[str] = Field(default_factory=list)
@@ -466,6 +469,12 @@ class Settings(BaseSettings):
         seconds = parse_keep_alive(self.keep_alive)
         assert seconds is not None
         return seconds
+
+    def memory_budget_bytes(self) -> int:
+        """What loaded models may use together, in bytes."""
+        if self.memory_budget_mb:
+            return self.memory_budget_mb * 2**20
+        return int(psutil.virtual_memory().total * MEMORY_SHARE)
 
     @property
     def db_path(self) -> Path:

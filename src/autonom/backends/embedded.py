@@ -20,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
 from autonom.backends.base import Capabilities
 from autonom.backends.pool import ModelPool, PoolSnapshot
 from autonom.catalog import fit
@@ -106,11 +104,7 @@ class EmbeddedBackend:
         self.build = builds.activate(builds.choose(settings))
         """The llama.cpp build this process loads (prebuilt or native), and why."""
         self.default_keep_alive = settings.keep_alive_seconds
-        budget = (
-            settings.memory_budget_mb * 2**20
-            if settings.memory_budget_mb
-            else int(psutil.virtual_memory().total * 0.8)
-        )
+        budget = settings.memory_budget_bytes()
         self._db = db
         self.pool = ModelPool(
             max_loaded=settings.max_loaded_models,

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autonom.catalog.catalog import ModelFacts
+from autonom.config import MEMORY_SHARE
 from autonom.errors import InvalidRequestError
 
 GB = 1e9
@@ -148,8 +149,9 @@ def prompt_tokens_per_s(facts: ModelFacts, gflops: float, prompt_tokens: int = 5
     return COMPUTE_EFFICIENCY * gflops * GB / prompt_flops(facts, prompt_tokens)
 
 
-RAM_SHARE = 0.85
-"""Of the machine's RAM, what a model may use (the OS and other programs keep the rest)."""
+RAM_SHARE = MEMORY_SHARE
+"""Of the machine's RAM, what a model may use (the OS and other programs keep the rest):
+the share the engine's memory budget allows."""
 VRAM_SHARE = 0.95
 
 
