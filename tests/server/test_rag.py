@@ -70,12 +70,21 @@ def test_ollama_client_chat_and_generate_answer_from_documents(rag_server):
     reply = client.chat(model="rag:vertrieb",
                         messages=[{"role": "user", "content": SALES_QUESTION}])
     assert SALES_CANARY in reply.message.content and "rabatte.md" in reply.message.content
+    # the client keeps only Ollama's own fields (the README says so and shows the raw way)
+    assert reply.model_extra is None and not hasattr(reply, "citations")
     streamed = "".join(part.message.content for part in client.chat(
         model="rag:vertrieb", stream=True,
         messages=[{"role": "user", "content": SALES_QUESTION}]))
     assert streamed == reply.message.content
     generated = client.generate(model="rag:vertrieb", prompt=SALES_QUESTION)
     assert SALES_CANARY in generated.response
+
+
+def test_raw_api_chat_carries_citations_as_the_readme_shows(rag_server):
+    reply = httpx.post(f"{rag_server.url}/api/chat", headers=rag_server.headers("sales"),
+                       timeout=120, json={"model": "rag:vertrieb", "stream": False, "messages": [
+                           {"role": "user", "content": SALES_QUESTION}]}).json()
+    assert reply["citations"][0]["source"] == "rabatte.md" and reply["abstained"] is False
 
 
 def test_ollama_wire_format_has_citations_on_the_final_object(rag_server):
