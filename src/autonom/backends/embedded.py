@@ -101,8 +101,7 @@ class EmbeddedBackend:
     def __init__(self, registry: Registry, settings: Settings, db: Database | None = None) -> None:
         self.registry = registry
         self.engine = settings.engine
-        self.build = builds.activate(builds.choose(settings))
-        """The llama.cpp build this process loads (prebuilt or native), and why."""
+        builds.activate(builds.choose(settings))  # before the engine is first imported
         self.default_keep_alive = settings.keep_alive_seconds
         budget = settings.memory_budget_bytes()
         self._db = db

@@ -131,6 +131,18 @@ def unusable(build: Build) -> str | None:
     return None
 
 
+def problem(folder: Path) -> tuple[Build | None, str | None]:
+    """The native build in ``folder`` and why it cannot run here (None when it can)."""
+    build = read_build(folder)
+    if build is None:
+        return None, f"no native engine build in {folder} (autonom engine build makes one)"
+    why = unusable(build)
+    if why:
+        return build, (f"the native engine build in {folder} cannot be used: {why} "
+                       "(autonom engine build makes a new one)")
+    return build, None
+
+
 def choose(settings: Settings) -> Choice:
     requested = settings.engine.build
     reason = "engine.build setting"
@@ -139,16 +151,9 @@ def choose(settings: Settings) -> Choice:
         reason = "chosen by autonom engine build or use"
     if requested in (None, PREBUILT):
         return Choice(Build(PREBUILT), reason if requested else "default")
-    folder = native_dir(settings.home) if requested == NATIVE else Path(requested)
-    build = read_build(folder)
-    if build is None:
-        return Choice(Build(PREBUILT), "fallback", f"no native engine build in {folder} "
-                      "(autonom engine build makes one); using the prebuilt engine")
-    why = unusable(build)
-    if why:
-        return Choice(Build(PREBUILT), "fallback", f"the native engine build in {folder} "
-                      f"cannot be used: {why}; using the prebuilt engine "
-                      "(autonom engine build makes a new one)")
+    build, why = problem(native_dir(settings.home) if requested == NATIVE else Path(requested))
+    if build is None or why:
+        return Choice(Build(PREBUILT), "fallback", f"{why}; using the prebuilt engine")
     return Choice(build, reason)
 
 
@@ -176,9 +181,7 @@ class Status:
 
     choice: Choice
     version: str
-    cpu_flags: frozenset[str]
     native: Build | None
-    native_folder: Path
 
     def measured(self, kind: str) -> dict[str, Any] | None:
         """The self-test result of ``kind``, measured in the same run as the native build."""
@@ -190,9 +193,7 @@ class Status:
 
 
 def status(settings: Settings) -> Status:
-    folder = native_dir(settings.home)
-    return Status(choose(settings), installed_version(), cpu_flags(), read_build(folder),
-                  folder)
+    return Status(choose(settings), installed_version(), read_build(native_dir(settings.home)))
 
 
 def use(settings: Settings, kind: str) -> Choice:
@@ -200,14 +201,9 @@ def use(settings: Settings, kind: str) -> Choice:
     if kind not in (PREBUILT, NATIVE):
         raise ConfigError(f"unknown engine build {kind!r}: use prebuilt or native")
     if kind == NATIVE:
-        build = read_build(native_dir(settings.home))
-        if build is None:
-            raise ConfigError("there is no native engine build yet: autonom engine build "
-                              "makes one")
-        why = unusable(build)
+        _, why = problem(native_dir(settings.home))
         if why:
-            raise ConfigError(f"the native engine build cannot be used: {why}; "
-                              "autonom engine build makes a new one")
+            raise ConfigError(why)
     record(settings.home, kind)
     return choose(settings.model_copy(update={
         "engine": settings.engine.model_copy(update={"build": None})}))

@@ -21,7 +21,6 @@ import jsonschema
 
 from autonom.backends.embedded import EmbeddedBackend, import_engine
 from autonom.config import DEFAULT_MODEL, load_settings
-from autonom.engine import builds
 from autonom.services import Services
 from autonom.types import ChatRequest, ChatResponse, GenerationOptions, Message
 
@@ -59,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
 
 async def check(model: str, rounds: int) -> dict[str, Any]:
     settings = load_settings()
-    choice = builds.activate(builds.choose(settings))
-    if choice.warning:
-        return {"ok": False, "error": choice.warning}
     services = Services(settings)
+    choice = services.engine_build
+    if choice.warning:
+        services.close()
+        return {"ok": False, "error": choice.warning}
     backend = EmbeddedBackend(services.registry, settings)
     try:
         answer = await _ask(backend, model, "Sag Hallo.", max_tokens=16)
