@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test install bench browser build-tools native
+.PHONY: quickstart test install tune-deps bench browser build-tools native
 
 $(BIN)/autonom: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,18 @@ $(BIN)/autonom: pyproject.toml
 
 install: $(BIN)/autonom
 
+# Post-training's libraries (torch CPU build, transformers, peft): for `autonom tune` and its
+# tests, not needed to serve or answer.
+$(VENV)/.tune: $(BIN)/autonom
+	$(BIN)/python -m pip install --quiet -e ".[dev,tune]"
+	touch $@
+
+tune-deps: $(VENV)/.tune
+
 quickstart: install
 	$(BIN)/autonom quickstart
 
-test: install browser build-tools
+test: install tune-deps browser build-tools
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

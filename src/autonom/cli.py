@@ -22,6 +22,7 @@ from autonom import (
     cli_knowledge,
     cli_mcp,
     cli_redteam,
+    cli_tune,
     console,
 )
 from autonom.config import is_loopback, load_settings
@@ -333,6 +334,7 @@ app.add_typer(cli_knowledge.docs_app, name="docs")
 app.add_typer(cli_mcp.mcp_app, name="mcp")
 app.add_typer(cli_eval.eval_app, name="eval")
 app.add_typer(cli_engine.engine_app, name="engine")
+app.add_typer(cli_tune.tune_app, name="tune")
 app.command("bench")(cli_eval.bench)
 app.command("redteam")(cli_redteam.redteam)
 app.command("fit")(cli_catalog.fit_command)

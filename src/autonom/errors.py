@@ -13,6 +13,7 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
     │   └── PullError            a download or extraction failed
     ├── TemplateError            a chat template was rejected (unsafe, too slow, broken)
     ├── EngineBuildError         a native engine build could not be made or failed its test
+    ├── TrainingInterrupted      training stopped on request; its checkpoint resumes it
     ├── InvalidRequestError      a request that cannot be served as given
     │   └── ParseError           a file could not be read as its format (knowledge.parse)
     ├── NotFoundError            no such collection or document (404)
@@ -72,6 +73,11 @@ class TemplateError(AutonomError):
 class EngineBuildError(AutonomError):
     """A native engine build failed, was interrupted or did not pass its self-test; the
     engine that was active stays active."""
+
+
+class TrainingInterrupted(AutonomError):
+    """Training was stopped (Ctrl-C, SIGTERM); a checkpoint was kept and the same command
+    resumes from it. Nothing that serves answers changed."""
 
 
 class InvalidRequestError(AutonomError):

@@ -190,13 +190,10 @@ class Answerer:
     async def _ask_model(self, question: str, model: str,
                          passages: list[Candidate]) -> tuple[str, int]:
         """The model's answer (or NOT_FOUND) and how many tokens it generated."""
-        # each passage with its title and heading path: which product a spec line is about
-        excerpts = "\n".join(f"[{i}] ({c.source}) «{' '.join(c.hit.entry.index_text.split())}»"
-                             for i, c in enumerate(passages, 1))
         request = ChatRequest(
             model=model,
-            messages=[Message(role="system", content=SYSTEM_PROMPT),
-                      Message(role="user", content=f"Auszüge:\n{excerpts}\n\nFrage: {question}")],
+            messages=read_messages(question, [(c.source, c.hit.entry.index_text)
+                                              for c in passages]),
             options=GenerationOptions(temperature=0.0, seed=0, max_tokens=160),
         )
         assert self.backend is not None
@@ -204,6 +201,16 @@ class Answerer:
         text = (response.message.content or "").strip()
         spent = response.usage.completion_tokens
         return (NOT_FOUND if NOT_FOUND in text else " ".join(text.split())), spent
+
+
+def read_messages(question: str, passages: list[tuple[str, str]]) -> list[Message]:
+    """The prompt of read mode: numbered passages (source, text with its title and heading
+    path, which tells which product a spec line is about) as quoted data, then the question.
+    Tuning builds its reading examples with the same prompt."""
+    excerpts = "\n".join(f"[{i}] ({source}) «{' '.join(text.split())}»"
+                         for i, (source, text) in enumerate(passages, 1))
+    return [Message(role="system", content=SYSTEM_PROMPT),
+            Message(role="user", content=f"Auszüge:\n{excerpts}\n\nFrage: {question}")]
 
 
 def _passages(ranked: list[Candidate]) -> list[Candidate]:

@@ -1,0 +1,119 @@
+"""Training data from a collection: provenance, split by fact, what is left out, bad input."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autonom.errors import InvalidRequestError, NotFoundError
+from autonom.evals.dataset import load
+from autonom.knowledge.answer import NOT_FOUND
+from autonom.tuning import data as tune_data
+from knowledge_support import CORPUS
+
+
+@pytest.fixture(scope="module")
+def made(sample_kb) -> tune_data.TuneData:
+    return tune_data.build(sample_kb.store, "pumpenwerk")
+
+
+def _text(kb, source: str) -> str:
+    return kb.store.document("pumpenwerk", source, chunks=False).text
+
+
+def test_every_closed_answer_comes_from_the_span_it_names(made, sample_kb):
+    closed = [e for e in made.train if e.kind == "closed"]
+    assert len(closed) > 50
+    for example in closed:
+        start, end = example.span
+        statement = " ".join(_text(sample_kb, example.source)[start:end].split())
+        answer = example.messages[-1]["content"]
+        said = answer.rsplit(" (Quelle: ", 1)[0]
+        parts = said.split(": ")
+        tails = [": ".join(parts[i:]) for i in range(len(parts))]
+        assert any(tail in statement for tail in tails), (answer, statement)
+        assert answer.endswith(f"(Quelle: {example.source})")
+
+
+def test_a_spec_line_becomes_questions_in_several_wordings(made):
+    motor = [e for e in made.train if e.kind == "closed"
+             and e.messages[-1]["content"].startswith("Motorleistung für KP-55: 5,5 kW")]
+    assert len(motor) == 3  # four wordings, one held back for testing
+    assert len({e.messages[0]["content"] for e in motor}) == 3
+
+
+def test_the_split_is_by_fact_and_a_wording_is_held_back(made):
+    trained = {e.fact for e in made.train if e.kind in ("closed", "reading")}
+    unseen = {c["id"].split("-")[0] for c in made.heldout if "unseen-fact" in c["tags"]}
+    reworded = {c["id"].split("-")[0] for c in made.heldout if "new-wording" in c["tags"]}
+    assert unseen and reworded
+    assert not unseen & trained
+    assert reworded <= trained
+    trained_questions = {e.messages[-2]["content"] for e in made.train if e.kind == "closed"}
+    assert not {c["question"] for c in made.heldout} & trained_questions
+
+
+def test_superseded_documents_and_planted_instructions_are_left_out(made):
+    assert made.excluded == {"superseded documents": 1, "chunks with planted instructions": 1}
+    everything = json.dumps([e.to_json() for e in made.train], ensure_ascii=False)
+    assert "kp-55-datenblatt-2023.md" not in everything
+    assert "4,0 kW" not in everything  # the old sheet's motor power
+    assert "ignoriere" not in everything.lower()
+
+
+def test_reading_examples_use_the_read_prompt_and_cite_the_right_passage(made):
+    reading = [e for e in made.train if e.kind == "reading"]
+    assert reading
+    for example in reading:
+        prompt = example.messages[-2]["content"]
+        answer = example.messages[-1]["content"]
+        number = answer.rsplit("[", 1)[1].rstrip("]")
+        passage = next(line for line in prompt.splitlines() if line.startswith(f"[{number}] "))
+        assert f"({example.source})" in passage
+        assert answer.rsplit(" [", 1)[0] in passage
+    refusals = [e for e in made.train if e.kind == "reading-refusal"]
+    assert refusals and all(e.messages[-1]["content"] == NOT_FOUND for e in refusals)
+
+
+def test_near_miss_questions_are_refused_and_held_out_ones_must_be_abstained(made):
+    refusals = [e for e in made.train if e.kind == "refusal"]
+    assert refusals
+    assert all("nichts in den Dokumenten" in e.messages[-1]["content"] for e in refusals)
+    assert any(c.get("must_abstain") for c in made.heldout)
+
+
+def test_the_held_out_set_is_an_eval_set_autonom_eval_reads(made, tmp_path):
+    folder = tmp_path / "data"
+    manifest = tune_data.write(made, folder)
+    assert manifest["digest"] == made.digest
+    cases = load(folder / "heldout.jsonl").cases
+    assert len(cases) == len(made.heldout)
+    assert {"closed-book", "documents"} <= {t for c in cases for t in c.tags}
+    assert len(tune_data.read_train(folder)) == len(made.train)
+
+
+def test_same_documents_give_the_same_data(made, sample_kb):
+    assert tune_data.build(sample_kb.store, "pumpenwerk").digest == made.digest
+
+
+def test_a_document_copied_into_another_folder_adds_no_facts(kb, tmp_path: Path):
+    first = tmp_path / "a"
+    shutil.copytree(CORPUS / "produkte", first / "produkte")
+    kb.ingest([first], "one")
+    shutil.copytree(CORPUS / "produkte", first / "kopie")
+    kb.ingest([first], "two")
+    once = tune_data.build(kb.store, "one")
+    twice = tune_data.build(kb.store, "two")
+    assert twice.facts == once.facts
+    assert twice.excluded["duplicate facts"] >= once.facts - 2
+
+
+def test_bad_collections_are_refused(kb, tmp_path: Path):
+    with pytest.raises(NotFoundError):
+        tune_data.build(kb.store, "missing")
+    kb.store.ensure_collection("empty", None)
+    with pytest.raises(InvalidRequestError, match="no documents"):
+        tune_data.build(kb.store, "empty")
+    with pytest.raises(InvalidRequestError, match="not training data"):
+        tune_data.read_manifest(tmp_path)
