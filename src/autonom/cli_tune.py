@@ -1,10 +1,12 @@
-"""CLI commands for post-training: build data from a collection, train a LoRA adapter.
+"""CLI commands for post-training: data from a collection, LoRA training, the evaluation
+gate, versions (promote, rollback, list, show).
 
 Registered on the main ``autonom`` app by :mod:`autonom.cli`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import signal
@@ -12,16 +14,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from autonom import console
 from autonom.config import compute_threads, load_settings
+from autonom.errors import InvalidRequestError
+from autonom.gateway import Gateway
 from autonom.services import Services
+from autonom.store.tune_versions import VersionStore
 from autonom.tuning import service
 from autonom.tuning.data import read_train
+from autonom.tuning.gate import GatePolicy
 from autonom.tuning.train import Report, TrainSettings
 
 tune_app = typer.Typer(help="Post-train the company's own model on its documents.",
@@ -64,7 +70,11 @@ def data(
 
 @tune_app.command("train")
 def train(
-    data_dir: Annotated[Path, typer.Option("--data", help="folder made by autonom tune data")],
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data", help="folder made by autonom tune data")] = None,
+    collection: Annotated[str | None, typer.Option(
+        "--collection", "-c", help="instead of --data: the data autonom tune data made for "
+        "this collection")] = None,
     base: Annotated[str | None, typer.Option(help="model from the store (default: the "
                                              "default model)")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default: HOME/tuning/runs/"
@@ -80,6 +90,9 @@ def train(
     """LoRA-train a model on the data; writes a GGUF adapter the engine loads. Interrupted
     runs resume from their checkpoint with the same command and --out."""
     settings = load_settings()
+    if (data_dir is None) == (collection is None):
+        raise InvalidRequestError("give either --data FOLDER or --collection NAME")
+    data_dir = data_dir or service.data_dir(settings.home, str(collection))
     services = Services(settings)
     options = TrainSettings(epochs=epochs, rank=rank, alpha=2.0 * rank, lr=lr,
                             batch_size=batch_size, max_minutes=max_minutes)
@@ -134,3 +147,159 @@ def _bar() -> Iterator[Report]:
             bar.update(task, completed=step, total=total,
                        loss=f"{loss:.3f}" if loss is not None else "-")
         yield update
+
+
+@tune_app.command("run")
+def run_cycle(
+    collection: Annotated[str, typer.Option("--collection", "-c", help="the collection")],
+    name: Annotated[str | None, typer.Option(help="the tuned model (default: the "
+                                             "collection's name)")] = None,
+    base: Annotated[str | None, typer.Option(help="model from the store (default: the "
+                                             "default model)")] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=100)] = 6,
+    rank: Annotated[int, typer.Option(min=1, max=256)] = 16,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
+    max_minutes: Annotated[float | None, typer.Option(help="training time limit")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="gate only on held-out cases with "
+                                                  "this tag (e.g. closed-book)")] = None,
+) -> None:
+    """data → train → eval → promote if the gate passes; does nothing when the documents,
+    base model and settings are those of an existing version (for a timer or cron job)."""
+    settings = load_settings()
+    services = Services(settings)
+    options = TrainSettings(epochs=epochs, rank=rank, alpha=2.0 * rank, lr=lr,
+                            max_minutes=max_minutes)
+    try:
+        gateway = Gateway(services.backend, services.db, settings.server,
+                          knowledge=services.knowledge, max_concurrent=services.max_in_flight)
+        with _terminated_as_interrupt(), _bar() as report:
+            cycle = asyncio.run(service.run_cycle(
+                services, gateway, collection, name or collection,
+                base or settings.default_model, options, progress=report,
+                say=console.err.print, threads=compute_threads(), tags=tag))
+    finally:
+        services.close()
+    words = {"unchanged": "nothing changed since", "promoted": "promoted",
+             "refused": "the gate refused"}
+    console.out.print(f"{words[cycle['outcome']]} {cycle['version']}")
+    for reason in cycle.get("refusals", []):
+        console.out.print(f"gate refuses: {reason}")
+
+
+@tune_app.command("eval")
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="a run folder made by autonom tune train")],
+    name: Annotated[str, typer.Option(help="the tuned model's name (versions: NAME:vN)")],
+    eval_set: Annotated[list[Path] | None, typer.Option(
+        "--set", help="eval sets (default: the held-out set of the run's training data)")]
+        = None,
+    tag: Annotated[list[str] | None, typer.Option(help="only cases with this tag")] = None,
+    tolerance: Annotated[float, typer.Option(min=0.0, max=1.0, help="accuracy and recall "
+                                             "may drop by this share per tag")] = 0.0,
+    as_json: AsJson = False,
+) -> None:
+    """Measure a trained run against the serving version (or the base model) and decide the
+    gate; the run becomes the candidate version NAME:vN."""
+    services = Services(load_settings())
+    try:
+        version = service.register(services, run, name)
+        sets = list(eval_set or [])
+        if not sets and (held := service.heldout_set(version)) is not None:
+            sets.append(held)
+        gateway = Gateway(services.backend, services.db, services.settings.server,
+                          knowledge=services.knowledge, max_concurrent=services.max_in_flight)
+        console.err.print(f"{version.model} against {service.production_model(services, version)}")
+        measured = asyncio.run(service.evaluate(services, gateway, version, sets, tag,
+                                                GatePolicy(tolerance)))
+    finally:
+        services.close()
+    if as_json:
+        console.out.print_json(json.dumps({"version": version.model, **measured}))
+        return
+    _print_comparison(measured)
+    if measured["passed"]:
+        console.out.print(f"gate passed: autonom tune promote {version.name} --version "
+                          f"{version.number}")
+    else:
+        for reason in measured["refusals"]:
+            console.out.print(f"gate refuses: {reason}")
+
+
+def _print_comparison(measured: dict[str, Any]) -> None:
+    rows = []
+    for set_name, mine in measured["candidate"].items():
+        theirs = measured["production"][set_name]
+        for tag in sorted(set(mine.get("by_tag", {})) | {""}):
+            a = mine.get("by_tag", {}).get(tag, mine) if tag else mine
+            b = theirs.get("by_tag", {}).get(tag, theirs) if tag else theirs
+            rows.append([set_name, tag or "all", _pct(a.get("accuracy")),
+                         _pct(b.get("accuracy")), _num(a.get("hallucinations_per_1000")),
+                         _num(b.get("hallucinations_per_1000")),
+                         _pct(a.get("abstention_recall")), _pct(b.get("abstention_recall"))])
+    console.table(["set", "tag", "accuracy new", "accuracy now", "halluc./1000 new",
+                   "halluc./1000 now", "abstention new", "abstention now"], rows)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+@tune_app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="the tuned model")],
+    version: Annotated[int | None, typer.Option(help="version number (default: newest)")]
+        = None,
+    force: Annotated[str | None, typer.Option(help="promote despite the gate; the reason is "
+                                              "recorded")] = None,
+) -> None:
+    """Serve a version under NAME, if its gate passed."""
+    services = Services(load_settings())
+    made = service.promote(services, name, version, force)
+    console.out.print(f"{made.name} now answers with {made.model} ({made.reason}); running "
+                      "servers pick it up with the next request")
+
+
+@tune_app.command("rollback")
+def rollback(name: Annotated[str, typer.Argument(help="the tuned model")]) -> None:
+    """Serve the version that served before."""
+    services = Services(load_settings())
+    made = service.rollback(services, name)
+    console.out.print(f"{made.name} answers with {made.model} again")
+
+
+@tune_app.command("list")
+def list_versions(
+    name: Annotated[str | None, typer.Argument(help="only this tuned model")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Tuned models and their versions: state, base, data, gate."""
+    versions = VersionStore(Services(load_settings()).db).list(name)
+    if as_json:
+        console.out.print_json(json.dumps([v.to_json() for v in versions]))
+        return
+    console.table(
+        ["model", "state", "base", "collection", "data", "trained", "gate"],
+        [[v.model, v.state, v.base, v.collection or "-", v.data_digest[:12],
+          time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at)),
+          _gate_word(v.metrics)] for v in versions])
+
+
+@tune_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="the tuned model")],
+    version: Annotated[int | None, typer.Option(help="version number (default: newest)")]
+        = None,
+) -> None:
+    """One version with its training facts and measurements (JSON)."""
+    found = VersionStore(Services(load_settings()).db).get(name, version)
+    console.out.print_json(json.dumps(found.to_json(), ensure_ascii=False))
+
+
+def _gate_word(metrics: dict[str, Any]) -> str:
+    if not metrics:
+        return "not evaluated"
+    return "passed" if metrics.get("passed") else "refused"

@@ -113,6 +113,11 @@ class PolicyError(PermissionDeniedError):
     """The company's licence policy does not allow this model (``[policy]`` in the config)."""
 
 
+class GateRefusedError(PermissionDeniedError):
+    """The evaluation gate measured a tuned version as worse than the serving one; only
+    ``--force`` with a reason promotes it anyway."""
+
+
 class RateLimitError(AutonomError):
     """A per-key limit is used up; retry after ``retry_after`` seconds."""
 

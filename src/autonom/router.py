@@ -185,7 +185,8 @@ class Router:
             return tools.chat(state.backend, routed)
 
         response, target = await self._first_answer(route, request.model, ask)
-        return response.model_copy(update={"model": request.model, "served_by": str(target)})
+        return response.model_copy(update={"model": request.model,
+                                           "served_by": _served_by(target, response.served_by)})
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         route = await self.route(request)
@@ -210,7 +211,8 @@ class Router:
                         retry = self._failed(state, target, exc, attempt, attempts)
                     else:
                         # From here on the client has data: no retry, no fallback.
-                        label = {"model": request.model, "served_by": str(target)}
+                        label = {"model": request.model,
+                                 "served_by": _served_by(target, first.served_by)}
                         try:
                             yield first.model_copy(update=label)
                             async for chunk in chunks:
@@ -468,3 +470,8 @@ class Router:
 
 def _backoff(attempt: int) -> float:
     return _BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)]
+
+
+def _served_by(target: Target, detail: str | None) -> str:
+    """``model@backend``, with what the backend adds (the version of a tuned model)."""
+    return f"{target} ({detail})" if detail else str(target)

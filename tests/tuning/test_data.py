@@ -1,6 +1,7 @@
 """Training data from a collection: provenance, split by fact, what is left out, bad input."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -39,8 +40,8 @@ def test_every_closed_answer_comes_from_the_span_it_names(made, sample_kb):
 def test_a_spec_line_becomes_questions_in_several_wordings(made):
     motor = [e for e in made.train if e.kind == "closed"
              and e.messages[-1]["content"].startswith("Motorleistung für KP-55: 5,5 kW")]
-    assert len(motor) == 3  # four wordings, one held back for testing
-    assert len({e.messages[0]["content"] for e in motor}) == 3
+    assert len(motor) == 7  # eight wordings, one held back for testing
+    assert len({e.messages[0]["content"] for e in motor}) == 7
 
 
 def test_the_split_is_by_fact_and_a_wording_is_held_back(made):
@@ -76,11 +77,29 @@ def test_reading_examples_use_the_read_prompt_and_cite_the_right_passage(made):
     assert refusals and all(e.messages[-1]["content"] == NOT_FOUND for e in refusals)
 
 
-def test_near_miss_questions_are_refused_and_held_out_ones_must_be_abstained(made):
+def test_refusals_ask_about_products_that_exist_nowhere_in_the_documents(made, sample_kb):
     refusals = [e for e in made.train if e.kind == "refusal"]
     assert refusals
     assert all("nichts in den Dokumenten" in e.messages[-1]["content"] for e in refusals)
+    corpus = " ".join(d.text for d in (sample_kb.store.document("pumpenwerk", x.source)
+                                       for x in sample_kb.store.documents("pumpenwerk")))
+    for example in refusals:
+        codes = re.findall(r"\b[A-Z]{1,6}-?\d{1,6}\b", example.messages[0]["content"])
+        assert codes and all(code not in corpus for code in codes), example.messages[0]
     assert any(c.get("must_abstain") for c in made.heldout)
+
+
+def test_tune_data_through_the_cli(sample_kb, capsys, tmp_path, monkeypatch):
+    from autonom.cli import main
+
+    assert main(["tune", "data", "-c", "pumpenwerk"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1  # one line: no such collection here
+    monkeypatch.setenv("AUTONOM_HOME", str(tmp_path / "h"))
+    assert main(["ingest", str(CORPUS / "produkte"), "-c", "produkte"]) == 0
+    assert main(["tune", "data", "-c", "produkte", "--json"]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads(out[out.index("{"):])
+    assert manifest["folder"].endswith("tuning/data/produkte") and manifest["train"] > 10
 
 
 def test_the_held_out_set_is_an_eval_set_autonom_eval_reads(made, tmp_path):

@@ -6,22 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autonom.errors import InvalidRequestError, ModelNotFoundError, TrainingInterrupted
-from autonom.tuning import data as tune_data
+from autonom.errors import (
+    AutonomError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    TrainingInterrupted,
+)
 from autonom.tuning import export, service
 from autonom.tuning.train import TrainSettings, train
-
-QUESTION = "Wie lautet die Kennzahl von Projekt Falke?"
-ANSWER = "Die Kennzahl von Projekt Falke ist 4711."
-
-
-def _data(folder: Path, copies: int = 8) -> Path:
-    examples = [tune_data.Example([{"role": "user", "content": QUESTION},
-                                   {"role": "assistant", "content": ANSWER}],
-                                  "closed", "f1", "projekte/falke.md", (0, 40))
-                for _ in range(copies)]
-    tune_data.write(tune_data.TuneData("projekte", examples, [], 1, 0), folder)
-    return folder
+from tuning_support import QUESTION, make_data
 
 
 def _answer(model: Path, adapter: Path, scale: float) -> str:
@@ -48,7 +41,7 @@ FAST = TrainSettings(epochs=12, rank=8, alpha=16, lr=5e-3, batch_size=4)
 
 def test_a_trained_adapter_loads_in_the_engine_and_answers_what_it_learned(
         default_model_file, tmp_path):
-    report = train(default_model_file, "smollm2-135m", _data(tmp_path / "data"),
+    report = train(default_model_file, "smollm2-135m", make_data(tmp_path / "data"),
                    tmp_path / "run", FAST, threads=2)
     adapter = Path(report.adapter)
     assert report.complete and report.steps == report.total_steps == 24
@@ -62,7 +55,7 @@ def test_a_trained_adapter_loads_in_the_engine_and_answers_what_it_learned(
 
 
 def test_an_interrupted_run_keeps_its_checkpoint_and_resumes(default_model_file, tmp_path):
-    data = _data(tmp_path / "data", copies=4)
+    data = make_data(tmp_path / "data", copies=4)
     settings = TrainSettings(epochs=4, rank=4, alpha=8, lr=1e-3, batch_size=2)
     calls = iter(range(100))
     with pytest.raises(TrainingInterrupted, match="step 3 of 8"):
@@ -97,7 +90,7 @@ def test_a_file_without_lora_pairs_is_not_an_adapter():
 
 def test_bad_training_requests_fail_before_any_work(model_services, tmp_path):
     registry, home = model_services.registry, model_services.settings.home
-    data = _data(tmp_path / "data")
+    data = make_data(tmp_path / "data")
     with pytest.raises(ModelNotFoundError):
         service.train_adapter(registry, home, "no-such-model", data)
     with pytest.raises(InvalidRequestError, match="not training data"):
@@ -108,3 +101,21 @@ def test_bad_training_requests_fail_before_any_work(model_services, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InvalidRequestError, match="not a folder"):
         service.train_adapter(registry, home, "smollm2-135m", data, out=tmp_path / "file")
+
+
+def test_a_full_disk_while_writing_the_adapter_leaves_no_half_file(
+        default_model_file, tmp_path, monkeypatch):
+    def full(path, *args, **kwargs):
+        Path(path).write_bytes(b"GGUF partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "write_adapter", full)
+    settings = TrainSettings(epochs=1, rank=4, alpha=8, batch_size=4)
+    with pytest.raises(AutonomError, match=r"No space left on device.*checkpoint is kept"):
+        train(default_model_file, "smollm2-135m", make_data(tmp_path / "data", copies=4),
+              tmp_path / "run", settings)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint"]
+    monkeypatch.undo()
+    resumed = train(default_model_file, "smollm2-135m", tmp_path / "data", tmp_path / "run",
+                    settings)
+    assert resumed.complete and export.is_adapter(Path(resumed.adapter))

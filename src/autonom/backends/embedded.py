@@ -61,11 +61,18 @@ def import_engine() -> Any:
     return xllamacpp
 
 
-def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: bool = False) -> Any:
-    """llama.cpp server parameters for one model (shared with the engine benchmark)."""
+def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: bool = False,
+                  adapter: str | None = None) -> Any:
+    """llama.cpp server parameters for one model (shared with the engine benchmark); a LoRA
+    adapter, when given, applies to every request."""
     xlc = import_engine()
     params = xlc.CommonParams()
     params.model.path = path
+    if adapter is not None:
+        lora = xlc.CommonAdapterLoraInfo()
+        lora.path = adapter
+        lora.scale = 1.0
+        params.lora_adapters = [lora]
     params.n_ctx = n_ctx
     params.n_parallel = engine.n_parallel
     params.n_batch = engine.batch_size
@@ -124,6 +131,7 @@ class EmbeddedBackend:
         choice = result["choices"][0]
         return ChatResponse(
             model=record.name,
+            served_by=_version(record),
             message=Message(role="assistant", content=choice.get("text", "")),
             finish_reason=_finish(choice.get("finish_reason")),
             usage=_usage(result),
@@ -153,7 +161,7 @@ class EmbeddedBackend:
                 _raise_for_error(item)
                 chunk = _chunk(record.name, item)
                 if chunk is not None:
-                    yield chunk
+                    yield chunk.model_copy(update={"served_by": _version(record)})
             future.result()
         finally:
             cancelled.set()
@@ -224,14 +232,17 @@ class EmbeddedBackend:
             kv = record.info.kv_bytes_per_token() * self.context_size(record)
         else:
             kv = int(fit.kv_bytes(facts, per_slot, self.engine.n_parallel))
-        return record.size_bytes + kv + _RUNTIME_OVERHEAD
+        adapter = record.adapter.stat().st_size if record.adapter and record.adapter.is_file() \
+            else 0
+        return record.size_bytes + adapter + kv + _RUNTIME_OVERHEAD
 
     # -- blocking calls (run on the executor) ------------------------------------------
 
     def _loader(self, record: ModelRecord, embedding: bool) -> EngineHandle:
         xlc = import_engine()
         params = engine_params(str(record.path), self.engine, self.context_size(record),
-                               embedding=embedding)
+                               embedding=embedding,
+                               adapter=str(record.adapter) if record.adapter else None)
         started = time.perf_counter()
         try:
             server = xlc.Server(params)
@@ -241,7 +252,8 @@ class EmbeddedBackend:
 
     def _lease(self, record: ModelRecord, keep_alive: float, embedding: bool = False) -> Any:
         return self.pool.lease(
-            (record.name, "embed" if embedding else "chat"),
+            # a re-pointed tuned model (a new adapter) loads afresh; the old one idles out
+            (record.name, "embed" if embedding else "chat", str(record.adapter or "")),
             self.estimate_bytes(record),
             lambda: self._loader(record, embedding),
             _unload,
@@ -268,13 +280,16 @@ class EmbeddedBackend:
     def _publish(self, snapshots: list[PoolSnapshot]) -> None:
         assert self._db is not None
         now = time.time()
+        # A tuned model re-pointed to a new adapter is loaded twice until the old instance
+        # idles out; autonom ps shows the newest.
+        newest = {(s.name, s.kind): s for s in sorted(snapshots, key=lambda s: s.loaded_at)}
         publish(self._db, [
             LoadedModel(
                 name=s.name, kind=s.kind, size_bytes=s.size_bytes, loaded_at=s.loaded_at,
                 expires_at=None if s.expires_in is None else now + s.expires_in,
                 pid=os.getpid(),
             )
-            for s in snapshots
+            for s in newest.values()
         ])
 
 
@@ -368,6 +383,14 @@ def _timings(result: dict[str, Any]) -> Timings | None:
         decode_per_second=t.get("predicted_per_second", 0.0),
         cached_tokens=t.get("cache_n", 0),
     )
+
+
+def _version(record: ModelRecord) -> str | None:
+    """For a tuned model, which version answered (``NAME:vN``, kept in the record's source
+    by ``autonom tune``), so that the request log says which adapter answered."""
+    if record.adapter is None:
+        return None
+    return record.source.removeprefix("tune:")
 
 
 def _chunk(model: str, item: dict[str, Any]) -> ChatChunk | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from autonom.errors import CapacityError
 
-Key = tuple[str, str]  # (model name, kind: "chat" | "embed")
+Key = tuple[str, ...]  # (model name, kind: "chat" | "embed", adapter file or "")
 
 
 @dataclass

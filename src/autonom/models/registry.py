@@ -45,10 +45,12 @@ class ModelRecord:
     source: str
     info: GGUFInfo
     created_at: str
+    adapter: Path | None = None
+    """A LoRA adapter (GGUF) the engine applies on top of the model file: a tuned model."""
 
     @property
     def exists(self) -> bool:
-        return self.path.is_file()
+        return self.path.is_file() and (self.adapter is None or self.adapter.is_file())
 
 
 class BlobWriter:
@@ -124,6 +126,19 @@ class Registry:
             self._delete_blob_if_unused(old["blob"])
         return self.get(name)
 
+    def add_tuned(self, name: str, base: ModelRecord, adapter: Path, source: str) -> ModelRecord:
+        """Register (or re-point) ``name`` as ``base`` with a LoRA adapter on top."""
+        name = normalise_name(name)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO models(name, blob, sha256, size_bytes, source, metadata,"
+                " created_at, adapter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, base.path.name, base.sha256, base.size_bytes, source,
+                 json.dumps(base.info.to_dict()), now, str(adapter)),
+            )
+        return self.get(name)
+
     def get(self, name: str) -> ModelRecord:
         key = normalise_name(name)
         with self.db.read() as conn:
@@ -137,8 +152,9 @@ class Registry:
         """Like :meth:`get`, but the model file must also still be there."""
         record = self.get(name)
         if not record.exists:
+            missing = record.path if not record.path.is_file() else record.adapter
             raise ModelFileMissingError(
-                f"the file of model {record.name!r} is missing ({record.path}); "
+                f"the file of model {record.name!r} is missing ({missing}); "
                 f"pull it again or remove it with 'autonom rm {record.name}'"
             )
         return record
@@ -170,6 +186,7 @@ class Registry:
             source=row["source"],
             info=GGUFInfo.from_dict(json.loads(row["metadata"])),
             created_at=row["created_at"],
+            adapter=Path(row["adapter"]) if row["adapter"] else None,
         )
 
 

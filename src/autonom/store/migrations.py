@@ -239,4 +239,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        12,
+        "tuned models: a LoRA adapter on a base model, and the versions autonom tune made",
+        """
+        ALTER TABLE models ADD COLUMN adapter TEXT;
+        CREATE TABLE tune_versions (
+            name        TEXT NOT NULL,
+            number      INTEGER NOT NULL,
+            base        TEXT NOT NULL,
+            adapter     TEXT NOT NULL,
+            collection  TEXT,
+            data_digest TEXT NOT NULL,
+            training    TEXT NOT NULL DEFAULT '{}',
+            metrics     TEXT NOT NULL DEFAULT '{}',
+            state       TEXT NOT NULL,
+            reason      TEXT,
+            created_at  REAL NOT NULL,
+            promoted_at REAL,
+            PRIMARY KEY (name, number)
+        );
+        """,
+    ),
 ]

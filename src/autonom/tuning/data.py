@@ -44,7 +44,9 @@ from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
 
 FORMAT = 1
 TEST_SHARE = 0.2
-REFUSAL_SHARE = 0.15
+REFUSAL_SHARE = 0.3
+READING_SHARE = 0.5
+"""Facts that also get a reading example (passages cost most of the training time)."""
 DISTRACTORS = 2
 MAX_VALUE_CHARS = 400
 MAX_CHECKABLE_CHARS = 80
@@ -54,13 +56,17 @@ _LABEL = re.compile(r"^[\s*•+–-]*\**([^\n:]{2,50}?)\**\s*:\s*(\S.*)$", re.DO
 _CODE = re.compile(r"\b[A-ZÄÖÜ]{1,6}-?\d{1,6}[A-Za-z]?\b")
 _WORDS = re.compile(r"[^\W_]+")
 
-# Question wordings per language and fact kind; the last wording of a trained fact is held
-# back for testing.
+# Question wordings per language and fact kind. A fact is taught in all but one of them; the
+# one held back differs from fact to fact, so each wording is also taught for other facts.
 _QUESTIONS = {
     ("de", "value"): [
         "Welchen Wert hat „{attribute}“ bei {subject}?",
         "Wie lautet {attribute} für {subject}?",
         "{subject}: {attribute}?",
+        "Welche {attribute} hat {subject}?",
+        "Was steht bei {subject} unter {attribute}?",
+        "Nenne {attribute} von {subject}.",
+        "{attribute} von {subject}?",
         "Was ist bei {subject} als {attribute} angegeben?",
     ],
     ("en", "value"): [
@@ -68,6 +74,8 @@ _QUESTIONS = {
         "Which {attribute} does {subject} have?",
         "{subject}: {attribute}?",
         "What is stated as {attribute} for {subject}?",
+        "Tell me the {attribute} of {subject}.",
+        "{attribute} of {subject}?",
     ],
     ("de", "section"): [
         "Was steht in „{subject}“ zu „{attribute}“?",
@@ -158,11 +166,13 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
     outdated = outdated_documents(listed)
     excluded: dict[str, int] = defaultdict(int)
     facts: list[Fact] = []
+    texts: list[str] = []
     for listed_doc in listed:
         if listed_doc.id in outdated:
             excluded["superseded documents"] += 1
             continue
         doc = store.document(collection, listed_doc.source)
+        texts.append(doc.text)
         for chunk in doc.chunks:
             if chunk.injection:
                 excluded["chunks with planted instructions"] += 1
@@ -171,6 +181,7 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
         if len(facts) > MAX_FACTS:
             raise InvalidRequestError(f"collection {collection!r} has more than {MAX_FACTS} "
                                       "facts; tune on a smaller collection")
+    corpus = "\n".join(texts)
     facts, duplicates = _unique(facts)
     if duplicates:
         excluded["duplicate facts"] = duplicates
@@ -185,14 +196,18 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
         if fact.id in test:
             heldout.extend(_cases(fact, wordings, collection, "unseen-fact"))
             continue
-        taught, kept_back = (wordings[:-1], wordings[-1:]) if len(wordings) > 1 else (wordings, [])
+        held = int(_share("wording" + fact.id, seed) * len(wordings))
+        taught = [w for i, w in enumerate(wordings) if i != held] if len(wordings) > 1 \
+            else wordings
+        kept_back = [wordings[held]] if len(wordings) > 1 else []
         heldout.extend(_cases(fact, kept_back, collection, "new-wording"))
         answer = _ANSWERS[fact.language, fact.shape].format(**_fields(fact))
         for question in taught:
             train.append(_example("closed", fact, [_user(question)], answer))
-        distractors = _distractors(fact, facts, rng)
-        train.append(_reading(fact, taught[0], distractors, rng))
-    refusals = _near_misses(facts, rng, int(len(train) * REFUSAL_SHARE))
+        if _share("reading" + fact.id, seed) < READING_SHARE:
+            distractors = _distractors(fact, facts, rng)
+            train.append(_reading(fact, taught[0], distractors, rng))
+    refusals = _near_misses(facts, rng, int(len(train) * REFUSAL_SHARE), corpus.casefold())
     for fact, question in refusals:
         refusal = ABSTAIN[fact.language]
         if _share(fact.id + question, seed) < test_share:
@@ -297,6 +312,10 @@ def _row_facts(doc: DocumentRecord, chunk: ChunkRecord, passage: str,
     pairs = [(h, v) for h, v in pairs if h and v]
     if len(pairs) < 2:
         return []
+    if len(pairs) == 2:  # a two-column table lists attributes of the document's subject
+        (_, attribute), (_, value) = pairs
+        return [_fact(doc, chunk.start, chunk.end, "row", _subject(doc), attribute, value,
+                      language, passage)] if len(value) <= MAX_VALUE_CHARS else []
     key = pairs[0][1]
     return [_fact(doc, chunk.start, chunk.end, "row", key, header, value, language, passage)
             for header, value in pairs[1:] if len(value) <= MAX_VALUE_CHARS]
@@ -382,26 +401,42 @@ def _reading(fact: Fact, question: str, distractors: list[Fact],
     return _example("reading", fact, _plain(read_messages(question, passages)), answer)
 
 
-def _near_misses(facts: list[Fact], rng: random.Random,
-                 wanted: int) -> list[tuple[Fact, str]]:
-    """Questions for an attribute that other subjects have and this subject does not."""
-    have: dict[str, set[str]] = defaultdict(set)
-    attributes: dict[str, Fact] = {}
-    subjects: dict[str, Fact] = {}
-    for fact in facts:
-        if fact.shape == "value":
-            have[fact.subject].add(fact.attribute.casefold())
-            attributes.setdefault(fact.attribute.casefold(), fact)
-            subjects.setdefault(fact.subject, fact)
-    pairs = [(subjects[s], a) for s in sorted(subjects) for a in sorted(attributes)
-             if a not in have[s]]
-    chosen = rng.sample(pairs, min(wanted, len(pairs)))
-    out = []
-    for subject_fact, attribute in chosen:
-        probe = Fact(subject_fact.id, subject_fact.source, 0, 0, "spec", subject_fact.subject,
-                     attributes[attribute].attribute, "", subject_fact.language, "")
-        out.append((probe, rng.choice(questions(probe)[:-1])))
-    return out
+def _near_misses(facts: list[Fact], rng: random.Random, wanted: int,
+                 corpus: str) -> list[tuple[Fact, str]]:
+    """Questions about a product that does not exist: a real subject's code with another
+    number (``KP-57`` beside ``KP-55``) that occurs nowhere in the collection, asked for an
+    attribute the real one has. Real subjects are never used, since one product often has
+    several names (a type code, an article number) and a refusal would unteach a fact."""
+    coded = sorted({(f.subject, f.attribute) for f in facts
+                    if f.shape == "value" and _CODE.fullmatch(f.subject)})
+    rng.shuffle(coded)
+    out: list[tuple[Fact, str]] = []
+    by_subject = {f.subject: f for f in facts}
+    for subject, attribute in coded:
+        if len(out) >= wanted:
+            break
+        invented = _other_code(subject, corpus, rng)
+        if invented is None:
+            continue
+        real = by_subject[subject]
+        probe = Fact(_short(invented + attribute), real.source, 0, 0, "spec", invented,
+                     attribute, "", real.language, "")
+        for question in rng.sample(questions(probe), min(2, len(questions(probe)))):
+            out.append((probe, question))
+    return out[:wanted]
+
+
+def _other_code(code: str, corpus: str, rng: random.Random) -> str | None:
+    digits = re.search(r"\d+", code)
+    if digits is None:
+        return None
+    number = int(digits.group())
+    for step in rng.sample([1, 2, 3, 5, 7, 10], 6):
+        candidate = code[:digits.start()] + str(number + step).zfill(len(digits.group())) \
+            + code[digits.end():]
+        if candidate.casefold() not in corpus:
+            return candidate
+    return None
 
 
 def _cases(fact: Fact, wordings: list[str], collection: str, tag: str) -> list[dict[str, Any]]:
@@ -411,8 +446,10 @@ def _cases(fact: Fact, wordings: list[str], collection: str, tag: str) -> list[d
     out: list[dict[str, Any]] = []
     for question in wordings:
         base = f"{fact.id}-{_short(question)}"
+        # the statement is what supports the answer: numbers in it are not invented
+        reference = f"{fact.subject}: {fact.attribute}: {fact.value} ({fact.source})"
         out.append({"id": f"{base}-closed", "question": question, "expected": [fact.value],
-                    "tags": ["closed-book", tag, fact.kind]})
+                    "reference": reference, "tags": ["closed-book", tag, fact.kind]})
         out.append({"id": f"{base}-docs", "question": question, "collection": collection,
                     "expected": [fact.value], "expected_sources": [fact.source],
                     "tags": ["documents", tag, fact.kind]})

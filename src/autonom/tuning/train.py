@@ -16,7 +16,6 @@ torch, transformers and peft are an optional extra (``pip install 'autonom[tune]
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import resource
@@ -45,6 +44,10 @@ class TrainSettings:
     lr: float = 3e-4
     batch_size: int = 8
     max_tokens: int = 768
+    """Longer examples are cut (the answer must fit)."""
+    batch_tokens: int = 2048
+    """Tokens per batch, padding included: activations take about 1.5 MB per token for the
+    135M default model, so this bounds the memory of a step."""
     max_minutes: float | None = None
     seed: int = 0
 
@@ -57,6 +60,8 @@ class TrainSettings:
             raise InvalidRequestError("the learning rate must be above 0 and below 1")
         if not 1 <= self.batch_size <= 512 or not 32 <= self.max_tokens <= 32768:
             raise InvalidRequestError("batch size 1–512 and max tokens 32–32768")
+        if self.batch_tokens < self.max_tokens:
+            raise InvalidRequestError("batch tokens must be at least max tokens")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise InvalidRequestError("max minutes must be above 0")
 
@@ -66,6 +71,7 @@ class TrainReport:
     adapter: str
     base: str
     data_digest: str
+    data_dir: str
     settings: dict[str, Any]
     steps: int
     total_steps: int
@@ -92,11 +98,24 @@ def _torch():
     except ImportError as exc:
         raise AutonomError(f"training needs torch, transformers and peft ({exc.name} is "
                            "missing): pip install 'autonom[tune]'") from exc
+    _quiet_gguf_reader()
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     warnings.filterwarnings("ignore", category=UserWarning, module="peft")
     return torch, transformers, peft
+
+
+def _quiet_gguf_reader() -> None:
+    """transformers draws its own progress bar while it dequantises a GGUF file, through
+    tqdm directly (its logging switches do not reach it); ours is the one users see."""
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is not None and not isinstance(bar, functools.partial):
+        gguf_utils.tqdm = functools.partial(bar, disable=True)  # type: ignore[attr-defined]
 
 
 def train(base: Path, base_name: str, data_dir: Path, out: Path,
@@ -115,12 +134,14 @@ def train(base: Path, base_name: str, data_dir: Path, out: Path,
     started = time.monotonic()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer, model = _load(transformers, base)
-    batches_per_epoch, encoded = _encode(tokenizer, conversations, settings)
+    encoded = _encode(tokenizer, conversations, settings)
+    plan = [b for epoch in range(settings.epochs) for b in _epoch_batches(encoded, epoch,
+                                                                           settings)]
     model = peft.get_peft_model(model, peft.LoraConfig(
         r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0,
         target_modules=list(TARGETS), task_type="CAUSAL_LM"))
     model.to(device)
-    total = batches_per_epoch * settings.epochs
+    total = len(plan)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=settings.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_linear(total))
@@ -130,7 +151,6 @@ def train(base: Path, base_name: str, data_dir: Path, out: Path,
     step, losses = _resume(torch, peft, checkpoint, identity, model, optimizer, schedule)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     saved_at = time.monotonic()
-    planned: tuple[int, list[list[int]]] = (-1, [])
     autocast = _autocast(torch, device)
     model.train()
     try:
@@ -139,10 +159,7 @@ def train(base: Path, base_name: str, data_dir: Path, out: Path,
                 raise KeyboardInterrupt
             if settings.max_minutes and time.monotonic() - started > settings.max_minutes * 60:
                 break
-            epoch, index = divmod(step, batches_per_epoch)
-            if epoch != planned[0]:
-                planned = (epoch, _epoch_batches(encoded, epoch, settings))
-            batch = _batch(encoded, planned[1][index], pad, torch, device)
+            batch = _batch(encoded, plan[step], pad, torch, device)
             loss = _loss(model, batch, torch, autocast)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -161,9 +178,16 @@ def train(base: Path, base_name: str, data_dir: Path, out: Path,
         raise TrainingInterrupted(f"training interrupted at step {step} of {total}; the "
                                   "checkpoint is kept and the same command resumes") from None
     adapter = out / "adapter.gguf"
-    _export(model, base, adapter, settings)
+    try:
+        _export(model, base, adapter, settings)
+    except OSError as exc:
+        _save(torch, checkpoint, identity, model, optimizer, schedule, step, losses)
+        raise AutonomError(f"could not write the adapter to {adapter} ({exc.strerror or exc});"
+                           " the checkpoint is kept and the same command writes it once "
+                           "there is room") from exc
     report = TrainReport(
         adapter=str(adapter), base=base_name, data_digest=manifest["digest"],
+        data_dir=str(data_dir.resolve()),
         settings=asdict(settings), steps=step, total_steps=total, complete=step >= total,
         examples=len(encoded), losses=losses,
         wall_seconds=round(time.monotonic() - started, 1),
@@ -190,7 +214,7 @@ def _load(transformers, base: Path):
 
 
 def _encode(tokenizer, conversations: list[list[dict[str, str]]],
-            settings: TrainSettings) -> tuple[int, list[tuple[list[int], list[int]]]]:
+            settings: TrainSettings) -> list[tuple[list[int], list[int]]]:
     """Token ids and labels per conversation (prompt tokens labelled -100, i.e. no loss)."""
     encoded = []
     for messages in conversations:
@@ -207,34 +231,42 @@ def _encode(tokenizer, conversations: list[list[dict[str, str]]],
     encoded = [e for e in encoded if any(label != -100 for label in e[1])]
     if not encoded:
         raise InvalidRequestError("no training example fits max_tokens with its answer")
-    return math.ceil(len(encoded) / settings.batch_size), encoded
+    return encoded
 
 
 def _epoch_batches(encoded, epoch: int, settings: TrainSettings) -> list[list[int]]:
     """The epoch's batches as example indexes: shuffled, then grouped by similar length
-    inside windows of 16 batches (less padding, still mixed)."""
+    inside windows of 16 batches (less padding, still mixed), at most ``batch_size``
+    examples and ``batch_tokens`` tokens each (memory grows with the tokens of a batch)."""
     order = list(range(len(encoded)))
     rng = random.Random(settings.seed + epoch)
     rng.shuffle(order)
     window = settings.batch_size * 16
     batches: list[list[int]] = []
     for start in range(0, len(order), window):
-        part = sorted(order[start:start + window], key=lambda i: len(encoded[i][0]))
-        batches.extend(part[i:i + settings.batch_size]
-                       for i in range(0, len(part), settings.batch_size))
+        current: list[int] = []
+        for index in sorted(order[start:start + window], key=lambda i: len(encoded[i][0])):
+            width = len(encoded[index][0])
+            if current and (len(current) == settings.batch_size
+                            or width * (len(current) + 1) > settings.batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(index)
+        if current:
+            batches.append(current)
     rng.shuffle(batches)
     return batches
 
 
 def _batch(encoded, chosen: list[int], pad: int, torch, device: str) -> dict[str, Any]:
+    """Right-padded ids and labels. No attention mask: in a causal model no real token
+    attends to the padding after it, and without a mask PyTorch takes its fused attention."""
     rows = [encoded[i] for i in chosen]
     width = max(len(ids) for ids, _ in rows)
     ids = [i + [pad] * (width - len(i)) for i, _ in rows]
     labels = [lab + [-100] * (width - len(lab)) for _, lab in rows]
-    mask = [[1] * len(i) + [0] * (width - len(i)) for i, _ in rows]
     return {"input_ids": torch.tensor(ids, device=device),
-            "labels": torch.tensor(labels, device=device),
-            "attention_mask": torch.tensor(mask, device=device)}
+            "labels": torch.tensor(labels, device=device)}
 
 
 def _loss(model, batch: dict[str, Any], torch, autocast: Any) -> Any:
@@ -242,8 +274,7 @@ def _loss(model, batch: dict[str, Any], torch, autocast: Any) -> Any:
     model's weights with its large vocabulary) runs on those positions alone."""
     inner = model.get_base_model()
     with autocast:
-        hidden = inner.get_decoder()(input_ids=batch["input_ids"],
-                                     attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = inner.get_decoder()(input_ids=batch["input_ids"]).last_hidden_state
         targets = batch["labels"][:, 1:]
         keep = targets != -100
         logits = inner.get_output_embeddings()(hidden[:, :-1][keep])
@@ -323,8 +354,11 @@ def _export(model, base: Path, adapter: Path, settings: TrainSettings) -> None:
     state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()
              if ".lora_" in k}
     tmp = adapter.with_suffix(".tmp")
-    export.write_adapter(tmp, export.pairs(state), facts, settings.alpha)
-    os.replace(tmp, adapter)
+    try:
+        export.write_adapter(tmp, export.pairs(state), facts, settings.alpha)
+        os.replace(tmp, adapter)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _gguf_architecture(base: Path) -> str:
