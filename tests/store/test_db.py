@@ -40,7 +40,8 @@ def test_failed_transaction_leaves_no_trace(tmp_path):
     db = Database(tmp_path / "a.db")
     with pytest.raises(RuntimeError), db.transaction() as conn:
         conn.execute(
-            "INSERT INTO models VALUES ('m', 'b', 's', 1, 'src', '{}', 'now')"
+            "INSERT INTO models(name, blob, sha256, size_bytes, source, metadata, created_at)"
+            " VALUES ('m', 'b', 's', 1, 'src', '{}', 'now')"
         )
         raise RuntimeError("boom")
     with db.read() as conn:
