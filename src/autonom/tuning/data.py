@@ -188,6 +188,7 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
     if not facts:
         raise InvalidRequestError(f"no facts found in collection {collection!r}")
     rng = random.Random(seed)
+    pool = _passages(facts)
     test = {f.id for f in facts if _share(f.id, seed) < test_share}
     train: list[Example] = []
     heldout: list[dict[str, Any]] = []
@@ -205,7 +206,7 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
         for question in taught:
             train.append(_example("closed", fact, [_user(question)], answer))
         if _share("reading" + fact.id, seed) < READING_SHARE:
-            distractors = _distractors(fact, facts, rng)
+            distractors = _distractors(fact, pool, rng)
             train.append(_reading(fact, taught[0], distractors, rng))
     refusals = _near_misses(facts, rng, int(len(train) * REFUSAL_SHARE), corpus.casefold())
     for fact, question in refusals:
@@ -216,7 +217,7 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
                             "tags": ["closed-book", "refusal"]})
             continue
         train.append(_example("refusal", fact, [_user(question)], refusal))
-        passages = [(d.source, d.passage) for d in _distractors(fact, facts, rng)]
+        passages = [(d.source, d.passage) for d in _distractors(fact, pool, rng)]
         if passages:
             messages = [*_plain(read_messages(question, passages)), _assistant(NOT_FOUND)]
             train.append(Example(messages, "reading-refusal", fact.id, None, None))
@@ -385,11 +386,16 @@ def _example(kind: str, fact: Fact, messages: list[dict[str, str]], answer: str)
                    (fact.start, fact.end))
 
 
-def _distractors(fact: Fact, facts: list[Fact], rng: random.Random) -> list[Fact]:
-    others = [f for f in facts if f.source != fact.source]
-    by_passage = {f.passage: f for f in others}
-    pool = sorted(by_passage.values(), key=lambda f: f.id)
-    return rng.sample(pool, min(DISTRACTORS, len(pool)))
+def _passages(facts: list[Fact]) -> list[Fact]:
+    """One fact per distinct passage, in a stable order: the pool distractors come from."""
+    return sorted({f.passage: f for f in facts}.values(), key=lambda f: f.id)
+
+
+def _distractors(fact: Fact, pool: list[Fact], rng: random.Random) -> list[Fact]:
+    """Passages of other documents; the pool is built once per data set, since scanning all
+    facts for each fact grows with the square of a large collection."""
+    others = [f for f in pool if f.source != fact.source]
+    return rng.sample(others, min(DISTRACTORS, len(others)))
 
 
 def _reading(fact: Fact, question: str, distractors: list[Fact],
