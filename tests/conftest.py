@@ -13,16 +13,19 @@ from autonom.models.pull import pull
 from autonom.services import Services
 from support import DEFAULT_MODEL, ENGINE_BUILD, engine_env
 
-pytest_plugins = ["api_support", "knowledge_support", "server_support"]
+pytest_plugins = ["api_support", "knowledge_support", "pg_support", "server_support"]
 _ENV_KEYS = ("AUTONOM_HOME", "AUTONOM_CONFIG", "HF_ENDPOINT", "HF_TOKEN")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                  store_url: str | None) -> None:
     for key in list(os.environ):
         if key.startswith("AUTONOM_") or key in _ENV_KEYS:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AUTONOM_HOME", str(tmp_path / "home"))
+    if store_url is not None:  # a test marked both_stores, PostgreSQL round
+        monkeypatch.setenv("AUTONOM_STORE__URL", store_url)
     for key, value in engine_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")

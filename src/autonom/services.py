@@ -29,7 +29,7 @@ from autonom.models.pull import WHEEL_MODELS, Progress, check_remote_source
 from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord, Registry
 from autonom.router import Router
-from autonom.store import Database
+from autonom.store import Database, open_database
 
 
 def remote_backend(name: str, spec: BackendSettings) -> Backend:
@@ -51,7 +51,7 @@ class Services:
 
     def __post_init__(self) -> None:
         ensure_home(self.settings)
-        self.db = Database(self.settings.db_path)
+        self.db = open_database(self.settings)
         self.registry = Registry(self.db, self.settings.models_dir)
 
     @cached_property
@@ -222,3 +222,4 @@ class Services:
     def close(self) -> None:
         if "backend" in self.__dict__:
             self.backend.close()
+        self.db.close()

@@ -16,6 +16,8 @@ from autonom.evals.runner import Runner, Target
 from autonom.gateway import Gateway
 from support import DEFAULT_MODEL
 
+pytestmark = pytest.mark.both_stores
+
 
 def cli(capsys, *args):
     code = main(list(args))
@@ -116,9 +118,9 @@ def test_a_collection_missing_from_the_store_is_named_before_any_question(capsys
 # -- the runner's own logic, with a fake model -------------------------------------------------
 
 def _runner(tmp_path: Path, reply) -> Runner:
-    from autonom.store import Database
+    from autonom.store import SqliteDatabase
 
-    gateway = Gateway(FakeBackend(reply), Database(tmp_path / "t.db"), ServerSettings())
+    gateway = Gateway(FakeBackend(reply), SqliteDatabase(tmp_path / "t.db"), ServerSettings())
     return Runner(gateway, None)
 
 

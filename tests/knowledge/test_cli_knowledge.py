@@ -9,6 +9,8 @@ import pytest
 from autonom.cli import main
 from knowledge_support import CORPUS
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
 def indexed(capsys):

@@ -10,7 +10,7 @@ from autonom.config import EmbedderSettings, KnowledgeSettings
 from autonom.errors import BackendError, ConfigError
 from autonom.knowledge.base import KnowledgeBase
 from autonom.knowledge.embed import HttpEmbedder, make_embedder
-from autonom.store import Database
+from autonom.store import SqliteDatabase
 from knowledge_support import CORPUS
 
 
@@ -34,7 +34,7 @@ def test_remote_embeddings_are_unit_vectors_one_per_text(server, kind):
 def test_a_collection_can_be_indexed_with_a_remote_embedder(server, tmp_path):
     settings = KnowledgeSettings(embedder=EmbedderSettings(
         kind="openai", url=server.url, model=server.model, api_key=server.keys["embed"]))
-    kb = KnowledgeBase(Database(tmp_path / "kb.db"), settings)
+    kb = KnowledgeBase(SqliteDatabase(tmp_path / "kb.db"), settings)
     report = kb.ingest([CORPUS / "prozesse"], "remote")
     assert sorted(report.added) == ["reklamation.md", "wartungsvertrag.md"]
     hits = kb.search("Wartungsvertrag Preis", "remote")

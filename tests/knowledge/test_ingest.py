@@ -18,7 +18,7 @@ from autonom.errors import InvalidRequestError, NotFoundError
 from autonom.knowledge.base import KnowledgeBase
 from autonom.knowledge.chunk import chunk_document
 from autonom.knowledge.parse import parse_file
-from autonom.store import Database
+from autonom.store import SqliteDatabase
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -99,7 +99,7 @@ def test_ctrl_c_during_ingest_leaves_only_whole_documents(tmp_path, embedder):
     docs = tmp_path / "docs"
     for i in range(5):
         write(docs, f"d{i}.md", datasheet(f"P-{i}", f"{i},5 kW"))
-    db = Database(tmp_path / "kb.db")
+    db = SqliteDatabase(tmp_path / "kb.db")
     interrupted = KnowledgeBase(db, KnowledgeSettings(),
                                 embedder=InterruptingEmbedder(embedder, 3))
     with pytest.raises(KeyboardInterrupt):

@@ -19,7 +19,7 @@ from autonom.config import McpServerSettings, McpSettings
 from autonom.errors import InvalidRequestError, ToolServerError
 from autonom.mcp import loop
 from autonom.mcp.toolbox import Toolbox, refuse
-from autonom.store import Database
+from autonom.store import SqliteDatabase
 from autonom.store.tool_calls import ToolLedger
 from autonom.types import ChatRequest, Message
 
@@ -63,7 +63,7 @@ def erp(erp_db: Path, variant: str = "normal", **options) -> McpSettings:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> ToolLedger:
-    return ToolLedger(Database(tmp_path / "autonom.db"))
+    return ToolLedger(SqliteDatabase(tmp_path / "autonom.db"))
 
 
 def ask(model: ScriptedModel, settings: McpSettings, ledger: ToolLedger, question: str = QUESTION,

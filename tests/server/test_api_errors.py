@@ -19,6 +19,8 @@ from api_support import (
 from autonom.backends.fake import FakeBackend
 from autonom.store import request_log
 
+pytestmark = pytest.mark.both_stores
+
 
 class GatedBackend(FakeBackend):
     """Holds every request until the test opens the gate."""

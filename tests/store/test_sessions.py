@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from autonom.store.db import Database
+from autonom.store import SqliteDatabase
 from autonom.store.sessions import SessionStore
 
 
 def test_a_session_is_found_by_its_token_and_only_its_hash_is_stored(tmp_path):
-    db = Database(tmp_path / "a.db")
+    db = SqliteDatabase(tmp_path / "a.db")
     store = SessionStore(db, lifetime_s=60)
     session = store.create("key_1")
     assert store.get(session.token).key_id == "key_1"
@@ -21,7 +21,7 @@ def test_a_session_is_found_by_its_token_and_only_its_hash_is_stored(tmp_path):
 
 
 def test_an_expired_session_is_gone_and_deleted_at_the_next_sign_in(tmp_path):
-    db = Database(tmp_path / "a.db")
+    db = SqliteDatabase(tmp_path / "a.db")
     store = SessionStore(db, lifetime_s=0.05)
     old = store.create("key_1")
     time.sleep(0.1)
@@ -33,7 +33,7 @@ def test_an_expired_session_is_gone_and_deleted_at_the_next_sign_in(tmp_path):
 
 
 def test_sign_out_deletes_the_session(tmp_path):
-    store = SessionStore(Database(tmp_path / "a.db"), lifetime_s=60)
+    store = SessionStore(SqliteDatabase(tmp_path / "a.db"), lifetime_s=60)
     session = store.create(None)
     store.delete(session.token)
     assert store.get(session.token) is None

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import IO
 from autonom.errors import ModelError, ModelFileMissingError, ModelNotFoundError
 from autonom.models.gguf_file import GGUFInfo, read_gguf
 from autonom.store import Database
+from autonom.store.db import Row
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,199}$")
 _CHUNK = 1024 * 1024
@@ -102,6 +102,12 @@ class BlobWriter:
         self.tmp_path.unlink(missing_ok=True)
 
 
+_REPOINT = (" ON CONFLICT(name) DO UPDATE SET blob = excluded.blob, sha256 = excluded.sha256,"
+            " size_bytes = excluded.size_bytes, source = excluded.source,"
+            " metadata = excluded.metadata, created_at = excluded.created_at,"
+            " adapter = excluded.adapter")
+
+
 class Registry:
     def __init__(self, db: Database, models_dir: Path) -> None:
         self.db = db
@@ -118,8 +124,8 @@ class Registry:
         with self.db.transaction() as conn:
             old = conn.execute("SELECT blob FROM models WHERE name = ?", (name,)).fetchone()
             conn.execute(
-                "INSERT OR REPLACE INTO models(name, blob, sha256, size_bytes, source, metadata,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO models(name, blob, sha256, size_bytes, source, metadata,"
+                " created_at, adapter) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)" + _REPOINT,
                 (name, blob.name, sha256, info.file_size, source, json.dumps(info.to_dict()), now),
             )
         if old is not None and old["blob"] != blob.name:
@@ -132,8 +138,8 @@ class Registry:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO models(name, blob, sha256, size_bytes, source, metadata,"
-                " created_at, adapter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO models(name, blob, sha256, size_bytes, source, metadata,"
+                " created_at, adapter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + _REPOINT,
                 (name, base.path.name, base.sha256, base.size_bytes, source,
                  json.dumps(base.info.to_dict()), now, str(adapter)),
             )
@@ -177,7 +183,7 @@ class Registry:
         if used is None:
             (self.blobs_dir / blob).unlink(missing_ok=True)
 
-    def _record(self, row: sqlite3.Row) -> ModelRecord:
+    def _record(self, row: Row) -> ModelRecord:
         return ModelRecord(
             name=row["name"],
             path=self.blobs_dir / row["blob"],

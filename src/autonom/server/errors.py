@@ -15,6 +15,7 @@ from autonom.errors import (
     InvalidRequestError,
     QueueFullError,
     RateLimitError,
+    StoreUnavailableError,
     http_status,
 )
 from autonom.gateway import CallContext
@@ -52,7 +53,8 @@ def error_response(request: Request, status: int, message: str, param: str | Non
 async def on_autonom_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutonomError)
     headers = None
-    if isinstance(exc, RateLimitError | QueueFullError | CoolingDownError):
+    if isinstance(exc, RateLimitError | QueueFullError | CoolingDownError
+                  | StoreUnavailableError):
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
     if http_status(exc) == 401:
         headers = {"WWW-Authenticate": "Bearer"}

@@ -1,88 +1,106 @@
-"""Connections to the one SQLite database: WAL, foreign keys, busy timeout, migrations."""
+"""The store's database behind one interface: SQLite (embedded default) or PostgreSQL.
+
+Store modules write SQL once, in the dialect both understand (``?`` placeholders,
+``INSERT … ON CONFLICT``, ``RETURNING``); rows answer ``row["column"]`` and ``row[0]``.
+Each kind keeps its own migration history (:mod:`autonom.store.migrations` and
+:mod:`autonom.store.migrations_postgres`), applied at start.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autonom.errors import StoreError
-from autonom.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from autonom.config import Settings
 
 
-class Database:
-    """Opens short-lived connections; safe to share between threads.
+class Row(Protocol):
+    def __getitem__(self, key: int | str) -> Any: ...
 
-    Writes go through :meth:`transaction`, which serialises writers inside this process and
-    lets SQLite's busy timeout arbitrate between processes.
-    """
+    def keys(self) -> Sequence[str]: ...
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._write_lock = threading.Lock()
-        try:
-            with self.connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-            self.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
 
-    def connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        conn = self.connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+    def fetchone(self) -> Any: ...
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: committed on success, rolled back on any exception."""
-        with self._write_lock:
-            conn = self.connect()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.close()
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any: ...
+
+
+class Database(ABC):
+    """Short-lived connections (SQLite) or a pool (PostgreSQL); safe to share between
+    threads. Writes go through :meth:`transaction`: committed on success, rolled back on
+    any exception."""
+
+    kind: str
+    """``sqlite`` or ``postgresql``."""
+    shared: bool
+    """Whether several autonom processes on several machines may use this store at once
+    (then per-process state such as rate windows must live in the database)."""
+    migrations: list[tuple[int, str, str]]
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Any]:
+        """A connection for reads (no transaction guarantees across statements)."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Any]:
+        """One atomic write."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data lives, for messages (a path, or a URL without its password)."""
+
+    def close(self) -> None:
+        """Release connections (a no-op for SQLite)."""
+        return None
+
+    def serialise(self, conn: Any, name: str) -> None:
+        """Inside a transaction: wait until no other transaction holds ``name``, and hold it
+        until this one ends (across processes and machines). SQLite's ``BEGIN IMMEDIATE``
+        already serialises every writer, so only PostgreSQL needs to do something."""
+        return None
 
     def migrate(self) -> list[int]:
         """Apply pending migrations in order; returns the versions applied now."""
         applied: list[int] = []
         with self.transaction() as conn:
+            self.serialise(conn, "schema migrations")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+                if self.kind == "sqlite" else
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at DOUBLE PRECISION NOT NULL)"
             )
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            known = {version for version, _, _ in MIGRATIONS}
+            known = {version for version, _, _ in self.migrations}
             if done - known:
                 raise StoreError(
-                    f"database {self.path} was written by a newer autonom "
+                    f"database {self.describe()} was written by a newer autonom "
                     f"(schema {max(done)}); upgrade autonom"
                 )
-            for version, name, sql in MIGRATIONS:
+            for version, name, sql in self.migrations:
                 if version in done:
                     continue
-                for statement in _statements(sql):
+                for statement in statements(sql):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
@@ -91,6 +109,23 @@ class Database:
                 applied.append(version)
         return applied
 
+    def schema_version(self) -> int:
+        with self.read() as conn:
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
 
-def _statements(sql: str) -> list[str]:
+
+def statements(sql: str) -> list[str]:
     return [part.strip() for part in sql.split(";") if part.strip()]
+
+
+def open_database(settings: Settings) -> Database:
+    """The store the settings name: ``store.url`` (PostgreSQL) or the home's SQLite file."""
+    url = settings.store.resolved_url()
+    if url is None:
+        from autonom.store.sqlite import SqliteDatabase
+
+        return SqliteDatabase(settings.db_path)
+    from autonom.store.postgres import PostgresDatabase
+
+    return PostgresDatabase(url, pool_size=settings.store.pool_size)

@@ -145,12 +145,12 @@ class DocumentStore:
             cursor = conn.execute(
                 "INSERT INTO documents(collection, source, root, sha256, size_bytes, format,"
                 " title, doc_date, version, superseded, text, ingested_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (doc.collection, doc.source, doc.root, doc.sha256, doc.size_bytes, doc.format,
                  doc.title, doc.doc_date, doc.version, doc.superseded, doc.text, time.time()))
-            doc_id = int(cursor.lastrowid or 0)
+            doc_id = int(cursor.fetchone()[0])
             conn.executemany(
-                "INSERT INTO chunks(document_id, ordinal, start, end, kind, headings, body,"
+                "INSERT INTO chunks(document_id, ordinal, start, \"end\", kind, headings, body,"
                 " injection, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(doc_id, c.ordinal, c.start, c.end, c.kind,
                   json.dumps(c.headings, ensure_ascii=False), c.body, int(c.injection),

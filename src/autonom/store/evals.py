@@ -81,11 +81,12 @@ class EvalStore:
             conn.executemany(
                 "INSERT INTO eval_results(run_id, case_id, round, correct, hallucinated,"
                 " abstained, citation_ok, schema_ok, error, ttft_ms, total_ms, output_tokens,"
-                " answer, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " answer, detail, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run.id, r.case_id, r.round, int(r.correct), int(r.hallucinated),
                   int(r.abstained), _flag(r.citation_ok), _flag(r.schema_ok), r.error,
                   r.ttft_ms, r.total_ms, r.output_tokens, r.answer,
-                  json.dumps(r.detail, ensure_ascii=False)) for r in results])
+                  json.dumps(r.detail, ensure_ascii=False), seq)
+                 for seq, r in enumerate(results)])
 
     def runs(self, kind: str | None = None, limit: int = 50) -> list[RunRecord]:
         where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
@@ -123,7 +124,7 @@ class EvalStore:
     def results(self, run_id: str) -> list[ResultRow]:
         with self.db.read() as conn:
             rows = conn.execute("SELECT * FROM eval_results WHERE run_id = ?"
-                                " ORDER BY rowid", (run_id,)).fetchall()
+                                " ORDER BY seq", (run_id,)).fetchall()
         return [ResultRow(
             case_id=r["case_id"], round=r["round"], correct=bool(r["correct"]),
             hallucinated=bool(r["hallucinated"]), abstained=bool(r["abstained"]),

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from autonom.errors import InvalidRequestError, PermissionDeniedError
-from autonom.store.db import Database
+from autonom.store.db import Database, Row
 from autonom.store.documents import check_collection_name
 
 SCOPES = ("chat", "embed", "ingest", "admin")
@@ -160,7 +159,7 @@ class KeyStore:
         return _key(row)
 
 
-def _key(row: sqlite3.Row) -> ApiKey:
+def _key(row: Row) -> ApiKey:
     return ApiKey(
         id=row["id"], name=row["name"], scopes=frozenset(row["scopes"].split(",")),
         rpm=row["rpm"], tpm=row["tpm"], created_at=row["created_at"],

@@ -261,4 +261,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        13,
+        "host of a loaded model's process; per-key request and token counts per second "
+        "(rate limits shared by replicas on one database); eval results keep their order "
+        "in a column",
+        """
+        ALTER TABLE eval_results ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE eval_results SET seq = rowid;
+        ALTER TABLE loaded_models ADD COLUMN host TEXT NOT NULL DEFAULT '';
+        CREATE TABLE rate_usage (
+            key_id      TEXT NOT NULL,
+            at_second   INTEGER NOT NULL,
+            requests    INTEGER NOT NULL DEFAULT 0,
+            tokens      INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (key_id, at_second)
+        );
+        """,
+    ),
 ]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from autonom.store.db import Database
+from autonom.store.db import Database, Row
 
 
 @dataclass
@@ -110,7 +109,7 @@ def ids(db: Database) -> Iterator[str]:
             yield row[0]
 
 
-def _entry(row: sqlite3.Row) -> LogEntry:
+def _entry(row: Row) -> LogEntry:
     data = dict(row)
     for key in ("request", "response"):
         if data[key] is not None:

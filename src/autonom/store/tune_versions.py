@@ -8,13 +8,12 @@ to; at most one per name), ``retired`` (served before; rollback returns to the n
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from autonom.errors import NotFoundError
-from autonom.store.db import Database
+from autonom.store.db import Database, Row
 
 
 @dataclass
@@ -120,11 +119,12 @@ class VersionStore:
         """The version that served before the serving one (the newest retired)."""
         with self.db.read() as conn:
             row = conn.execute("SELECT * FROM tune_versions WHERE name = ? AND state = "
-                               "'retired' ORDER BY promoted_at DESC LIMIT 1", (name,)).fetchone()
+                               "'retired' ORDER BY promoted_at DESC NULLS LAST LIMIT 1",
+                               (name,)).fetchone()
         return _version(row) if row else None
 
 
-def _version(row: sqlite3.Row) -> TuneVersion:
+def _version(row: Row) -> TuneVersion:
     return TuneVersion(
         name=row["name"], number=row["number"], base=row["base"], adapter=row["adapter"],
         data_digest=row["data_digest"], collection=row["collection"],
