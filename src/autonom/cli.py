@@ -22,6 +22,7 @@ from autonom import (
     cli_knowledge,
     cli_mcp,
     cli_redteam,
+    cli_store,
     cli_tune,
     console,
 )
@@ -335,6 +336,7 @@ app.add_typer(cli_mcp.mcp_app, name="mcp")
 app.add_typer(cli_eval.eval_app, name="eval")
 app.add_typer(cli_engine.engine_app, name="engine")
 app.add_typer(cli_tune.tune_app, name="tune")
+app.add_typer(cli_store.store_app, name="store")
 app.command("bench")(cli_eval.bench)
 app.command("redteam")(cli_redteam.redteam)
 app.command("fit")(cli_catalog.fit_command)
