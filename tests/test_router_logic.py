@@ -185,3 +185,51 @@ def test_a_model_asked_for_directly_fails_with_its_own_error():
     with pytest.raises(ModelNotFoundError) as missing:
         asyncio.run(router.chat(ask("unbekannt")))
     assert not str(missing.value).startswith("no backend could answer")
+
+
+class Slow(Scripted):
+    """Answers after a short wait, so that requests overlap."""
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        await asyncio.sleep(0.01)
+        return await super().chat(request)
+
+
+def _pool(members: dict[str, Scripted], **settings) -> Router:
+    router = make_router(members, **settings)
+    return Router({n: s.backend for n, s in router.states.items()},
+                  {n: s.settings for n, s in router.states.items()}, {},
+                  is_local=lambda m: False, sleep=router.sleep, pools={"gpu": list(members)})
+
+
+def test_a_pool_spreads_requests_over_its_members_by_load():
+    members = {f"gpu#{n}": Slow(f"gpu#{n}") for n in (1, 2, 3)}
+    router = _pool(members)
+
+    async def burst() -> list[str]:
+        answers = await asyncio.gather(*(router.chat(ask("m@gpu")) for _ in range(30)))
+        return [a.served_by or "" for a in answers]
+
+    served = asyncio.run(burst())
+    assert sorted(m.calls for m in members.values()) == [10, 10, 10]
+    assert {s.split("@")[1] for s in served} == set(members)
+
+
+def test_a_failing_pool_member_is_skipped_and_the_request_moves_on():
+    broken = Scripted("gpu#1", errors=[UpstreamError("connection refused", "gpu#1")] * 5)
+    members = {"gpu#1": broken, "gpu#2": Scripted("gpu#2"), "gpu#3": Scripted("gpu#3")}
+    router = _pool(members, retries=0, cooldown_s=30)
+    answers = [asyncio.run(router.chat(ask("m@gpu"))).served_by for _ in range(6)]
+    assert all(a in ("m@gpu#2", "m@gpu#3") for a in answers)
+    assert broken.calls == 1  # cooling down after its first failure
+    assert router.names() == ["gpu"]
+
+
+def test_pool_settings_need_urls_or_url_not_both():
+    with pytest.raises(ValueError, match="not both"):
+        BackendSettings(kind="openai", url="http://127.0.0.1:1/v1",
+                        urls=["http://127.0.0.1:2/v1"])
+    with pytest.raises(ValueError, match="http"):
+        BackendSettings(kind="ollama", urls=["ftp://127.0.0.1:2"])
+    pool = BackendSettings(kind="ollama", urls=["http://127.0.0.1:2", "http://127.0.0.1:3"])
+    assert [m.url for m in pool.members()] == ["http://127.0.0.1:2", "http://127.0.0.1:3"]

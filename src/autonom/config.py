@@ -345,6 +345,11 @@ class BackendSettings(BaseModel):
     kind: Literal["ollama", "openai", "embedded"]
     url: str | None = None
     """Base URL: http://gpu-box:11434 (ollama), http://gpu-box:8000/v1 (openai)."""
+    urls: list[str] = Field(default_factory=list, max_length=64)
+    """Instead of ``url``: a pool of servers that offer the same models (three vLLM or
+    Ollama boxes). Each request goes to the member with the fewest requests in flight;
+    a member that fails cools down and is health-checked like a backend of its own, and
+    the request moves on to the next member. The settings below hold for each member."""
     api_key: SecretStr | None = None
     """Bearer token for the server; write ``${VAR}`` to take it from the environment
     variable VAR. Never logged, never shown."""
@@ -376,11 +381,15 @@ class BackendSettings(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> BackendSettings:
         if self.kind == "embedded":
-            if self.url is not None:
+            if self.url is not None or self.urls:
                 raise ValueError("an embedded backend has no url")
             return self
-        if not self.url or not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"a {self.kind} backend needs url = 'http://…' or 'https://…'")
+        if self.url and self.urls:
+            raise ValueError("give either url (one server) or urls (a pool), not both")
+        for url in self.urls or [self.url or ""]:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"a {self.kind} backend needs url = 'http://…' or "
+                                 "'https://…' (or urls = [...] for a pool)")
         if self.api_key is None and self.api_key_file is not None:
             try:
                 key = self.api_key_file.read_text(encoding="utf-8").strip()
@@ -389,6 +398,12 @@ class BackendSettings(BaseModel):
                                  f"{exc.strerror or exc}") from exc
             self.api_key = SecretStr(key)
         return self
+
+    def members(self) -> list[BackendSettings]:
+        """One setting per server: itself, or each member of a pool."""
+        if not self.urls:
+            return [self]
+        return [self.model_copy(update={"url": url, "urls": []}) for url in self.urls]
 
 
 class ComplexityAlias(BaseModel):

@@ -97,19 +97,21 @@ class BackendState:
     _slots: asyncio.Semaphore | None = None
     listed: tuple[float, frozenset[str]] | None = None
     """When the backend was last asked for its models, and its answer."""
+    in_use: int = 0
+    """Requests sent to it or waiting for one of its places right now."""
+    pool: str | None = None
+    """The pool this backend is a member of (``[backends.NAME] urls = [...]``)."""
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.max_concurrent)
-        async with self._slots:
-            yield
-
-    @property
-    def in_use(self) -> int:
-        if self._slots is None:
-            return 0
-        return self.settings.max_concurrent - self._slots._value
+        self.in_use += 1
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self.in_use -= 1
 
 
 @dataclass
@@ -167,9 +169,16 @@ class Router:
     def __init__(self, backends: dict[str, Backend], settings: dict[str, BackendSettings],
                  aliases: dict[str, list[str] | ComplexityAlias],
                  is_local: Callable[[str], bool], clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 pools: dict[str, list[str]] | None = None) -> None:
         self.states = {name: BackendState(name, backend, settings[name])
                        for name, backend in backends.items()}
+        self.pools = dict(pools or {})
+        """Pool name → its members' backend names (``gpu`` → ``gpu#1``, ``gpu#2`` …)."""
+        for pool, members in self.pools.items():
+            for member in members:
+                self.states[member].pool = pool
+        self._turn = 0
         self.aliases = aliases
         self.is_local = is_local
         self.clock = clock
@@ -285,9 +294,9 @@ class Router:
             return await self._by_complexity(spec, request)
         model, backend = split_target(name)
         if backend is not None:
-            if backend not in self.states:
+            if backend not in self.states and backend not in self.pools:
                 raise ModelNotFoundError(f"model {name!r}: no backend named {backend!r} "
-                                         f"(configured: {', '.join(self.states)})")
+                                         f"(configured: {', '.join(self.names())})")
             return Route((Target(model, backend),), request)
         return Route((await self._home_of(name),), request)
 
@@ -332,18 +341,22 @@ class Router:
             targets.append(Target(model, backend or EMBEDDED))
         return tuple(targets)
 
+    def names(self) -> list[str]:
+        """The backends as configured: pools by their name, not their members'."""
+        return [s.name for s in self.states.values() if s.pool is None] + list(self.pools)
+
     async def _home_of(self, model: str) -> Target:
         if len(self.states) == 1:
             return Target(model, next(iter(self.states)))
         for state in self.states.values():
             if model in state.settings.models:
-                return Target(model, state.name)
+                return Target(model, state.pool or state.name)
         if EMBEDDED in self.states and self.is_local(model):
             return Target(model, EMBEDDED)
         for state in self.states.values():
             listed = state.name != EMBEDDED and not state.settings.models
             if listed and model in await self._listed(state):
-                return Target(model, state.name)
+                return Target(model, state.pool or state.name)
         return Target(model, EMBEDDED)
 
     async def _listed(self, state: BackendState) -> frozenset[str]:
@@ -364,12 +377,13 @@ class Router:
 
     async def listing(self) -> dict[str, list[str]]:
         """Per backend, the models it offers (configured or asked for); embedded excluded."""
-        result = {}
+        result: dict[str, list[str]] = {}
         for state in self.states.values():
             if state.name == EMBEDDED:
                 continue
             models = state.settings.models or sorted(await self._listed(state))
-            result[state.name] = list(models)
+            name = state.pool or state.name  # a pool offers what any member offers
+            result[name] = sorted(set(result.get(name, [])) | set(models))
         return result
 
     # -- failures, cooldown, health -----------------------------------------------------
@@ -378,6 +392,10 @@ class Router:
                     ) -> list[tuple[Target, BackendState]]:
         found = []
         for target in route.targets:
+            if target.backend in self.pools:
+                found += [(Target(target.model, state.name), state)
+                          for state in self._least_loaded(self.pools[target.backend])]
+                continue
             state = self.states.get(target.backend)
             if state is None:
                 attempts.tried.append(Attempt(target, ModelNotFoundError(
@@ -385,6 +403,15 @@ class Router:
                 continue
             found.append((target, state))
         return found
+
+    def _least_loaded(self, members: list[str]) -> list[BackendState]:
+        """A pool's members, fewest requests in flight first; ties take turns, so equal
+        load spreads evenly."""
+        self._turn += 1
+        n = len(members)
+        return [self.states[name] for _, _, name in sorted(
+            (self.states[name].in_use, (i - self._turn) % n, name)
+            for i, name in enumerate(members))]
 
     async def _usable(self, state: BackendState, target: Target, attempts: Attempts) -> bool:
         """Whether to send to this backend: not cooling down, or cooled down and healthy."""
@@ -451,7 +478,7 @@ class Router:
                 except AutonomError as exc:
                     row.update(healthy=False, error=str(exc))
             row["aliases"] = sorted(a for a, spec in self.aliases.items()
-                                    if state.name in self._backends_of(spec))
+                                    if (state.pool or state.name) in self._backends_of(spec))
             rows.append(row)
         return rows
 
@@ -461,7 +488,7 @@ class Router:
     def status(self) -> list[dict[str, Any]]:
         """Each backend's state for operators: cooling down, failures, requests in flight."""
         now = self.clock()
-        return [{"name": s.name, "kind": s.settings.kind, "url": s.settings.url,
+        return [{"name": s.name, "pool": s.pool, "kind": s.settings.kind, "url": s.settings.url,
                  "in_flight": s.in_use, "max_concurrent": s.settings.max_concurrent,
                  "cooling_down_s": round(max(0.0, s.cooling_until - now), 1),
                  "failures": s.failures, "last_error": s.last_error}

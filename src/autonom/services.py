@@ -65,11 +65,19 @@ class Services:
             max_concurrent=self.settings.server.max_concurrent)
         backends: dict[str, Backend] = {EMBEDDED: GuardedBackend(inner, self.check_licence)}
         settings = {EMBEDDED: embedded_settings}
+        pools: dict[str, list[str]] = {}
         for name, spec in configured.items():
-            backends[name] = GuardedBackend(remote_backend(name, spec),
-                                            self.check_remote_licence)
-            settings[name] = spec
-        return Router(backends, settings, self.settings.aliases, is_local=self.is_local)
+            members = spec.members()
+            names = [name] if not spec.urls else [f"{name}#{n}" for n in
+                                                  range(1, len(members) + 1)]
+            for member, member_spec in zip(names, members, strict=True):
+                backends[member] = GuardedBackend(remote_backend(member, member_spec),
+                                                  self.check_remote_licence)
+                settings[member] = member_spec
+            if spec.urls:
+                pools[name] = names
+        return Router(backends, settings, self.settings.aliases, is_local=self.is_local,
+                      pools=pools)
 
     @cached_property
     def engine_build(self) -> builds.Choice:
@@ -81,8 +89,8 @@ class Services:
         """Requests the server lets in at once: the engine's share (server.max_concurrent)
         plus each remote backend's max_concurrent, so a GPU server behind autonom is not
         held to the small machine's limit."""
-        remote = sum(b.max_concurrent for name, b in self.settings.backends.items()
-                     if name != EMBEDDED)
+        remote = sum(b.max_concurrent * len(b.members())
+                     for name, b in self.settings.backends.items() if name != EMBEDDED)
         return self.settings.server.max_concurrent + remote
 
     def registered(self, model: str) -> ModelRecord | None:
