@@ -26,12 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results_file import machine, publish  # noqa: E402
-
-from autonom.gateway import RateLimiter, SharedRateLimiter  # noqa: E402
-from autonom.store import Database, SqliteDatabase, request_log  # noqa: E402
-from autonom.store.keys import KeyStore  # noqa: E402
-from autonom.store.postgres import PostgresDatabase  # noqa: E402
+from autonom.gateway import RateLimiter, SharedRateLimiter
+from autonom.store import Database, SqliteDatabase, request_log
+from autonom.store.keys import KeyStore
+from autonom.store.postgres import PostgresDatabase
+from results_file import machine, publish
 
 START, END = "<!-- scale:start -->", "<!-- scale:end -->"
 REQUEST = {"model": "smollm2-135m", "messages": [

@@ -25,6 +25,7 @@ from autonom import (
     cli_store,
     cli_tune,
     console,
+    grounding,
 )
 from autonom.config import is_loopback, load_settings
 from autonom.errors import AutonomError, ConfigError, InvalidRequestError
@@ -36,6 +37,7 @@ from autonom.services import Services
 from autonom.store import request_log
 from autonom.store.keys import KeyStore, parse_collections, parse_scopes
 from autonom.store.loaded import list_loaded
+from autonom.tuning import experts
 from autonom.types import ChatRequest, GenerationOptions, parse_keep_alive
 
 app = typer.Typer(
@@ -197,11 +199,28 @@ def run(
     )
     limits.check_request(ChatRequest(model=model, prompt=prompt or "", options=options))
     services = _services()
-    services.registry.resolve(model)
     if prompt is None and not sys.stdin.isatty():
         prompt = sys.stdin.read()
         if not prompt.strip():
             raise InvalidRequestError("no prompt given on standard input")
+    if experts.is_experts(model):
+        if prompt is None:
+            raise InvalidRequestError(f"{model}: give the question as an argument (each "
+                                      "question goes to its own expert)")
+        routing = experts.resolve(services.settings.home, services.knowledge,
+                                  model, prompt)
+        console.err.print(f"→ {routing.domain or 'fallback'} (confidence "
+                          f"{routing.confidence:.2f}): {routing.target}", markup=False)
+        if (target := grounding.parse_target(routing.target)) is not None:
+            try:
+                result = asyncio.run(services.knowledge.ask(prompt, target.collection,
+                                                            model=target.model))
+                console.out.print(grounding.render(result, prompt), markup=False)
+            finally:
+                services.close()
+            return
+        model = routing.target
+    services.registry.resolve(model)
     if tools:
         servers = [name.strip() for name in tools.split(",") if name.strip()]
         try:

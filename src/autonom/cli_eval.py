@@ -72,7 +72,8 @@ def run(
                               "(extractive answers come only from documents)")
         gateway = Gateway(services.backend, services.db, settings.server,
                           knowledge=services.knowledge, mcp=settings.mcp,
-                          max_concurrent=services.max_in_flight)
+                          max_concurrent=services.max_in_flight,
+                      experts_home=services.settings.home)
         with console.counting(f"{plan.eval_set.name}: {len(plan.targets)} model(s)",
                               plan.total) as advance:
             runs = asyncio.run(eval_service.execute(services, gateway, plan, advance))

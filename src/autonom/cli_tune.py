@@ -25,7 +25,7 @@ from autonom.errors import InvalidRequestError
 from autonom.gateway import Gateway
 from autonom.services import Services
 from autonom.store.tune_versions import VersionStore
-from autonom.tuning import service
+from autonom.tuning import experts, service
 from autonom.tuning.data import read_train
 from autonom.tuning.gate import GatePolicy
 from autonom.tuning.train import Report, TrainSettings
@@ -171,7 +171,8 @@ def run_cycle(
                             max_minutes=max_minutes)
     try:
         gateway = Gateway(services.backend, services.db, settings.server,
-                          knowledge=services.knowledge, max_concurrent=services.max_in_flight)
+                          knowledge=services.knowledge, max_concurrent=services.max_in_flight,
+                      experts_home=services.settings.home)
         with _terminated_as_interrupt(), _bar() as report:
             cycle = asyncio.run(service.run_cycle(
                 services, gateway, collection, name or collection,
@@ -207,7 +208,8 @@ def evaluate(
         if not sets and (held := service.heldout_set(version)) is not None:
             sets.append(held)
         gateway = Gateway(services.backend, services.db, services.settings.server,
-                          knowledge=services.knowledge, max_concurrent=services.max_in_flight)
+                          knowledge=services.knowledge, max_concurrent=services.max_in_flight,
+                      experts_home=services.settings.home)
         console.err.print(f"{version.model} against {service.production_model(services, version)}")
         measured = asyncio.run(service.evaluate(services, gateway, version, sets, tag,
                                                 GatePolicy(tolerance)))
@@ -303,3 +305,52 @@ def _gate_word(metrics: dict[str, Any]) -> str:
     if not metrics:
         return "not evaluated"
     return "passed" if metrics.get("passed") else "refused"
+
+
+@tune_app.command("experts")
+def make_experts(
+    name: Annotated[str, typer.Argument(help="the expert set; used as model experts:NAME")],
+    domain: Annotated[list[str], typer.Option(
+        "--domain", help="COLLECTION=MODEL: questions like this collection's go to MODEL "
+        "(repeat; at least two)")],
+    fallback: Annotated[str | None, typer.Option(
+        help="model for questions the gate is unsure about (default: the default model)")]
+        = None,
+    documents: Annotated[bool, typer.Option(
+        "--documents", help="answer from the chosen domain's collection (rag:), worded by "
+        "its expert")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Domain experts: fit a gate on each collection's training questions that sends every
+    question to its domain's model; reports the gate's accuracy on held-out questions."""
+    domains: dict[str, str] = {}
+    for item in domain:
+        collection, sep, model = item.partition("=")
+        if not sep or not collection.strip() or not model.strip():
+            raise InvalidRequestError(f"--domain {item!r}: write COLLECTION=MODEL")
+        domains[collection.strip()] = model.strip()
+    services = Services(load_settings())
+    made = service.make_experts(services, name, domains, fallback, documents)
+    if as_json:
+        console.out.print_json(json.dumps(made.to_json(), ensure_ascii=False))
+        return
+    console.table(["domain", "model", "calibration questions"],
+                  [[d.name, d.model, str(made.fitted_on[d.name])] for d in made.domains])
+    accuracy = "not measured" if made.accuracy is None else f"{made.accuracy:.0%}"
+    console.out.print(f"gate accuracy on held-out questions: {accuracy}; use the model "
+                      f"experts:{made.name}")
+
+
+@tune_app.command("route")
+def route(
+    name: Annotated[str, typer.Argument(help="the expert set")],
+    question: Annotated[str, typer.Argument(help="a question")],
+) -> None:
+    """Which expert a question goes to, and the gate's scores."""
+    services = Services(load_settings())
+    routing = experts.resolve(services.settings.home, services.knowledge,
+                              experts.PREFIX + name, question)
+    console.out.print(f"{routing.domain or 'fallback'} → {routing.target} "
+                      f"(confidence {routing.confidence:.2f})")
+    console.table(["domain", "score"], [[d, f"{s:.3f}"] for d, s in
+                                        sorted(routing.scores.items(), key=lambda x: -x[1])])

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from autonom import grounding, tools
@@ -35,6 +36,7 @@ from autonom.metrics import Metrics
 from autonom.store import Database, rate_usage, request_log
 from autonom.store.keys import ApiKey
 from autonom.store.tool_calls import ToolLedger
+from autonom.tuning import experts
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
 
 T = TypeVar("T")
@@ -113,11 +115,14 @@ class Gateway:
     def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
                  metrics: Metrics | None = None,
                  knowledge: KnowledgeBase | None = None,
-                 mcp: McpSettings | None = None, max_concurrent: int | None = None) -> None:
+                 mcp: McpSettings | None = None, max_concurrent: int | None = None,
+                 experts_home: Path | None = None) -> None:
         self.backend = backend
         self.max_concurrent = max_concurrent or limits.max_concurrent
         """Requests in flight at once, over all backends (each also has its own limit)."""
         self.knowledge = knowledge
+        self.experts_home = experts_home
+        """Where expert sets (``experts:NAME``) are stored; None: this gateway has none."""
         self.mcp = mcp or McpSettings()
         self.db = db
         self.limits = limits
@@ -183,17 +188,36 @@ class Gateway:
 
     async def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         started = time.perf_counter()
+        routing: experts.Routing | None = None
         try:
             request = self._prepare(request, ctx)
             async with self._admitted(), self._deadline():
-                response = await self._chat(request, ctx)
+                routed, routing = await self._expert(request)
+                response = await self._chat(routed, ctx)
             response = self._filtered(response, request)
+            if routing is not None:
+                response = response.model_copy(update={
+                    "model": request.model,
+                    "served_by": _expert_label(routing, response.served_by)})
         except BaseException as exc:
-            self._log(ctx, request, started, error=exc)
+            self._log(ctx, request, started, error=exc,
+                      served_by=_expert_label(routing, None) if routing else None)
             raise
         self._log(ctx, request, started, text=response.message.content, usage=response.usage,
                   tool_calls=response.message.tool_calls, served_by=response.served_by)
         return response
+
+    async def _expert(self, request: ChatRequest
+                      ) -> tuple[ChatRequest, experts.Routing | None]:
+        """A request to ``experts:NAME`` goes to the expert the set's gate picks."""
+        if not experts.is_experts(request.model):
+            return request, None
+        if self.experts_home is None or self.knowledge is None:
+            raise NotFoundError(f"model {request.model!r}: this server has no expert sets")
+        routing = await asyncio.to_thread(experts.resolve, self.experts_home,
+                                          self.knowledge, request.model,
+                                          grounding.question_of(request))
+        return request.model_copy(update={"model": routing.target}), routing
 
     async def _chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         if (target := grounding.parse_target(request.model)) is not None:
@@ -257,14 +281,12 @@ class Gateway:
         ttft: float | None = None
         logged = False
         guard = self._output_filter(request)
+        routing: experts.Routing | None = None
         try:
             request = self._prepare(request, ctx)
-            async with (
-                self._admitted(),
-                self._deadline(),
-                aclosing(self._chunks(request, ctx)) as chunks,
-            ):
-                async for chunk in chunks:
+            async with self._admitted(), self._deadline():
+                routed, routing = await self._expert(request)
+                async for chunk in self._relabelled(routed, routing, request.model, ctx):
                     if guard is not None:
                         delta = guard.feed(chunk.delta)
                         if chunk.finish_reason is not None:
@@ -283,8 +305,19 @@ class Gateway:
             if not logged:
                 cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
                 self._log(ctx, request, started, text="".join(parts), ttft=ttft,
-                          error=None if cancelled else exc, cancelled=cancelled)
+                          error=None if cancelled else exc, cancelled=cancelled,
+                          served_by=_expert_label(routing, None) if routing else None)
             raise
+
+    async def _relabelled(self, request: ChatRequest, routing: experts.Routing | None,
+                          asked: str, ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
+        """The chunks, under the model name the client asked for when an expert answers."""
+        async with aclosing(self._chunks(request, ctx)) as chunks:
+            async for chunk in chunks:
+                if routing is not None:
+                    chunk = chunk.model_copy(update={
+                        "model": asked, "served_by": _expert_label(routing, chunk.served_by)})
+                yield chunk
 
     def _output_rules(self, request: ChatRequest) -> output.OutputRules | None:
         if not (self.limits.filter_output or self.limits.redact_answers):
@@ -418,3 +451,8 @@ class Gateway:
             cancelled=cancelled,
             served_by=served_by,
         ))
+
+
+def _expert_label(routing: experts.Routing, served_by: str | None) -> str:
+    """``experts:NAME/DOMAIN (0.93) → model@backend``: the gate's choice and who answered."""
+    return f"{routing.label} → {served_by or routing.target}"

@@ -108,7 +108,8 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     keys = KeyStore(services.db)
     gateway = Gateway(services.backend, services.db, settings.server, metrics,
                       knowledge=services.knowledge, mcp=settings.mcp,
-                      max_concurrent=services.max_in_flight)
+                      max_concurrent=services.max_in_flight,
+                      experts_home=services.settings.home)
 
     async def mcp_access(tool: str, key: ApiKey | None, arguments: dict[str, Any],
                          work: Callable[[], Awaitable[Any]]) -> Any:

@@ -23,7 +23,7 @@ from autonom.services import Services
 from autonom.store.documents import DocumentStore
 from autonom.store.tune_versions import TuneVersion, VersionStore
 from autonom.tuning import data as tune_data
-from autonom.tuning import export
+from autonom.tuning import experts, export
 from autonom.tuning.gate import GatePolicy, refusals
 from autonom.tuning.train import Report, TrainReport, TrainSettings, train
 
@@ -261,3 +261,38 @@ def _log_cycle(home: Path, entry: dict[str, Any]) -> dict[str, Any]:
     with path.open("a", encoding="utf-8") as log:
         log.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return entry
+
+
+def domain_questions(store: DocumentStore, collection: str) -> tuple[list[str], list[str]]:
+    """A collection's questions for the expert gate: those its training data teaches, and
+    those about facts it holds out entirely."""
+    data = tune_data.build(store, collection)
+    taught = sorted({e.messages[0]["content"] for e in data.train if e.kind == "closed"})
+    held = sorted({str(c["question"]) for c in data.heldout
+                   if "unseen-fact" in c.get("tags", ())})
+    return taught, held
+
+
+def make_experts(services: Services, name: str, domains: dict[str, str],
+                 fallback: str | None = None, documents: bool = False) -> experts.ExpertSet:
+    """Fit and store the expert set ``name``: ``domains`` maps a collection to the model
+    that answers its questions (e.g. the version ``autonom tune run`` made for it)."""
+    experts.check_name(name)
+    embedder = services.knowledge.embedder
+    if embedder is None:
+        raise InvalidRequestError("the expert gate needs an embedder "
+                                  "(knowledge.embedder.kind is 'none')")
+    taught: dict[str, list[str]] = {}
+    held: dict[str, list[str]] = {}
+    for collection in domains:
+        services.knowledge.store.collection(collection)  # raises NotFoundError
+        taught[collection], held[collection] = domain_questions(services.knowledge.store,
+                                                                collection)
+    passages = experts.collection_passages(services.knowledge, list(domains))
+    made = experts.build(name, taught, domains, passages, experts.query_embedder(embedder),
+                         embedder.name, fallback or services.settings.default_model,
+                         documents=documents, collections={c: c for c in domains},
+                         heldout={c: experts.spread(q, experts.MAX_CALIBRATION)
+                                  for c, q in held.items()})
+    experts.save(services.settings.home, made)
+    return made
