@@ -11,11 +11,21 @@ from autonom.grounding import PREFIX, readable
 from autonom.services import Services
 from autonom.store.documents import CollectionInfo
 from autonom.store.keys import ApiKey
+from autonom.tuning import experts
 
 
 def readable_collections(services: Services, key: ApiKey | None) -> list[CollectionInfo]:
     """The document collections this caller may read (all of them when auth is off)."""
     return readable(key, services.knowledge.store.collections())
+
+
+def usable_experts(services: Services, key: ApiKey | None) -> list[experts.ExpertSet]:
+    """Expert sets this caller can use: all of them, except those that answer from
+    documents when the caller may not read every one of their collections."""
+    readable_names = {c.name for c in readable_collections(services, key)}
+    return [s for s in experts.stored(services.settings.home)
+            if not s.documents
+            or all((d.collection or d.name) in readable_names for d in s.domains)]
 
 
 async def routed_models(services: Services, local: set[str]) -> list[tuple[str, str]]:
@@ -37,7 +47,8 @@ async def routed_models(services: Services, local: set[str]) -> list[tuple[str, 
 
 async def listed_models(services: Services, key: ApiKey | None) -> list[dict[str, Any]]:
     """What a caller may name as ``model``: local models, the collections it may read
-    (``rag:NAME``), tool-loop aliases, then what the router's aliases and backends offer."""
+    (``rag:NAME``), tool-loop aliases, expert sets (``experts:NAME``), then what the
+    router's aliases and backends offer."""
     data = [
         {"id": r.name, "object": "model", "owned_by": "autonom",
          "created": int(time.mktime(time.strptime(r.created_at[:19], "%Y-%m-%dT%H:%M:%S")))}
@@ -48,6 +59,9 @@ async def listed_models(services: Services, key: ApiKey | None) -> list[dict[str
                      "created": int(info.created_at)})
     for alias in services.settings.mcp.aliases:
         data.append({"id": alias, "object": "model", "owned_by": "autonom", "created": 0})
+    for expert_set in usable_experts(services, key):
+        data.append({"id": experts.PREFIX + expert_set.name, "object": "model",
+                     "owned_by": "autonom", "created": int(expert_set.created_at)})
     for name, owner in await routed_models(services, {str(d["id"]) for d in data}):
         data.append({"id": name, "object": "model", "owned_by": owner, "created": 0})
     return data

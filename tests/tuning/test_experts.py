@@ -109,8 +109,10 @@ def test_the_gate_sends_german_and_english_questions_to_their_domain(expert_home
 def test_experts_through_the_http_api_and_the_request_log(expert_home):
     services = Services(Settings(home=expert_home))
     try:
-        _, secret = KeyStore(services.db).create("experten", frozenset({"chat"}),
-                                                 collections=frozenset({"*"}))
+        keys = KeyStore(services.db)
+        _, secret = keys.create("experten", frozenset({"chat"}), collections=frozenset({"*"}))
+        _, technik_only = keys.create("technik", frozenset({"chat"}),
+                                      collections=frozenset({"technik"}))
     finally:
         services.close()
     process, url = start_server(expert_home)
@@ -124,6 +126,15 @@ def test_experts_through_the_http_api_and_the_request_log(expert_home):
         assert body["model"] == "experts:firma"
         assert "IP55" in body["choices"][0]["message"]["content"]
         assert "motor-m7.md" in body["choices"][0]["message"]["content"]
+        listed = httpx.get(f"{url}/v1/models", headers=headers, timeout=30).json()["data"]
+        assert "experts:firma" in {m["id"] for m in listed}
+        tags = httpx.get(f"{url}/api/tags", headers=headers, timeout=30).json()["models"]
+        assert "experts:firma" in {m["name"] for m in tags}
+        narrow = httpx.get(f"{url}/v1/models", timeout=30,
+                           headers={"Authorization": f"Bearer {technik_only}"}).json()["data"]
+        assert "experts:firma" not in {m["id"] for m in narrow}  # it reads all three
+        (expert_home / "tuning" / "experts" / "kaputt.json").write_text("{", encoding="utf-8")
+        assert httpx.get(f"{url}/v1/models", headers=headers, timeout=30).status_code == 200
         missing = httpx.post(f"{url}/v1/chat/completions", headers=headers, timeout=60, json={
             "model": "experts:gibtsnicht", "messages": [{"role": "user", "content": "Hallo"}]})
         assert missing.status_code == 404

@@ -19,7 +19,7 @@ from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
 from autonom.grounding import PREFIX
 from autonom.models.registry import ModelRecord
-from autonom.offered import readable_collections, routed_models
+from autonom.offered import readable_collections, routed_models, usable_experts
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed, pull_lines
 from autonom.server.wire import (
@@ -30,6 +30,7 @@ from autonom.server.wire import (
     grounding_fields,
 )
 from autonom.store.keys import ApiKey
+from autonom.tuning import experts
 from autonom.types import (
     ChatChunk,
     ChatRequest,
@@ -370,6 +371,16 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
             "digest": hashlib.sha256(alias.encode()).hexdigest(),
             "details": {"parent_model": spec.model, "format": "mcp", "family": "mcp",
                         "families": ["mcp"], "parameter_size": "",
+                        "quantization_level": ""}})
+    for expert_set in usable_experts(services, key):
+        name = experts.PREFIX + expert_set.name
+        models.append({
+            "name": name, "model": name, "size": 0,
+            "modified_at": datetime.fromtimestamp(expert_set.created_at, UTC).isoformat(),
+            "digest": hashlib.sha256(name.encode()).hexdigest(),
+            "details": {"parent_model": expert_set.fallback, "format": "experts",
+                        "family": "experts", "families": ["experts"],
+                        "parameter_size": f"{len(expert_set.domains)} experts",
                         "quantization_level": ""}})
     for name, owner in await routed_models(services, {m["name"] for m in models}):
         kind = owner if "alias" in owner else "remote"

@@ -24,6 +24,7 @@ gate picks the collection and its expert words the answer.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -33,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from autonom.errors import InvalidRequestError, NotFoundError
+from autonom.errors import AutonomError, InvalidRequestError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "experts:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -277,4 +280,11 @@ def load(home: Path, name: str) -> ExpertSet:
 
 
 def stored(home: Path) -> list[ExpertSet]:
-    return [load(home, p.stem) for p in sorted(folder(home).glob("*.json"))]
+    """Every stored set that can be read (a damaged file is skipped with a warning)."""
+    found = []
+    for path in sorted(folder(home).glob("*.json")):
+        try:
+            found.append(load(home, path.stem))
+        except (AutonomError, OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("expert set %s cannot be read: %s", path, exc)
+    return found
