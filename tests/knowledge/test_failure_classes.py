@@ -211,3 +211,21 @@ def test_a_sentence_that_refers_back_is_read_with_the_one_before(kb, tmp_path):
     assert not answer.abstained and "29. und 30. Dezember" in answer.answer
     text = kb.store.document("c", "lager/lagerordnung.txt").text
     assert all(c.quote in text for c in answer.citations)
+
+
+def test_a_compound_that_names_the_value_asked_for_is_a_search_term(kb, tmp_path):
+    """"Urlaubstage" asks for a duration and names the subject too: it must count as a term
+    of the question, not only as the kind of value."""
+    docs = tmp_path / "docs"
+    write(docs, "personal/urlaub.md", "# Urlaubsregelung\n\n- Urlaubstage: 30 Tage im Jahr\n"
+          "- Antrag: zwei Wochen vorher im Personalportal\n")
+    write(docs, "personal/reisekosten.md", "# Reisekosten\n\n- Verpflegungspauschale: 28 Euro "
+          "pro Tag\n- Kilometerpauschale: 0,30 Euro\n- Abrechnung: innerhalb von sechs "
+          "Monaten\n")
+    kb.ingest([docs], "c")
+    for question, value, source in (
+            ("Wie viele Urlaubstage bekomme ich?", "30 Tage", "personal/urlaub.md"),
+            ("Wie hoch ist die Verpflegungspauschale?", "28 Euro", "personal/reisekosten.md")):
+        answer = ask(kb, question)
+        assert not answer.abstained and value in answer.answer, question
+        assert answer.citations[0].source == source

@@ -189,10 +189,12 @@ def analyse(question: str) -> QuestionTerms:
     for position, match in enumerate(words):
         word = match.group()
         for token in tokens(word, language):
-            if token in kind_words:
-                continue
             # German nouns and names are capitalised; so are codes and numbers everywhere.
             noun = (word[0].isupper() and position > 0) or any(c.isdigit() for c in word)
+            if token in kind_words:
+                if noun:  # "Urlaubstage", "Lieferzeit": names the value, counts as a term
+                    weights[token] = max(weights.get(token, 0.0), 1.0)
+                continue
             weights[token] = max(weights.get(token, 0.0), 1.0 if noun else VERB_WEIGHT)
             if noun and (language == "de" or any(c.isdigit() for c in word)
                          or word.isupper()):
