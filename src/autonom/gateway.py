@@ -73,8 +73,7 @@ class RateLimiter:
                                      (key.tpm, self._tokens, "tokens")):
             window = self._window(windows, key.id, now)
             if limit is not None and sum(n for _, n in window) >= limit:
-                raise RateLimitError(f"rate limit of {limit} {unit} per minute reached",
-                                     retry_after=max(1.0, window[0][0] + 60 - now))
+                raise _limit_reached(limit, unit, max(1.0, window[0][0] + 60 - now))
         self._requests[key.id].append((now, 1))
 
     def add_tokens(self, key: ApiKey | None, tokens: int) -> None:
@@ -90,6 +89,10 @@ class RateLimiter:
         return window
 
 
+def _limit_reached(limit: int | None, unit: str, wait: float) -> RateLimitError:
+    return RateLimitError(f"rate limit of {limit} {unit} per minute reached", retry_after=wait)
+
+
 class SharedRateLimiter:
     """The same limits, counted in the database: replicas on one PostgreSQL share them."""
 
@@ -102,9 +105,7 @@ class SharedRateLimiter:
         refused = rate_usage.admit(self.db, key.id, key.rpm, key.tpm)
         if refused is not None:
             unit, wait = refused
-            limit = key.rpm if unit == "requests" else key.tpm
-            raise RateLimitError(f"rate limit of {limit} {unit} per minute reached",
-                                 retry_after=wait)
+            raise _limit_reached(key.rpm if unit == "requests" else key.tpm, unit, wait)
 
     def add_tokens(self, key: ApiKey | None, tokens: int) -> None:
         if key is not None and key.tpm is not None and tokens:
@@ -201,7 +202,7 @@ class Gateway:
                     "served_by": _expert_label(routing, response.served_by)})
         except BaseException as exc:
             self._log(ctx, request, started, error=exc,
-                      served_by=_expert_label(routing, None) if routing else None)
+                      served_by=_expert_label(routing, None))
             raise
         self._log(ctx, request, started, text=response.message.content, usage=response.usage,
                   tool_calls=response.message.tool_calls, served_by=response.served_by)
@@ -306,7 +307,7 @@ class Gateway:
                 cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
                 self._log(ctx, request, started, text="".join(parts), ttft=ttft,
                           error=None if cancelled else exc, cancelled=cancelled,
-                          served_by=_expert_label(routing, None) if routing else None)
+                          served_by=_expert_label(routing, None))
             raise
 
     async def _relabelled(self, request: ChatRequest, routing: experts.Routing | None,
@@ -453,6 +454,9 @@ class Gateway:
         ))
 
 
-def _expert_label(routing: experts.Routing, served_by: str | None) -> str:
-    """``experts:NAME/DOMAIN (0.93) → model@backend``: the gate's choice and who answered."""
+def _expert_label(routing: experts.Routing | None, served_by: str | None) -> str | None:
+    """``experts:NAME/DOMAIN (0.93) → model@backend``: the gate's choice and who answered
+    (None when no expert set was asked)."""
+    if routing is None:
+        return None
     return f"{routing.label} → {served_by or routing.target}"

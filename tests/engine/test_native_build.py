@@ -10,9 +10,6 @@ them where they are missing).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,18 +17,11 @@ import pytest
 
 from autonom.engine import builds
 from server_support import prepare_home, start_server, stop_server
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, autonom
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
                                            "kw": {"type": "number"}},
           "required": ["name", "kw"], "additionalProperties": False}
-
-
-def autonom(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
-    return subprocess.run([sys.executable, "-m", "autonom", *args],
-                          env={**env, "AUTONOM_HOME": str(home)}, capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 def engine_in_server(home: Path, keys: dict[str, str]) -> tuple[str, str]:

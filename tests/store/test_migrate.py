@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,15 +13,12 @@ from autonom.services import Services
 from autonom.store import request_log
 from autonom.store.conversations import ConversationStore
 from autonom.store.keys import KeyStore
+from support import autonom
 
 
 def _cli(home: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
-    env["AUTONOM_HOME"] = str(home)
-    if url is not None:
-        env["AUTONOM_STORE__URL"] = url
-    return subprocess.run([sys.executable, "-m", "autonom", *args], env=env, text=True,
-                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    return autonom(home, *args, timeout=300,
+                   env={"AUTONOM_STORE__URL": url} if url else None)
 
 
 def _fill(home: Path, docs: Path) -> str:

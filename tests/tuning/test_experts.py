@@ -3,9 +3,6 @@ its domain's model — through the HTTP API, ``autonom run`` and ``autonom tune 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,7 +17,7 @@ from autonom.store import request_log
 from autonom.store.keys import KeyStore
 from autonom.tuning import experts, service
 from server_support import start_server, stop_server
-from support import DEFAULT_MODEL
+from support import DEFAULT_MODEL, autonom
 
 DOMAINS = {
     "technik": {
@@ -61,13 +58,6 @@ QUESTIONS = {
     "vertrieb": ["Wie lange ist ein Angebot gültig?", "What discount do dealers get from 50 "
                  "units?"],
 }
-
-
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTONOM_")}
-    env["AUTONOM_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "autonom", *args], env=env, text=True,
-                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
@@ -152,14 +142,14 @@ def test_experts_through_the_http_api_and_the_request_log(expert_home):
 
 def test_experts_through_the_cli(expert_home):
     question = "Wie viel Skonto gibt es bei schneller Zahlung?"
-    routed = _cli(expert_home, "tune", "route", "firma", question)
+    routed = autonom(expert_home, "tune", "route", "firma", question, timeout=300)
     assert routed.returncode == 0, routed.stderr
     assert routed.stdout.startswith(f"vertrieb → rag:vertrieb@{DEFAULT_MODEL}")
-    answered = _cli(expert_home, "run", "experts:firma", question)
+    answered = autonom(expert_home, "run", "experts:firma", question, timeout=300)
     assert answered.returncode == 0, answered.stderr
     assert "2 %" in answered.stdout and "konditionen.md" in answered.stdout
     assert "→ vertrieb" in answered.stderr
-    unknown = _cli(expert_home, "run", "experts:nichtda", "Hallo?")
+    unknown = autonom(expert_home, "run", "experts:nichtda", "Hallo?", timeout=300)
     assert unknown.returncode != 0 and "no expert set 'nichtda'" in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
 

@@ -227,9 +227,11 @@ def query_embedder(embedder: Any) -> Embed:
     return embed
 
 
-def collection_passages(knowledge: Any, collections: list[str]) -> Passages:
-    """The passage embeddings of each collection, from its current search index."""
-    return {name: knowledge.retriever.index(name).vectors for name in collections}
+def collection_passages(knowledge: Any, collections: dict[str, str]) -> Passages:
+    """Per domain, the passage embeddings of its collection (``collections`` maps domain to
+    collection), from the collection's current search index."""
+    return {domain: knowledge.retriever.index(collection).vectors
+            for domain, collection in collections.items()}
 
 
 def resolve(home: Path, knowledge: Any, model: str, question: str) -> Routing:
@@ -242,8 +244,8 @@ def resolve(home: Path, knowledge: Any, model: str, question: str) -> Routing:
         raise InvalidRequestError(
             f"expert set {expert_set.name!r} was fitted with {expert_set.embedder}, the "
             f"embedder is now {embedder.name}: fit it again with 'autonom tune experts'")
-    passages = {d.name: knowledge.retriever.index(d.collection or d.name).vectors
-                for d in expert_set.domains}
+    passages = collection_passages(knowledge, {d.name: d.collection or d.name
+                                               for d in expert_set.domains})
     return route(expert_set, question, query_embedder(embedder), passages)
 
 

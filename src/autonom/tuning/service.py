@@ -288,10 +288,11 @@ def make_experts(services: Services, name: str, domains: dict[str, str],
         services.knowledge.store.collection(collection)  # raises NotFoundError
         taught[collection], held[collection] = domain_questions(services.knowledge.store,
                                                                 collection)
-    passages = experts.collection_passages(services.knowledge, list(domains))
+    collections = {c: c for c in domains}
+    passages = experts.collection_passages(services.knowledge, collections)
     made = experts.build(name, taught, domains, passages, experts.query_embedder(embedder),
                          embedder.name, fallback or services.settings.default_model,
-                         documents=documents, collections={c: c for c in domains},
+                         documents=documents, collections=collections,
                          heldout={c: experts.spread(q, experts.MAX_CALIBRATION)
                                   for c, q in held.items()})
     experts.save(services.settings.home, made)
