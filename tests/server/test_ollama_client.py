@@ -55,7 +55,8 @@ def test_generate_raw(client, server):
 def test_format_json_schema(client, server):
     schema = {"type": "object", "properties": {"farbe": {"type": "string", "maxLength": 20}},
               "required": ["farbe"], "additionalProperties": False}
-    reply = client.chat(model=server.model, format=schema, options={"num_predict": 40},
+    reply = client.chat(model=server.model, format=schema,
+                        options={"num_predict": 120, "temperature": 0, "seed": 7},
                         messages=[{"role": "user", "content": "Nenne eine Farbe als JSON."}])
     assert isinstance(json.loads(reply.message.content)["farbe"], str)
 
