@@ -229,3 +229,68 @@ def test_a_compound_that_names_the_value_asked_for_is_a_search_term(kb, tmp_path
         answer = ask(kb, question)
         assert not answer.abstained and value in answer.answer, question
         assert answer.citations[0].source == source
+
+
+def test_a_unit_named_in_the_table_header_counts_as_the_value_asked_for(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "preise/leasing.csv",
+          "Artikelnr;Bezeichnung;Gewicht (kg);Rate 36 Monate (EUR)\n"
+          "SRV-T1;Tower-Server;18,5;89,00\nSRV-R2;Rack-Server 2 HE;24,0;129,00\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Wie schwer ist der Tower-Server SRV-T1?")
+    assert not answer.abstained and "18,5" in answer.answer
+    assert answer.citations[0].source == "preise/leasing.csv"
+
+
+def test_dot_leader_lines_of_a_plain_text_sheet_are_units_of_their_own(kb, tmp_path):
+    text = ("Produktdatenblatt Inkubatoren\n\n1) BR-55 CO2-Inkubator\n---------------------\n"
+            "  Innenvolumen ..................... 55 l\n"
+            "  Temperaturbereich ................ Raumtemperatur +5 °C bis 50 °C\n"
+            "  Leistungsaufnahme ................ 400 W\n"
+            "  Gewicht .......................... 48 kg\n\n"
+            "2) BR-170 CO2-Inkubator\n-----------------------\n"
+            "  Innenvolumen ..................... 170 l\n"
+            "  Leistungsaufnahme ................ 700 W\n"
+            "  Gewicht .......................... 96 kg\n")
+    units = [text[s:e] for s, e in unit_spans(text, 0, len(text))]
+    assert "Leistungsaufnahme ................ 400 W" in units
+    assert "Innenvolumen ..................... 170 l" in units
+    write(tmp_path / "docs", "datenblatt_inkubatoren.txt", text)
+    kb.ingest([tmp_path / "docs"], "c")
+    answer = ask(kb, "Wie viel Strom nimmt der BR-170 auf, also welche Leistungsaufnahme?")
+    assert not answer.abstained and "700 W" in answer.answer
+    assert answer.answer.startswith("Leistungsaufnahme: 700 W")
+
+
+@pytest.mark.parametrize(("question", "kinds"), [
+    ("Welche Reichweite hat unser eTGM laut Hersteller?", ["length"]),  # "laut" = according to
+    ("What is the target first-call resolution rate?", ["share"]),
+    ("Wie hoch ist die monatliche Leasingrate?", ["money"]),
+    ("Welche Leistungsgarantie gibt der Hersteller?", []),  # a guarantee, not a power
+    ("How heavy is the autoclave when empty?", ["weight"]),
+    ("How much deposit do we charge for a cable drum?", ["money"]),
+    ("Wie breit ist der Zählerschrank?", ["length"]),
+    ("Wie früh muss der Antrag gestellt werden?", ["duration"]),
+])
+def test_the_kind_of_value_asked_for(question, kinds):
+    from autonom.knowledge.evidence import analyse
+
+    assert [kind[0] for kind in analyse(question).kinds] == kinds
+
+
+def test_a_code_written_in_mixed_case_is_a_key_term():
+    from autonom.knowledge.evidence import analyse
+
+    assert "etgm" in analyse("Welche Reichweite hat unser eTGM?").key
+
+
+def test_a_range_in_brackets_selects_the_row(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "servicepreise.csv",
+          "Pos.;Leistung;Preis netto (EUR)\n"
+          "5;Anfahrtspauschale Zone 1 (0 bis 25 km);49,00\n"
+          "6;Anfahrtspauschale Zone 2 (25 bis 60 km);89,00\n"
+          "7;Anfahrtspauschale Zone 3 (60–120 km);139,00\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Welche Anfahrtspauschale fällt bei 40 km Entfernung an?")
+    assert not answer.abstained and "89,00" in answer.answer

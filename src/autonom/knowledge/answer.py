@@ -259,38 +259,41 @@ def _quote_for(answer: str, passage: Candidate, ranked: list[Candidate]) -> str:
 
 
 def _supporting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
-    """Other current documents that state the same value (a second, independent source)."""
+    """Another current document that states the same value (a second, independent source):
+    among the selector's likely units, or about the same thing as the chosen one."""
     values = set(numbers(chosen.readable))
-    out: list[Candidate] = []
     for other in ranked:
-        if (other.source == chosen.source or other.source in {c.source for c in out}
-                or not evidence.passes(other)):
+        if (other.source == chosen.source or other.hit.outdated
+                or not (evidence.passes(other) or _about_same(chosen, other))):
             continue
         if values and values <= set(numbers(other.readable)):
-            out.append(other)
-        if len(out) == 1:
-            break
-    return out
+            return [other]
+    return []
 
 
 def _conflicting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
-    """A unit of another current document about the same thing — the kind of value asked
-    for, the same key terms, much of the question's wording, as close in meaning — that
-    states other numbers: two documents in force that disagree (``14 Tage`` in the FAQ,
-    ``10 Tage`` in the policy). Both are cited; the reader decides."""
-    mine = chosen.features
+    """A unit of another current document about the same thing that states other numbers:
+    two documents in force that disagree (``14 Tage`` in the FAQ, ``10 Tage`` in the
+    policy). Both are cited; the reader decides."""
     values = set(numbers(chosen.readable))
-    if not values or not mine.get("kind_match"):
+    if not values or not chosen.features.get("kind_match"):
         return []
-    for other in ranked[1:evidence.DENSE_UNITS_ACROSS_LANGUAGES]:
-        theirs, f = set(numbers(other.readable)), other.features
-        if (other.source != chosen.source and f.get("kind_match")
-                and f.get("key_missing", 1.0) <= mine.get("key_missing", 0.0)
-                and f.get("lex", 0.0) >= 0.5 * mine.get("lex", 0.0)
-                and f.get("dense", 0.0) >= mine.get("dense", 0.0) - 0.05
-                and theirs and not theirs & values):
+    for other in ranked[1:]:
+        theirs = set(numbers(other.readable))
+        if (other.source != chosen.source and not other.hit.outdated
+                and _about_same(chosen, other) and theirs and not theirs & values):
             return [other]
     return []
+
+
+def _about_same(chosen: Candidate, other: Candidate) -> bool:
+    """Whether ``other`` is about what ``chosen`` answers: the kind of value asked for, the
+    same key terms, much of the question's wording, as close in meaning."""
+    mine, theirs = chosen.features, other.features
+    return ("dense" in theirs and theirs.get("kind_match", 0.0) >= mine.get("kind_match", 0.0)
+            and theirs.get("key_missing", 1.0) <= mine.get("key_missing", 0.0)
+            and theirs.get("lex", 0.0) >= 0.5 * mine.get("lex", 0.0)
+            and theirs["dense"] >= mine.get("dense", 0.0) - 0.05)
 
 
 def _older_versions(chosen: Candidate, index: CollectionIndex,

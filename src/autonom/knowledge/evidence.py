@@ -40,14 +40,18 @@ _ARTICLES = ("der die das den dem des ein eine einen einem einer im am zum zur v
 ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("money", re.compile(r"\b(?:was\s+kostet|kosten|kostet|preis\w*|teuer|gehalt|lohn|"
                          r"verdien\w*|(?:was|wie\s+viel)\s+(?:\w+\s+)?(?:zahl|bezahl|verlang|"
-                         r"berechn)\w*|in\s+rechnung|gebühr\w*|aufpreis|\w*pauschale|\w*rate|vergütung|"
-                         r"umsatz\w*\s+in\s+euro|price|cost|"
+                         r"berechn)\w*|in\s+rechnung|gebühr\w*|aufpreis|\w*pauschale|vergütung|kaution|pfand|"
+                         r"(?:leasing|monats|miet|jahres|finanzierungs|raten)rate\w*|"
+                         r"umsatz\w*\s+in\s+euro|prices?|costs?|fees?|charges?|charged|deposit|"
+                         r"how\s+much\s+(?:do|does|did|will|would)\s+\w+\s+(?:pay|charge)|"
                          r"salary)\b", re.I),
      re.compile(_N + r"\s*(?:€|eur\b|euro\b)|(?:€|eur\b|euro\b)\W{0,3}\s*" + _N
                 + r"|preis[^:;]*:\s*" + _N, re.I)),
-    ("weight", re.compile(r"\b(?:wiegt|wiegen|gewicht|schwer|weigh\w*|weight)\b", re.I),
+    ("weight", re.compile(r"\b(?:wiegt|wiegen|\w*gewicht|schwer|weigh\w*|weight|heavy)\b", re.I),
      re.compile(_N + r"\s*(?:kg|g|t|tonnen)\b", re.I)),
-    ("duration", re.compile(r"\b(?:wie\s+lange|frist|dauer|lieferzeit|wie\s+schnell|"
+    ("duration", re.compile(r"\b(?:wie\s+lange|\w*frist|dauer|lieferzeit|wie\s+schnell|"
+                            r"wie\s+früh|wie\s+lange\s+vorher|vorlauf\w*|how\s+early|"
+                            r"how\s+far\s+in\s+advance|"
                             r"wie\s+viele[nr]?\s+(?:\w+tage\w*|tage\w*|wochen|monate\w*|"
                             r"jahre\w*|stunden|minuten)|innerhalb\s+welche\w*|"
                             r"how\s+many\s+(?:days|weeks|months|years|hours)|"
@@ -59,11 +63,15 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
      re.compile(r"\balle\s+" + _N + r"|\d+\s*-?\s*mal\b|\b(?:jährlich|monatlich|wöchentlich|"
                 r"täglich|halbjährlich|every|annually|monthly|weekly|daily)\b", re.I)),
     ("length", re.compile(r"\b(?:wie\s+tief|wie\s+weit|wie\s+groß|wie\s+lang\b|abstand|"
-                          r"länge|tiefe|how\s+deep|how\s+far|distance)\b", re.I),
+                          r"länge|tiefe|wie\s+breit|breite|abmessung\w*|maße|reichweite|"
+                          r"how\s+deep|how\s+far|how\s+wide|width|how\s+tall|height|"
+                          r"dimensions?|distance)\b", re.I),
      re.compile(_N + r"\s*(?:mm|cm|m|km)\b", re.I)),
-    ("share", re.compile(r"\b(?:anteil|umsatzanteil|prozent|percent|share)\w*", re.I),
+    ("share", re.compile(r"\b(?:anteil|umsatzanteil|prozent|percent|share|rabatt|discount|"
+                         r"\w*quote\b|rate\b)\w*", re.I),
      re.compile(_N + r"\s*(?:%|prozent)", re.I)),
-    ("date", re.compile(r"\b(?:wann|seit\s+wann|ab\s+wann|datum|when)\b", re.I),
+    ("date", re.compile(r"\b(?:wann|seit\s+wann|ab\s+wann|datum|what\s+date|by\s+when)\b|"
+                        r"^\W*(?:since\s+|from\s+|until\s+)?when\b", re.I),
      re.compile(r"\b(?:19|20)\d\d\b|\d{1,2}\.\s*\d{1,2}\.|\d{1,2}\.\s+[A-ZÄÖÜ][a-zä]+", re.I)),
     ("reason", re.compile(r"\b(?:warum|weshalb|wieso|weswegen|ursache|grund|why|cause)\b",
                           re.I),
@@ -71,8 +79,8 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                 r"because|due\s+to|caused|reason)\b", re.I)),
     ("pressure", re.compile(r"\b(?:\w*druck\w*|pressure)\b", re.I),
      re.compile(_N + r"\s*(?:bar|mbar|pa|hpa|kpa|mpa|psi)\b|\bPN\s?\d+", re.I)),
-    ("power", re.compile(r"\b(?:(?!förder|schall)\w*leistung\w*|watt|\w*stromverbrauch|"
-                         r"stromaufnahme|power|output)\b", re.I),
+    ("power", re.compile(r"\b(?:(?!förder|schall)\w*leistung(?:saufnahme)?\b|watt|"
+                         r"\w*stromverbrauch|stromaufnahme|power|output)\b", re.I),
      re.compile(_N + r"\s*(?:kw|w|mw|ps|kva|va)\b", re.I)),
     ("temperature", re.compile(r"\b(?:\w*temperatur\w*|wie\s+(?:warm|kalt|heiß)|"
                                r"temperature)\b", re.I),
@@ -85,7 +93,8 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("flow", re.compile(r"\b(?:förderstrom|durchfluss\w*|förderleistung|zapfmenge|"
                         r"flow\s+rate)\b", re.I),
      re.compile(_N + r"\s*(?:m³/h|m3/h|l/min|l/h|l/s)", re.I)),
-    ("noise", re.compile(r"\b(?:laut\w*|schall\w*|geräusch\w*|noise|loud)\b", re.I),
+    ("noise", re.compile(r"\b(?:lautstärke|wie\s+laut|schall\w*|geräusch\w*|noise|loud\w*)\b",
+                         re.I),
      re.compile(_N + r"\s*db", re.I)),
     ("bandwidth", re.compile(r"\b(?:bandbreite|anbindung|datenrate|bandwidth)\b", re.I),
      re.compile(_N + r"\s*(?:[kmgt]bit/s|[kmgt]b/s|[kmgt]bps)", re.I)),
@@ -190,14 +199,14 @@ def analyse(question: str) -> QuestionTerms:
         word = match.group()
         for token in tokens(word, language):
             # German nouns and names are capitalised; so are codes and numbers everywhere.
-            noun = (word[0].isupper() and position > 0) or any(c.isdigit() for c in word)
+            code = any(c.isdigit() or c.isupper() for c in word[1:])  # "eTGM", "BS-100"
+            noun = (word[0].isupper() and position > 0) or code
             if token in kind_words:
                 if noun:  # "Urlaubstage", "Lieferzeit": names the value, counts as a term
                     weights[token] = max(weights.get(token, 0.0), 1.0)
                 continue
             weights[token] = max(weights.get(token, 0.0), 1.0 if noun else VERB_WEIGHT)
-            if noun and (language == "de" or any(c.isdigit() for c in word)
-                         or word.isupper()):
+            if noun and (language == "de" or code or word.isupper()):
                 key.add(token)
             elif language == "en" and not word.lower().endswith(("ed", "ing")):
                 weights[token] = 1.0
@@ -223,7 +232,7 @@ def candidates(hits: list[Hit], texts: dict[int, str]) -> list[Candidate]:
         previous, previous_start = "", chunk.start
         for start, end in unit_spans(text, chunk.start, chunk.end)[:UNITS_PER_CHUNK]:
             quote = text[start:end]
-            readable = " ".join(quote.split())
+            readable = _LEADER.sub(": ", " ".join(quote.split()))
             if previous and _REFERS_BACK.match(readable):
                 # "An diesen Tagen …" says nothing without the sentence naming the days: it is
                 # scored on its own words but quoted and answered together with that sentence
@@ -234,6 +243,9 @@ def candidates(hits: list[Hit], texts: dict[int, str]) -> list[Candidate]:
             previous, previous_start = readable, start
     return out
 
+
+_LEADER = re.compile(r"\s*\.{4,}\s*")
+"""Dot leaders of plain-text spec sheets (``Innenvolumen ........ 55 l``) read as a colon."""
 
 _REFERS_BACK = re.compile(
     r"(?:(?:an|in|zu|bei|mit|von|für|nach|vor|seit|ab|bis|auf|aus|unter|über)\s+)?"
@@ -288,7 +300,8 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
     lex_prev, _ = _coverage(question, set(tokens(candidate.previous, language)), index)
     found_numbers = set(numbers(entry.index_text))
     kinds_asked = bool(question.kinds)
-    kind_ok = kinds_asked and any(p.search(candidate.readable) for _, _, p in question.kinds)
+    valued = with_header_units(candidate.readable)
+    kind_ok = kinds_asked and any(p.search(valued) for _, _, p in question.kinds)
     label = _LABEL.match(candidate.readable)
     label_lex = (_coverage(question, set(tokens(label.group(1), language)), index)[0]
                  if label else 0.0)
@@ -320,8 +333,9 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
     }
 
 
-_RANGE = re.compile(r"\b(?:von|ab|zwischen|from|between)\s+(\d[\d.,]*)\s*(?:[^\W\d]{1,6}\s+)?"
-                    r"(?:bis|und|to|and)\s+(\d[\d.,]*)", re.I)
+_RANGE = re.compile(r"(?:\b(?:von|ab|zwischen|from|between)\s+|[(\[]\s*)(\d[\d.,]*)\s*"
+                    r"(?:[^\W\d]{1,6}\s+)?(?:bis|und|to|and|[-–])\s*(\d[\d.,]*)", re.I)
+"""``von 651 bis 800 km``, ``zwischen 10 und 20``, ``(25 bis 60 km)``, ``(25–60 km)``."""
 _FIELD = re.compile(r"([^:;]{1,60}):\s*(\d[\d.,]*)")
 _LOW, _HIGH = re.compile(r"\b(?:von|ab|min\w*|from|untergrenze)\b", re.I), \
     re.compile(r"\b(?:bis|max\w*|to|obergrenze)\b", re.I)
@@ -368,7 +382,21 @@ def answers_at_all(unit: Candidate, question: QuestionTerms) -> bool:
 def _measured(unit: Candidate, question: QuestionTerms) -> bool | None:
     """Whether the unit holds a value of the measured kind asked for (None: none asked)."""
     patterns = [pattern for name, _, pattern in question.kinds if name in MEASURED]
-    return any(p.search(unit.readable) for p in patterns) if patterns else None
+    if not patterns:
+        return None
+    valued = with_header_units(unit.readable)
+    return any(p.search(valued) for p in patterns)
+
+
+_HEADER_UNIT = re.compile(r"[(\[]([^()\[\]\d]{1,12})[)\]]\s*:\s*[-−+]?\d(?:[\d.,]*\d)?")
+
+
+def with_header_units(text: str) -> str:
+    """A table row or spec line with the unit its header names repeated after each value:
+    ``Gewicht (kg): 18,5`` reads ``Gewicht (kg): 18,5 kg``, so that it holds a weight."""
+    if "(" not in text and "[" not in text:
+        return text
+    return _HEADER_UNIT.sub(lambda m: f"{m.group(0)} {m.group(1).strip()}", text)
 
 
 def usable(units: list[Candidate], question: QuestionTerms) -> list[Candidate]:
@@ -477,13 +505,17 @@ def decision_features(ranked: list[Candidate], hits: list[Hit], ranker: Logistic
         "margin": ranked[0].probability - second,
         "lex": top["lex"], "lex_context": top["lex_context"],
         "key_missing": top["key_missing"], "kind_miss": top["kind_miss"],
+        "kind_match": top["kind_match"], "kind_named": top["kind_named"],
+        "label_lex": top["label_lex"], "lex_previous": top["lex_previous"],
         "number_missing": top["number_missing"], "dense": top.get("dense", 0.0),
         "best_dense": max((h.dense or 0.0) for h in hits),
-        "best_bm25": float(np.log1p(max(h.bm25 for h in hits))),
+        # (no BM25 score: it grows with the collection, a one-file collection has tiny ones)
         "cross_language": top["cross_language"],
         # key terms the collection does not contain anywhere ("Förderhöhe" when no document
         # states one): the question is probably about something the documents lack
-        "key_unknown": (sum(not index.document_frequency.get(t) for t in question.key)
+        # (a number inside a range the best unit states is known: "700 km" in "651–800 km")
+        "key_unknown": (sum(not index.document_frequency.get(t) for t in question.key
+                            if not (top["in_range"] and t in question.numbers))
                         / (len(question.key) or 1)),
     }
 
@@ -497,7 +529,27 @@ def best(question: str, hits: list[Hit], texts: dict[int, str], index: Collectio
     ranked = rank_units(terms, hits, texts, index, query_vector, embed, model)
     if not ranked:
         return ranked, 0.0
+    add_dense(second_sources(ranked), index, query_vector, embed)
     return ranked, model.decide(decision_features(ranked, hits, model.second, terms, index))
+
+
+SECOND_SOURCES = 3
+"""Units of other documents, beyond the best few, whose embedding is compared as well, so
+that a second document stating the same value, or another one, is recognised."""
+
+
+def second_sources(ranked: list[Candidate]) -> list[Candidate]:
+    """The units of other documents than the best unit's that could state its value too:
+    they hold the kind of value asked for and the question's key terms."""
+    best_unit = ranked[0]
+    mine = best_unit.features
+    if not numbers(best_unit.readable) or not mine.get("kind_match"):
+        return []
+    out = [u for u in ranked if "dense" not in u.features and u.source != best_unit.source
+           and u.features.get("kind_match") and numbers(u.readable)
+           and u.features["key_missing"] <= mine["key_missing"]
+           and u.features["lex"] >= 0.5 * mine["lex"]]
+    return out[:SECOND_SOURCES]
 
 
 SUPPORT_PROBABILITY = 0.1

@@ -125,6 +125,10 @@ def parse_markdown(text: str, plain: bool = False) -> ParsedDocument:
             if len(paragraph) == 1:  # the line above is underlined: a heading
                 begin, finish = paragraph.pop()
                 blocks.append(Block("heading", begin, finish, 2))
+            elif (not paragraph and blocks and blocks[-1].kind == "item"
+                  and blocks[-1].end == _previous_line_end(text, start)):
+                last = blocks.pop()  # "1) BR-170 CO2-Inkubator" underlined: a numbered heading
+                blocks.append(Block("heading", last.start, last.end, 2))
             flush()
             continue
         if plain and _is_text_heading(text, lines, i, blank):

@@ -16,9 +16,10 @@ import re
 from functools import lru_cache
 
 # Lines that stand on their own even without a blank line before them: list items and
-# ``Label: value`` lines of spec sheets.
+# ``Label: value`` lines of spec sheets (also ``Label ...... value`` in plain text).
 _LIST_LINE = re.compile(r"[ \t]*(?:[-*+•–]|\d{1,2}[.)])[ \t]+\S")
-_LABEL_LINE = re.compile(r"[ \t]*\**[^\n:.!?]{2,50}?\**[ \t]*:[ \t]*\S")
+_LABEL_LINE = re.compile(r"[ \t]*\**[^\n:.!?]{2,50}?\**[ \t]*(?::|[ \t]\.{4,})[ \t]*\S")
+_LEADER_LINE = re.compile(r"[^\n]{2,60}?[ \t]\.{4,}[^\n]*")
 _ABBREVIATIONS = frozenset({
     "abs", "abt", "allg", "art", "bd", "bzgl", "bzw", "ca", "chr", "co", "dipl", "dr",
     "evtl", "ff", "gem", "ggf", "gmbh", "hr", "hrsg", "inkl", "incl", "jh", "jr", "kap",
@@ -70,7 +71,7 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     piece = text[start:end]
-    if len(piece) < 40 or not re.search(r"[.!?]\s", piece):
+    if len(piece) < 40 or not re.search(r"[.!?]\s", piece) or _LEADER_LINE.fullmatch(piece):
         return [(start, end)]
     # a line break inside a paragraph is wrapping, not a sentence end (same length: the
     # spans stay those of the document text)
