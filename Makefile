@@ -1,11 +1,13 @@
 # Two commands do all set-up on a fresh machine (Python >= 3.11):
 #   make quickstart   install, fetch the default model, answer a first question
 #   make test         install with test tools, lint, type-check, run the whole test suite
+#   make integration  only the tests that drive other applications against autonom
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test install tune-deps bench browser build-tools native
+.PHONY: quickstart test install tune-deps bench browser build-tools native integration \
+	integration-deps
 
 $(BIN)/autonom: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +28,26 @@ tune-deps: $(VENV)/.tune
 quickstart: install
 	$(BIN)/autonom quickstart
 
-test: install tune-deps browser build-tools
+test: install tune-deps browser build-tools integration-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+integration: install integration-deps
+	$(BIN)/python -m pytest -m integration
+
+# JavaScript clients driven by the integration tests: Node.js (Debian's, when there is none)
+# and the packages pinned in integrations/js/package-lock.json.
+JS := integrations/js
+integration-deps: $(JS)/node_modules/.package-lock.json
+
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
+	npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The web UI's tests drive Debian's Chromium (headless) through Playwright.
 browser:

@@ -357,12 +357,21 @@ class Gateway:
             self.rate.check(ctx.key)
             limits.check_text(texts, "input")
             async with self._admitted(), self._deadline():
-                vectors = await self.backend.embed(model, texts)
+                vectors = await self._embed(model, texts)
         except BaseException as exc:
             self._log(ctx, request, started, error=exc)
             raise
         self._log(ctx, request, started, text=None, usage=Usage(), embed_count=len(vectors))
         return vectors
+
+    async def _embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """The document embedder when it is the model asked for (``multilingual-e5-small``),
+        else the backend's model."""
+        embedder = self.knowledge.embedder if self.knowledge is not None else None
+        if embedder is not None and embedder.offered_as == model:
+            matrix = await asyncio.to_thread(embedder.embed_passages, texts)
+            return [[float(x) for x in row] for row in matrix]
+        return await self.backend.embed(model, texts)
 
     def refused(self, ctx: CallContext, error: BaseException, model: str = "") -> None:
         """A request turned away before it reached a service (a body that does not validate):

@@ -19,6 +19,14 @@ def readable_collections(services: Services, key: ApiKey | None) -> list[Collect
     return readable(key, services.knowledge.store.collections())
 
 
+def embedding_model(services: Services) -> str | None:
+    """The name of the document embedder when the API offers it as a model of its own
+    (``multilingual-e5-small``: multilingual sentence embeddings for clients' vector
+    stores, much better for search than a chat model's embeddings)."""
+    embedder = services.knowledge.embedder
+    return embedder.offered_as if embedder is not None else None
+
+
 def usable_experts(services: Services, key: ApiKey | None) -> list[experts.ExpertSet]:
     """Expert sets this caller can use: all of them, except those that answer from
     documents when the caller may not read every one of their collections."""
@@ -62,6 +70,8 @@ async def listed_models(services: Services, key: ApiKey | None) -> list[dict[str
     for expert_set in usable_experts(services, key):
         data.append({"id": experts.PREFIX + expert_set.name, "object": "model",
                      "owned_by": "autonom", "created": int(expert_set.created_at)})
+    if (embedder := embedding_model(services)) is not None:
+        data.append({"id": embedder, "object": "model", "owned_by": "autonom", "created": 0})
     for name, owner in await routed_models(services, {str(d["id"]) for d in data}):
         data.append({"id": name, "object": "model", "owned_by": owner, "created": 0})
     return data

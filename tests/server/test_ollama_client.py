@@ -70,6 +70,13 @@ def test_embed_string_and_list(client, server):
     assert legacy.embedding == pytest.approx(two.embeddings[0], abs=1e-5)
 
 
+def test_the_document_embedder_is_listed_and_embeds(client, server):
+    listed = {m.model: m for m in client.list().models}
+    assert listed["multilingual-e5-small"].details.family == "bert"
+    result = client.embed(model="multilingual-e5-small", input=["Pumpe", "Größe: 5,5 kW"])
+    assert [len(v) for v in result.embeddings] == [384, 384]
+
+
 def test_list_ps_show(client, server):
     client.chat(model=server.model, messages=[{"role": "user", "content": "Hi"}],
                 options={"num_predict": 1}, keep_alive="10m")

