@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from autonom import grounding, tools
+from autonom import grounding, stated_schema, tools
 from autonom.backends.base import Backend
 from autonom.config import McpSettings, ServerSettings
 from autonom.errors import (
@@ -159,6 +159,7 @@ class Gateway:
 
     def _prepare(self, request: ChatRequest, ctx: CallContext) -> ChatRequest:
         self.rate.check(ctx.key)
+        request = stated_schema.with_stated_schema(request)
         limits.check_request(request)
         request = self._screened(request)
         cap = self.limits.max_tokens_cap
@@ -174,7 +175,8 @@ class Gateway:
         """The newest user message must not carry instructions for the assistant; tool
         results a client passes on are data, so instructions planted in them are removed."""
         text = request.user_text
-        if self.limits.screen_input == "refuse" and text and injection.is_suspicious(text):
+        if (self.limits.screen_input == "refuse" and text
+                and injection.user_request_is_suspicious(text)):
             raise PromptInjectionError(
                 "refused: the message contains instructions aimed at the assistant (prompt "
                 "injection or jailbreak). Rephrase it as a question; an operator can set "

@@ -53,6 +53,11 @@ class GenerationOptions(BaseModel):
     stop: list[str] = Field(default_factory=list)
     max_tokens: int | None = Field(default=None, ge=1)
     json_schema: dict[str, Any] | None = None
+    repeat_penalty: float | None = Field(default=None, ge=0.0, le=5.0)
+    """Penalty on tokens repeated from the recent output (Ollama's and llama.cpp's name; 1 =
+    none): keeps small models out of loops like ``-1.1000000…``."""
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
 
 
 class ChatRequest(BaseModel):

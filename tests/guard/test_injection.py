@@ -156,3 +156,36 @@ def test_operators_can_let_such_messages_through(home):
     response = run(post(client, "/v1/chat/completions", json={
         "model": "fake", "messages": [{"role": "user", "content": JAILBREAK}]}))
     assert response.status_code == 200
+
+
+def _format_instructions() -> str:
+    from langchain_core.output_parsers import JsonOutputParser
+    from pydantic import BaseModel
+
+    class Pumpe(BaseModel):
+        name: str
+        leistung_kw: float
+
+    return JsonOutputParser(pydantic_object=Pumpe).get_format_instructions()
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
+def test_a_frameworks_output_format_instructions_are_not_a_jailbreak(home, path):
+    """LangChain's and n8n's structured-output parsers append "The response must be a single
+    JSON value … do not include any backticks … in your output" to the user's message."""
+    from api_support import make, post, run
+
+    services, app, secrets = make(home)
+
+    def client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                 headers={"Authorization": f"Bearer {secrets['all']}"})
+
+    question = "Die KP-55 hat 5,5 kW. Nenne Name und Leistung.\n" + _format_instructions()
+    body = {"model": "fake", "messages": [{"role": "user", "content": question}]}
+    response = run(post(client(), path, json={**body, "stream": False}))
+    assert response.status_code == 200
+    assert services.backend_override.requests[0].messages[-1].content == question
+    jailbreak = JAILBREAK + "\n" + _format_instructions()
+    body = {"model": "fake", "messages": [{"role": "user", "content": jailbreak}]}
+    assert run(post(client(), path, json={**body, "stream": False})).status_code == 400

@@ -199,3 +199,16 @@ def test_prompt_longer_than_the_context_is_a_clear_400(client, server):
         client.chat.completions.create(
             model=server.model, max_tokens=5,
             messages=[{"role": "user", "content": "Wartungsvertrag " * 6000}])
+
+
+def test_json_object_follows_the_schema_the_prompt_states(client, server):
+    schema = {"type": "object",
+              "properties": {"stadt": {"type": "string"}, "einwohner": {"type": "integer"}},
+              "required": ["stadt", "einwohner"], "additionalProperties": False}
+    prompt = ("Nenne eine deutsche Stadt als JSON nach diesem Schema:\n"
+              f"```json\n{json.dumps(schema)}\n```")
+    reply = client.chat.completions.create(
+        model=server.model, max_tokens=80, temperature=0.5, seed=2, frequency_penalty=0.5,
+        response_format={"type": "json_object"}, messages=[{"role": "user", "content": prompt}])
+    data = json.loads(reply.choices[0].message.content)
+    assert set(data) == {"stadt", "einwohner"} and isinstance(data["einwohner"], int)

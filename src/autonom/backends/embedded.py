@@ -301,7 +301,8 @@ def completion_payload(prompt: str, request: ChatRequest) -> dict[str, Any]:
     opts = request.options
     payload: dict[str, Any] = {"prompt": prompt, "cache_prompt": True}
     payload["max_tokens"] = opts.max_tokens if opts.max_tokens is not None else -1
-    for key in ("temperature", "top_p", "top_k", "seed"):
+    for key in ("temperature", "top_p", "top_k", "seed", "repeat_penalty", "frequency_penalty",
+                "presence_penalty"):
         value = getattr(opts, key)
         if value is not None:
             payload[key] = value

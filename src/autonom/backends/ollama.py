@@ -104,7 +104,9 @@ def _payload(request: ChatRequest, stream: bool) -> tuple[str, dict[str, Any]]:
     o = request.options
     options: dict[str, Any] = {key: value for key, value in (
         ("temperature", o.temperature), ("top_p", o.top_p), ("top_k", o.top_k),
-        ("seed", o.seed), ("num_predict", o.max_tokens)) if value is not None}
+        ("seed", o.seed), ("num_predict", o.max_tokens), ("repeat_penalty", o.repeat_penalty),
+        ("frequency_penalty", o.frequency_penalty), ("presence_penalty", o.presence_penalty))
+        if value is not None}
     if o.stop:
         options["stop"] = o.stop
     body: dict[str, Any] = {"model": request.model, "stream": stream, "options": options}

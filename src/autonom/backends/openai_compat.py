@@ -130,7 +130,9 @@ def _payload(request: ChatRequest, stream: bool) -> tuple[str, dict[str, Any]]:
     if stream:
         body["stream_options"] = {"include_usage": True}
     for key, value in (("temperature", o.temperature), ("top_p", o.top_p), ("seed", o.seed),
-                       ("max_tokens", o.max_tokens), ("top_k", o.top_k)):
+                       ("max_tokens", o.max_tokens), ("top_k", o.top_k),
+                       ("frequency_penalty", o.frequency_penalty),
+                       ("presence_penalty", o.presence_penalty)):
         if value is not None:
             body[key] = value
     if o.stop:

@@ -353,16 +353,17 @@ def _decode_hex(run: str) -> str | None:
     return text if " " in text and all(c.isprintable() or c.isspace() for c in text) else None
 
 
-def find_injections(text: str) -> list[Finding]:
-    """Every suspected planted instruction in ``text``, in order of position."""
+def find_injections(text: str, allowed: frozenset[str] = frozenset()) -> list[Finding]:
+    """Every suspected planted instruction in ``text``, in order of position; patterns of
+    the ``allowed`` kinds do not count."""
     found: list[Finding] = []
     for variant in _variants(text):
-        found.extend(_strong(variant))
+        found.extend(f for f in _strong(variant) if f.kind not in allowed)
         for comment in _COMMENT.finditer(variant):  # hidden from readers, seen by models
             body = comment.group(1)
             if _strong(body) or _weak_kinds(body):
                 found.append(Finding("hidden", comment.start(), comment.end(), comment.group()))
-        kinds = _weak_kinds(variant) if not found else set()
+        kinds = _weak_kinds(variant) - allowed if not found else set()
         if len(kinds) >= 2:
             found.append(Finding("cues", 0, len(variant), ", ".join(sorted(kinds))))
         if found:
@@ -374,6 +375,30 @@ def find_injections(text: str) -> list[Finding]:
 
 def is_suspicious(text: str) -> bool:
     return bool(find_injections(text))
+
+
+USER_MAY = frozenset({"output", "command", "you"})
+"""What a user's own message may do that planted text may not: tell the assistant what to
+answer and how ("only respond with JSON", "nenne …", "in your answer …")."""
+
+_FORMAT_WORDS = re.compile(r"\b(?:json|schema|yaml|xml|csv|markdown|code\s?block|codeblock|"
+                           r"format\w*|formatier\w*|fields?|felder|propert(?:y|ies)|"
+                           r"well-formatted|trailing\s+commas?|parsed|type-checked|constraints?|"
+                           r"completion)\b", re.I)
+
+
+def user_request_is_suspicious(text: str) -> bool:
+    """Whether a user's own message tries to take over the assistant: a jailbreak persona,
+    an override of its rules, a request for its secrets, fake chat markup. Telling it what
+    to answer and how is what users do (:data:`USER_MAY`); and frameworks add long
+    instructions on the output's format (LangChain's and n8n's structured-output parsers:
+    "You must format your output as a JSON value that adheres to …"), which the word model
+    would read as planted text: sentences about the format are left out before the message
+    is checked, unless they hold another strong pattern themselves."""
+    kept = [text[start:end] for start, end in _segments(text)
+            if not (_FORMAT_WORDS.search(text[start:end])
+                    and not find_injections(text[start:end], USER_MAY))]
+    return bool(kept) and bool(find_injections("\n".join(kept), USER_MAY))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])[\"'“”»]?\s+(?=[\"'„“«(\[<*#-]?[A-ZÄÖÜ0-9])|\n+")

@@ -52,6 +52,9 @@ class Options(Open):
     stop: list[str] | None = None
     num_ctx: int | None = Field(default=None, ge=1)
     num_predict: int | None = None
+    repeat_penalty: float | None = Field(default=None, ge=0, le=5)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
 
 
 class OllamaFunction(Open):
@@ -134,7 +137,9 @@ def _options(body: _Generation) -> GenerationOptions:
         schema = body.format
     return GenerationOptions(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
                              seed=o.seed, stop=o.stop or [], max_tokens=max_tokens,
-                             json_schema=schema)
+                             json_schema=schema, repeat_penalty=o.repeat_penalty,
+                             frequency_penalty=o.frequency_penalty,
+                             presence_penalty=o.presence_penalty)
 
 
 def _done_reason(reason: str | None) -> str | None:

@@ -94,6 +94,8 @@ class SamplingFields(Open):
     seed: Seed | None = None
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
 
 
 class ChatCompletionRequest(SamplingFields):
@@ -135,7 +137,9 @@ def _options(body: SamplingFields, max_tokens: int | None,
         raise InvalidRequestError("n > 1 is not supported; send separate requests")
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     return GenerationOptions(temperature=body.temperature, top_p=body.top_p, seed=body.seed,
-                             stop=stop, max_tokens=max_tokens, json_schema=schema)
+                             stop=stop, max_tokens=max_tokens, json_schema=schema,
+                             frequency_penalty=body.frequency_penalty,
+                             presence_penalty=body.presence_penalty)
 
 
 def _schema(fmt: ResponseFormat | None) -> dict[str, Any] | None:
