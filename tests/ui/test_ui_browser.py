@@ -107,6 +107,8 @@ def test_a_hygiene_finding_opens_the_document_at_its_lines(page, ui_server, arti
     page.get_by_role("link", name="Hygiene-Bericht").first.click()
     page.screenshot(path=str(artifacts / "hygiene.png"), full_page=True)
     page.locator(".findings a[href*='lines=']").first.click()
+    page.wait_for_url("**lines=*")  # the click navigates: wait for the document, then look
+    page.locator("mark#quote").wait_for(state="visible", timeout=10_000)
     assert page.locator("mark#quote").is_visible()
 
 
