@@ -192,7 +192,11 @@ _STRONG: list[tuple[str, str]] = [
     ("role", r"\b(?:act\s+as\s+(?:an?\s+)?(?:unrestricted|jailbroken|unfiltered)|i\s+want\s+you\s+"
              r"to\s+(?:act|pretend|play|simulate|be|respond|answer)|pretend\s+(?:to\s+be|"
              r"you\s+are|that\s+you)|stay\s+in\s+character|do\s+anything\s+now|jailbr[eo]a?k|"
-             r"you\s+are\s+now\b.{0,60}\b(?:assistant|ai|model|chatbot|gpt\w*|bot|llm)\b)"),
+             r"you\s+are\s+now\b.{0,60}\b(?:assistant|ai|model|chatbot|gpt\w*|bot|llm)\b|"
+             r"you\s+are\s+(?:now|from\s+now\s+on)\s+(?:dan|an?\s+(?:unrestricted|unfiltered|"
+             r"uncensored|jailbroken)\b)|from\s+now\s+on,?\s+you\s+(?:will\s+)?(?:answer|respond|"
+             r"reply)\s+(?:\w+\s+){0,3}(?:without|with\s+no)\s+(?:any\s+)?(?:restrictions|"
+             r"limits|filters|censorship|rules))"),
     ("role", r"\b(?:jailbreak|dan|unrestricted|god)[-\s]?mod(?:us|e)\b|\b(?:entwickler|"
              r"developer|dev|debug|admin|gott)[-\s]?mod(?:us|e)\s+(?:ist\s+|is\s+)?(?:jetzt\s+|"
              r"nun\s+|now\s+)?(?:aktiviert|aktiv|an|enabled|on|activated)\b"),
