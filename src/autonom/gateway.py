@@ -372,7 +372,7 @@ class Gateway:
         embedder = self.knowledge.embedder if self.knowledge is not None else None
         if embedder is not None and embedder.offered_as == model:
             matrix = await asyncio.to_thread(embedder.embed_passages, texts)
-            return [[float(x) for x in row] for row in matrix]
+            return matrix.tolist()
         return await self.backend.embed(model, texts)
 
     def refused(self, ctx: CallContext, error: BaseException, model: str = "") -> None:

@@ -287,13 +287,11 @@ def _conflicting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
 
 
 def _about_same(chosen: Candidate, other: Candidate) -> bool:
-    """Whether ``other`` is about what ``chosen`` answers: the kind of value asked for, the
-    same key terms, much of the question's wording, as close in meaning."""
-    mine, theirs = chosen.features, other.features
-    return ("dense" in theirs and theirs.get("kind_match", 0.0) >= mine.get("kind_match", 0.0)
-            and theirs.get("key_missing", 1.0) <= mine.get("key_missing", 0.0)
-            and theirs.get("lex", 0.0) >= 0.5 * mine.get("lex", 0.0)
-            and theirs["dense"] >= mine.get("dense", 0.0) - 0.05)
+    """Whether ``other`` is about what ``chosen`` answers: it could state the same kind of
+    value (:func:`evidence.states_the_same_kind`) and is as close in meaning."""
+    theirs = other.features
+    return ("dense" in theirs and evidence.states_the_same_kind(chosen, other)
+            and theirs["dense"] >= chosen.features.get("dense", 0.0) - 0.05)
 
 
 def _older_versions(chosen: Candidate, index: CollectionIndex,

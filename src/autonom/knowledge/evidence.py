@@ -17,6 +17,7 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -172,6 +173,12 @@ class Candidate:
     def source(self) -> str:
         return self.hit.source
 
+    @cached_property
+    def valued(self) -> str:
+        """The readable text with the unit a table header names after each value
+        (:func:`with_header_units`): what the kind of value asked for is looked for in."""
+        return with_header_units(self.readable)
+
 
 @dataclass(frozen=True)
 class QuestionTerms:
@@ -300,8 +307,7 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: Collect
     lex_prev, _ = _coverage(question, set(tokens(candidate.previous, language)), index)
     found_numbers = set(numbers(entry.index_text))
     kinds_asked = bool(question.kinds)
-    valued = with_header_units(candidate.readable)
-    kind_ok = kinds_asked and any(p.search(valued) for _, _, p in question.kinds)
+    kind_ok = kinds_asked and any(p.search(candidate.valued) for _, _, p in question.kinds)
     label = _LABEL.match(candidate.readable)
     label_lex = (_coverage(question, set(tokens(label.group(1), language)), index)[0]
                  if label else 0.0)
@@ -382,10 +388,7 @@ def answers_at_all(unit: Candidate, question: QuestionTerms) -> bool:
 def _measured(unit: Candidate, question: QuestionTerms) -> bool | None:
     """Whether the unit holds a value of the measured kind asked for (None: none asked)."""
     patterns = [pattern for name, _, pattern in question.kinds if name in MEASURED]
-    if not patterns:
-        return None
-    valued = with_header_units(unit.readable)
-    return any(p.search(valued) for p in patterns)
+    return any(p.search(unit.valued) for p in patterns) if patterns else None
 
 
 _HEADER_UNIT = re.compile(r"[(\[]([^()\[\]\d]{1,12})[)\]]\s*:\s*[-−+]?\d(?:[\d.,]*\d)?")
@@ -542,14 +545,20 @@ def second_sources(ranked: list[Candidate]) -> list[Candidate]:
     """The units of other documents than the best unit's that could state its value too:
     they hold the kind of value asked for and the question's key terms."""
     best_unit = ranked[0]
-    mine = best_unit.features
-    if not numbers(best_unit.readable) or not mine.get("kind_match"):
+    if not numbers(best_unit.readable) or not best_unit.features.get("kind_match"):
         return []
     out = [u for u in ranked if "dense" not in u.features and u.source != best_unit.source
-           and u.features.get("kind_match") and numbers(u.readable)
-           and u.features["key_missing"] <= mine["key_missing"]
-           and u.features["lex"] >= 0.5 * mine["lex"]]
+           and numbers(u.readable) and states_the_same_kind(best_unit, u)]
     return out[:SECOND_SOURCES]
+
+
+def states_the_same_kind(chosen: Candidate, other: Candidate) -> bool:
+    """Whether ``other`` could state what ``chosen`` states, by its cheap features: the kind
+    of value asked for, the question's key terms, much of its wording."""
+    mine, theirs = chosen.features, other.features
+    return (theirs.get("kind_match", 0.0) >= mine.get("kind_match", 0.0)
+            and theirs.get("key_missing", 1.0) <= mine.get("key_missing", 0.0)
+            and theirs.get("lex", 0.0) >= 0.5 * mine.get("lex", 0.0))
 
 
 SUPPORT_PROBABILITY = 0.1
