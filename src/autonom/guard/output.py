@@ -40,6 +40,9 @@ ECHO_REMOVED = "[…]"
 
 _URL = r"((?:[^()\s<>]|\([^()\s]*\))*)"  # one level of parentheses, as in Markdown
 _IMAGE = re.compile(r"!\[([^\]\n]{0,300})\]\(\s*<?" + _URL + r">?(?:\s+\"[^\"\n]*\")?\s*\)")
+_LOOSE = re.compile(r"(!?)\[([^\]\n]{0,300})\]\(\s*<?([^\s)>]*)[^)\n]*\)?")
+"""An image or link whose target is malformed (a space in the URL, no closing parenthesis):
+no renderer fetches it, but a lenient one might, and it carries the data all the same."""
 _IMAGE_REF = re.compile(r"!\[([^\]\n]{0,300})\]\[([^\]\n]{0,100})\]")
 _LINK = re.compile(r"(?<!!)\[([^\]\n]{0,300})\]\(\s*<?" + _URL
                    + r">?(?:\s+\"[^\"\n]*\")?\s*\)")
@@ -213,6 +216,9 @@ def _clean_prose(text: str, rules: OutputRules) -> str:
     text = _IMAGE_REF.sub(lambda m: _image_text(m.group(1)), text)
     text = _LINK.sub(lambda m: m.group() if rules.allows(m.group(2))
                      else f"{m.group(1)} {LINK_REMOVED}", text)
+    text = _LOOSE.sub(lambda m: m.group() if rules.allows(m.group(3)) else
+                      _image_text(m.group(2)) if m.group(1) else f"{m.group(2)} {LINK_REMOVED}",
+                      text)
     text = _REF_DEF.sub(lambda m: m.group() if rules.allows(m.group(1)) else "", text)
     text = _AUTOLINK.sub(lambda m: m.group() if rules.allows(m.group(1))
                          else _bare(m.group(1)), text)
