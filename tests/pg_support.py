@@ -17,6 +17,11 @@ from autonom.store import Database, SqliteDatabase
 _counter = itertools.count()
 
 
+def database_name(url: str) -> str:
+    """The database of a URL like ``postgresql://user:@/name?host=/path/to/socket``."""
+    return url.split("?", 1)[0].rsplit("/", 1)[-1]
+
+
 class LocalPostgres:
     def __init__(self, folder: Path) -> None:
         with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR in CI
@@ -41,7 +46,7 @@ class LocalPostgres:
     def drop_database(self, url: str) -> None:
         import psycopg
 
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        name = database_name(url)
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -30,7 +30,7 @@ from typing import Literal
 from autonom.backends.base import Backend
 from autonom.knowledge import evidence
 from autonom.knowledge.evidence import Candidate
-from autonom.knowledge.index import CollectionIndex
+from autonom.knowledge.index import SearchIndex
 from autonom.knowledge.retrieve import Hit, Retriever
 from autonom.knowledge.selector import Selector, default_selector
 from autonom.knowledge.text import guess_language, numbers, tokens
@@ -76,7 +76,7 @@ class Evidence:
     ranked: list[Candidate]
     confidence: float
     """The probability that answering with the best unit is right."""
-    index: CollectionIndex
+    index: SearchIndex
 
     @property
     def best(self) -> Candidate | None:
@@ -294,7 +294,7 @@ def _about_same(chosen: Candidate, other: Candidate) -> bool:
             and theirs["dense"] >= chosen.features.get("dense", 0.0) - 0.05)
 
 
-def _older_versions(chosen: Candidate, index: CollectionIndex,
+def _older_versions(chosen: Candidate, index: SearchIndex,
                     store: DocumentStore) -> list[str]:
     """Notes on outdated versions of the chosen document that say something else about the
     same attribute (``Motorleistung: 4,0 kW`` in the 2023 sheet vs ``5,5 kW`` now)."""
@@ -304,7 +304,7 @@ def _older_versions(chosen: Candidate, index: CollectionIndex,
     if not older or not label:
         return []
     hits = [Hit(entry, 0.0, 0.0, None, None, None, True, doc_id)
-            for entry in index.entries if entry.document.id in older]
+            for entry in index.entries_of(older)]
     for other in evidence.candidates(hits, store.texts(older)):
         if _label(other.readable) == label and other.readable != chosen.readable:
             document = other.hit.entry.document

@@ -14,6 +14,7 @@ from pathlib import Path
 from autonom.backends.base import Backend
 from autonom.config import KnowledgeSettings
 from autonom.errors import InvalidRequestError
+from autonom.knowledge import db_index
 from autonom.knowledge.answer import Answer, Answerer, Mode
 from autonom.knowledge.embed import Embedder, make_embedder
 from autonom.knowledge.ingest import Ingestor, IngestReport
@@ -66,8 +67,11 @@ class KnowledgeBase:
     def ingest(self, paths: list[Path], collection: str | None = None, prune: bool = False,
                reindex: bool = False, progress: Progress | None = None) -> IngestReport:
         ingestor = Ingestor(self.store, self.embedder, self.settings)
-        return ingestor.run(paths, self.collection_name(collection), prune=prune,
-                            reindex=reindex, progress=progress)
+        name = self.collection_name(collection)
+        report = ingestor.run(paths, name, prune=prune, reindex=reindex, progress=progress)
+        if db_index.searches_in_database(self.store.db):
+            self.retriever.index(name)  # the shared search rows, now rather than at a question
+        return report
 
     def remove(self, collection: str | None, sources: list[str]) -> int:
         """Removes documents from a collection (the files stay where they are); every source

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autonom.knowledge.chunk import index_text
-from autonom.knowledge.index import CollectionIndex
+from autonom.knowledge.index import SearchIndex
 from autonom.knowledge.retrieve import Hit
 from autonom.knowledge.selector import softmax
 from autonom.knowledge.text import STOPWORDS, guess_language, numbers, tokens
@@ -276,7 +276,7 @@ def _present(token: str, vocabulary: set[str]) -> bool:
     return False
 
 
-def _coverage(question: QuestionTerms, vocabulary: set[str], index: CollectionIndex
+def _coverage(question: QuestionTerms, vocabulary: set[str], index: SearchIndex
               ) -> tuple[float, set[str]]:
     """IDF-weighted share of the question's terms found, and the key terms missing."""
     total = covered = 0.0
@@ -291,7 +291,7 @@ def _coverage(question: QuestionTerms, vocabulary: set[str], index: CollectionIn
     return (covered / total if total else 0.0), missing
 
 
-def cheap_features(candidate: Candidate, question: QuestionTerms, index: CollectionIndex,
+def cheap_features(candidate: Candidate, question: QuestionTerms, index: SearchIndex,
                    best_hit: Hit) -> dict[str, float]:
     """What the selector knows of a unit before its embedding is computed."""
     entry, hit = candidate.hit.entry, candidate.hit
@@ -427,7 +427,7 @@ def _applicable_ranges(units: list[Candidate], question: QuestionTerms) -> list[
 
 
 def scored_units(question: QuestionTerms, hits: list[Hit], texts: dict[int, str],
-                 index: CollectionIndex) -> list[Candidate]:
+                 index: SearchIndex) -> list[Candidate]:
     """The units that may answer, each with its cheap features."""
     units = usable(candidates(hits, texts), question)
     for unit in units:
@@ -454,7 +454,7 @@ def rescore(top: list[Candidate], second: Logistic) -> None:
 
 
 def rank_units(question: QuestionTerms, hits: list[Hit], texts: dict[int, str],
-               index: CollectionIndex, query_vector: np.ndarray | None,
+               index: SearchIndex, query_vector: np.ndarray | None,
                embed: Callable[[list[str]], np.ndarray] | None,
                model: Selector) -> list[Candidate]:
     """Units of current documents, most probable answer first (``probability`` set).
@@ -479,7 +479,7 @@ def _with_context(unit: Candidate) -> str:
     return text[:EMBED_CHARS]
 
 
-def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.ndarray | None,
+def add_dense(units: list[Candidate], index: SearchIndex, query_vector: np.ndarray | None,
               embed: Callable[[list[str]], np.ndarray] | None) -> None:
     """The cosine of each unit's own embedding with the question, and its gap to the best."""
     if units and query_vector is not None and embed is not None:
@@ -496,7 +496,7 @@ def add_dense(units: list[Candidate], index: CollectionIndex, query_vector: np.n
 
 
 def decision_features(ranked: list[Candidate], hits: list[Hit], ranker: Logistic,
-                      question: QuestionTerms, index: CollectionIndex) -> dict[str, float]:
+                      question: QuestionTerms, index: SearchIndex) -> dict[str, float]:
     """What tells an answerable question from one the documents do not answer: how sure
     the selector is of its best unit and how far ahead of the next it is, how well that unit
     covers the question, and how close the collection comes to the question at all."""
@@ -517,13 +517,13 @@ def decision_features(ranked: list[Candidate], hits: list[Hit], ranker: Logistic
         # key terms the collection does not contain anywhere ("Förderhöhe" when no document
         # states one): the question is probably about something the documents lack
         # (a number inside a range the best unit states is known: "700 km" in "651–800 km")
-        "key_unknown": (sum(not index.document_frequency.get(t) for t in question.key
+        "key_unknown": (sum(not index.document_frequency.get(t, 0) for t in question.key
                             if not (top["in_range"] and t in question.numbers))
                         / (len(question.key) or 1)),
     }
 
 
-def best(question: str, hits: list[Hit], texts: dict[int, str], index: CollectionIndex,
+def best(question: str, hits: list[Hit], texts: dict[int, str], index: SearchIndex,
          query_vector: np.ndarray | None, embed: Callable[[list[str]], np.ndarray] | None,
          model: Selector) -> tuple[list[Candidate], float]:
     """The answer units, most probable first, and the probability that answering with the

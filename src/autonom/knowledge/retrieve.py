@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autonom.knowledge import db_index
 from autonom.knowledge.embed import Embedder
-from autonom.knowledge.index import CollectionIndex, Entry
+from autonom.knowledge.index import CollectionIndex, Entry, Scored, SearchIndex
 from autonom.knowledge.text import tokens
 from autonom.store.documents import DocumentStore
 
 RRF_K = 60
-CANDIDATES = 50
 OUTDATED_PENALTY = 0.8
 
 
@@ -51,10 +51,10 @@ class Retriever:
     def __init__(self, store: DocumentStore, embedder: Embedder | None) -> None:
         self.store = store
         self.embedder = embedder
-        self._indexes: dict[str, CollectionIndex] = {}
+        self._indexes: dict[str, SearchIndex] = {}
         self._lock = threading.Lock()
 
-    def index(self, collection: str) -> CollectionIndex:
+    def index(self, collection: str) -> SearchIndex:
         generation = self.store.generation(collection)
         with self._lock:
             cached = self._indexes.get(collection)
@@ -64,8 +64,12 @@ class Retriever:
         name = self.embedder.name if self.embedder else None
         if info.documents and info.embedder != name:
             self.store.ensure_collection(collection, name)  # raises with the fix to run
-        generation, rows = self.store.index_rows(collection)
-        built = CollectionIndex(collection, generation, rows)
+        built: SearchIndex
+        if db_index.searches_in_database(self.store.db):
+            built = db_index.DatabaseIndex(self.store, collection, generation)
+        else:
+            generation, rows = self.store.index_rows(collection)
+            built = CollectionIndex(collection, generation, rows)
         with self._lock:
             self._indexes[collection] = built
         return built
@@ -73,47 +77,33 @@ class Retriever:
     def search(self, query: str, collection: str, k: int = 5) -> list[Hit]:
         return self.rank(self.index(collection), query, k)
 
-    def query_vector(self, index: CollectionIndex, query: str) -> np.ndarray | None:
+    def query_vector(self, index: SearchIndex, query: str) -> np.ndarray | None:
         """The query's embedding, when the collection has chunk embeddings to compare."""
-        if self.embedder is None or index.vectors is None or not len(index):
+        if self.embedder is None or not index.has_vectors or not len(index):
             return None
         return self.embedder.embed_query(query)
 
-    def rank(self, index: CollectionIndex, query: str, k: int = 5,
+    def rank(self, index: SearchIndex, query: str, k: int = 5,
              vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best chunks of an index already in hand (one generation throughout);
         ``vector`` is the query's embedding when the caller has it already."""
         if not len(index):
             return []
-        lexical = index.bm25(tokens(query))
         if vector is None:
             vector = self.query_vector(index, query)
-        dense = index.dense(vector)
-        return fuse(index, lexical, dense, k)
+        return fuse(index, index.candidates(tokens(query), vector), k)
 
 
-def _ranks(scores: np.ndarray, positive_only: bool) -> dict[int, int]:
-    order = np.argsort(-scores, kind="stable")[:CANDIDATES]
-    return {int(i): rank for rank, i in enumerate(order, 1)
-            if not positive_only or scores[i] > 0}
-
-
-def fuse(index: CollectionIndex, lexical: np.ndarray, dense: np.ndarray | None,
-         k: int) -> list[Hit]:
-    lexical_ranks = _ranks(lexical, positive_only=True)
-    dense_ranks = _ranks(dense, positive_only=False) if dense is not None else {}
+def fuse(index: SearchIndex, candidates: list[Scored], k: int) -> list[Hit]:
     hits = []
-    for i in set(lexical_ranks) | set(dense_ranks):
-        entry = index.entries[i]
-        score = sum(1.0 / (RRF_K + ranks[i]) for ranks in (lexical_ranks, dense_ranks)
-                    if i in ranks)
-        doc_id = entry.document.id
+    for c in candidates:
+        score = sum(1.0 / (RRF_K + rank) for rank in (c.bm25_rank, c.dense_rank)
+                    if rank is not None)
+        doc_id = c.entry.document.id
         outdated = doc_id in index.outdated
         if outdated:
             score *= OUTDATED_PENALTY
-        hits.append(Hit(entry, score, float(lexical[i]),
-                        float(dense[i]) if dense is not None else None,
-                        lexical_ranks.get(i), dense_ranks.get(i), outdated,
+        hits.append(Hit(c.entry, score, c.bm25, c.dense, c.bm25_rank, c.dense_rank, outdated,
                         index.outdated.get(doc_id) if outdated and doc_id is not None
                         else None))
     hits.sort(key=lambda h: (-h.score, h.entry.document.source, h.entry.chunk.ordinal))

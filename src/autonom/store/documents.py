@@ -207,7 +207,7 @@ class DocumentStore:
                 " WHERE k.document_id = d.id AND k.injection = 1) AS flagged"
                 " FROM documents d WHERE collection = ? ORDER BY source",
                 (collection,)).fetchall()
-        return [_document(r) for r in rows]
+        return [document_from_row(r) for r in rows]
 
     def document(self, collection: str, source: str, chunks: bool = True) -> DocumentRecord:
         with self.db.read() as conn:
@@ -216,9 +216,9 @@ class DocumentStore:
                                (collection, source)).fetchone()
             if row is None:
                 raise NotFoundError(f"no document {source!r} in collection {collection!r}")
-            doc = _document(row)
+            doc = document_from_row(row)
             if chunks:
-                doc.chunks = [_chunk(r) for r in conn.execute(
+                doc.chunks = [chunk_from_row(r) for r in conn.execute(
                     "SELECT * FROM chunks WHERE document_id = ? ORDER BY ordinal",
                     (doc.id,)).fetchall()]
                 doc.chunk_count = len(doc.chunks)
@@ -244,7 +244,7 @@ class DocumentStore:
             try:
                 generation = conn.execute("SELECT generation FROM collections WHERE name = ?",
                                           (collection,)).fetchone()
-                docs = {r["id"]: _document(r) for r in conn.execute(
+                docs = {r["id"]: document_from_row(r) for r in conn.execute(
                     "SELECT d.*, '' AS text, 0 AS chunk_count, 0 AS flagged FROM documents d"
                     " WHERE collection = ?", (collection,)).fetchall()}
                 rows = conn.execute(
@@ -255,7 +255,7 @@ class DocumentStore:
                 conn.execute("COMMIT")
         if generation is None:
             self.collection(collection)
-        return int(generation["generation"]), [(docs[r["document_id"]], _chunk(r))
+        return int(generation["generation"]), [(docs[r["document_id"]], chunk_from_row(r))
                                                for r in rows]
 
 
@@ -264,7 +264,7 @@ def _bump(conn, collection: str) -> None:
                  (collection,))
 
 
-def _document(row) -> DocumentRecord:
+def document_from_row(row) -> DocumentRecord:
     return DocumentRecord(
         collection=row["collection"], source=row["source"], root=row["root"],
         sha256=row["sha256"], size_bytes=row["size_bytes"], format=row["format"],
@@ -274,7 +274,7 @@ def _document(row) -> DocumentRecord:
         flagged=row["flagged"])
 
 
-def _chunk(row) -> ChunkRecord:
+def chunk_from_row(row) -> ChunkRecord:
     return ChunkRecord(ordinal=row["ordinal"], start=row["start"], end=row["end"],
                        kind=row["kind"], headings=json.loads(row["headings"]),
                        body=row["body"], injection=bool(row["injection"]),

@@ -279,4 +279,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        14,
+        "search tables for candidate search inside PostgreSQL (SQLite searches in memory: "
+        "nothing to do here)",
+        "",
+    ),
 ]

@@ -221,4 +221,31 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        14,
+        "search tables for candidate search inside PostgreSQL (SQLite searches in memory: "
+        "nothing to do here)",
+        """
+        CREATE TABLE search_chunks (
+            chunk_id    BIGINT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            collection  TEXT NOT NULL,
+            length      INTEGER NOT NULL,
+            dims        INTEGER NOT NULL DEFAULT 0,
+            embedding   REAL[]
+        );
+        CREATE INDEX search_chunks_collection ON search_chunks(collection);
+        CREATE TABLE search_terms (
+            collection  TEXT NOT NULL,
+            term        TEXT NOT NULL,
+            chunk_id    BIGINT NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+            tf          INTEGER NOT NULL,
+            length      INTEGER NOT NULL,
+            PRIMARY KEY (collection, term, chunk_id) INCLUDE (tf, length)
+        );
+        CREATE INDEX search_terms_chunk ON search_terms(chunk_id);
+        """,
+    ),
 ]
+
+SEARCH_TABLES = frozenset({"search_chunks", "search_terms"})
+"""Tables only PostgreSQL has: what :mod:`autonom.knowledge.db_index` searches."""
