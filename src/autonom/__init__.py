@@ -5,7 +5,7 @@ The public Python API::
     from autonom import Services, load_settings, ChatRequest, Message
 
     services = Services(load_settings())
-    answer = asyncio.run(services.backend.chat(
+    answer = asyncio.run(services.router.chat(
         ChatRequest(model="smollm2-135m", messages=[Message(role="user", content="Hallo")])))
 """
 

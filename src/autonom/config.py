@@ -87,6 +87,14 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def check_bind(host: str, auth: bool) -> None:
+    """Serving without API keys is for this machine only (every way of starting a server
+    asks this)."""
+    if not auth and not is_loopback(host):
+        raise ConfigError(f"refusing to serve without API keys on {host}: "
+                          "without keys, bind to 127.0.0.1 only")
+
+
 class ServerSettings(BaseModel):
     """``autonom serve``: address, authentication, limits, logging."""
 

@@ -45,7 +45,7 @@ async def routed_models(services: Services, local: set[str]) -> list[tuple[str, 
     for alias, spec in services.settings.aliases.items():
         found.append((alias, "alias" if isinstance(spec, list) else "complexity alias"))
         seen.add(alias)
-    for backend, models in (await services.backend.listing()).items():
+    for backend, models in (await services.router.listing()).items():
         for model in models:
             if model not in seen:
                 seen.add(model)

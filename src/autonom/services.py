@@ -28,7 +28,7 @@ from autonom.knowledge.base import KnowledgeBase
 from autonom.models.pull import WHEEL_MODELS, Progress, check_remote_source
 from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord, Registry
-from autonom.router import Router
+from autonom.routing.router import Router
 from autonom.store import Database, open_database
 
 
@@ -55,7 +55,7 @@ class Services:
         self.registry = Registry(self.db, self.settings.models_dir)
 
     @cached_property
-    def backend(self) -> Router:
+    def router(self) -> Router:
         """The router over the embedded engine (behind the licence check) and every backend
         configured in ``[backends]``."""
         inner = self.backend_override or EmbeddedBackend(self.registry, self.settings, self.db)
@@ -139,7 +139,7 @@ class Services:
     def remove(self, name: str) -> ModelRecord:
         """Unload a model and remove it from the store (its file goes when no other name
         uses it): the same for ``autonom rm``, ``DELETE /api/delete`` and the web UI."""
-        self.backend.unload(name)
+        self.router.unload(name)
         return self.registry.remove(name)
 
     async def pull_progress(self, source: str) -> AsyncIterator[dict[str, Any]]:
@@ -217,7 +217,7 @@ class Services:
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:
-        return KnowledgeBase(self.db, self.settings.knowledge, backend=self.backend,
+        return KnowledgeBase(self.db, self.settings.knowledge, backend=self.router,
                              threads=self.settings.engine.threads,
                              default_model=self.settings.default_model,
                              model_parameters=self.model_parameters)
@@ -228,6 +228,6 @@ class Services:
         return None if record is None else record.info.parameters
 
     def close(self) -> None:
-        if "backend" in self.__dict__:
-            self.backend.close()
+        if "router" in self.__dict__:
+            self.router.close()
         self.db.close()

@@ -29,7 +29,7 @@ async def collect(backend, req):
 
 
 def test_chat_answers_with_usage_and_timings(model_services):
-    backend = model_services.backend
+    backend = model_services.router
     response = asyncio.run(backend.chat(request(temperature=0, seed=1)))
     assert response.message.role == "assistant"
     assert response.message.content.strip()
@@ -40,7 +40,7 @@ def test_chat_answers_with_usage_and_timings(model_services):
 
 
 def test_stream_yields_the_same_text_as_chat_when_greedy(model_services):
-    backend = model_services.backend
+    backend = model_services.router
     whole = asyncio.run(backend.chat(request(temperature=0, seed=7)))
     chunks = asyncio.run(collect(backend, request(temperature=0, seed=7)))
     assert len(chunks) > 2
@@ -50,7 +50,7 @@ def test_stream_yields_the_same_text_as_chat_when_greedy(model_services):
 
 
 def test_max_tokens_ends_with_length(model_services):
-    response = asyncio.run(model_services.backend.chat(
+    response = asyncio.run(model_services.router.chat(
         request("Erzähle eine lange Geschichte über Pumpen.", max_tokens=5, temperature=0)))
     assert response.finish_reason == "length"
     assert response.usage.completion_tokens == 5
@@ -59,13 +59,13 @@ def test_max_tokens_ends_with_length(model_services):
 def test_stop_string_cuts_the_answer(model_services):
     req = request("Zähle von 1 bis 10, getrennt durch Kommas.", max_tokens=40, temperature=0,
                   stop=[","])
-    response = asyncio.run(model_services.backend.chat(req))
+    response = asyncio.run(model_services.router.chat(req))
     assert "," not in response.message.content
     assert response.usage.completion_tokens < 40
 
 
 def test_same_seed_gives_same_answer(model_services):
-    backend = model_services.backend
+    backend = model_services.router
     a = asyncio.run(backend.chat(request(temperature=0.9, seed=123)))
     b = asyncio.run(backend.chat(request(temperature=0.9, seed=123)))
     assert a.message.content == b.message.content
@@ -81,13 +81,13 @@ def test_json_schema_output_always_parses_and_validates(model_services):
     for seed in (1, 2, 3):
         req = request("Nenne ein Produkt und seine Leistung als JSON.", max_tokens=120,
                       json_schema=schema, seed=seed, temperature=0.7)
-        data = json.loads(asyncio.run(model_services.backend.chat(req)).message.content)
+        data = json.loads(asyncio.run(model_services.router.chat(req)).message.content)
         assert set(data) == {"produkt", "leistung_kw"}
         assert isinstance(data["leistung_kw"], int | float)
 
 
 def test_embeddings_have_the_model_dimension(model_services):
-    vectors = asyncio.run(model_services.backend.embed(
+    vectors = asyncio.run(model_services.router.embed(
         DEFAULT_MODEL, ["Wartungsvertrag für Pumpen", "Preisliste 2026", "Größe: 5,5 kW"]))
     assert len(vectors) == 3
     assert all(len(v) == 576 for v in vectors)
@@ -96,7 +96,7 @@ def test_embeddings_have_the_model_dimension(model_services):
 
 
 def test_keep_alive_zero_unloads_right_after_the_request(model_services):
-    backend = model_services.backend
+    backend = model_services.router
     req = request(max_tokens=3)
     asyncio.run(backend.chat(req.model_copy(update={"keep_alive": 0})))
     assert backend.loaded() == []
@@ -104,7 +104,7 @@ def test_keep_alive_zero_unloads_right_after_the_request(model_services):
 
 
 def test_loaded_model_is_visible_to_ps_with_its_expiry(model_services):
-    backend = model_services.backend
+    backend = model_services.router
     asyncio.run(backend.chat(request(max_tokens=3).model_copy(update={"keep_alive": 120})))
     [row] = list_loaded(model_services.db)
     assert row.name == DEFAULT_MODEL and row.kind == "chat"
@@ -115,7 +115,7 @@ def test_loaded_model_is_visible_to_ps_with_its_expiry(model_services):
 
 
 def test_abandoned_stream_is_cancelled_and_the_model_stays_usable(model_services):
-    backend = model_services.backend
+    backend = model_services.router
 
     async def first_three():
         got = []
@@ -133,7 +133,7 @@ def test_abandoned_stream_is_cancelled_and_the_model_stays_usable(model_services
 
 
 def test_concurrent_streams_all_complete(model_services):
-    backend = model_services.backend
+    backend = model_services.router
 
     async def many():
         reqs = [request(f"Frage Nummer {i}: Was ist eine Pumpe?", max_tokens=12, seed=i)
@@ -146,16 +146,16 @@ def test_concurrent_streams_all_complete(model_services):
 
 
 def test_prompt_longer_than_the_context_is_a_request_error(model_services):
-    model_services.backend.engine.n_ctx = 256
+    model_services.settings.engine.n_ctx = 256  # the embedded backend reads these settings
     long = "Wartung " * 3000
     with pytest.raises(InvalidRequestError, match=r"context holds 256.*engine\.n_ctx"):
-        asyncio.run(model_services.backend.chat(request(long, max_tokens=4)))
+        asyncio.run(model_services.router.chat(request(long, max_tokens=4)))
 
 
 def test_unknown_model_is_not_found(model_services):
     req = request().model_copy(update={"model": "gibt-es-nicht"})
     with pytest.raises(ModelNotFoundError):
-        asyncio.run(model_services.backend.chat(req))
+        asyncio.run(model_services.router.chat(req))
 
 
 def test_unsafe_template_is_refused_before_the_model_loads(services, tmp_path):
@@ -164,8 +164,8 @@ def test_unsafe_template_is_refused_before_the_model_loads(services, tmp_path):
     pull(str(evil), services.registry, services.settings, name="evil")
     req = request().model_copy(update={"model": "evil"})
     with pytest.raises(TemplateError, match="unsafe"):
-        asyncio.run(services.backend.chat(req))
-    assert services.backend.loaded() == []
+        asyncio.run(services.router.chat(req))
+    assert services.router.loaded() == []
 
 
 # What llama.cpp's own converter makes of {"type": "object", "properties": {"name":

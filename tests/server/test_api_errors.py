@@ -202,7 +202,7 @@ def test_openapi_schema_is_served(api):
 
 
 def test_serving_without_keys_is_refused_off_loopback():
-    from autonom.cli import check_bind
+    from autonom.config import check_bind
     from autonom.errors import ConfigError
 
     check_bind("127.0.0.1", auth=False)

@@ -51,7 +51,7 @@ def eval_set(tmp_path) -> Path:
 def _ask(services, model: str) -> str:
     request = ChatRequest(model=model, messages=[Message(role="user", content=QUESTION)],
                           options=GenerationOptions(temperature=0.0, seed=0, max_tokens=24))
-    response = asyncio.run(services.backend.chat(request))
+    response = asyncio.run(services.router.chat(request))
     served = VersionStore(services.db).serving(model) if ":" not in model else None
     version = served.model if served else model
     assert response.served_by == f"{model}@embedded ({version})"  # what the log records
@@ -59,7 +59,7 @@ def _ask(services, model: str) -> str:
 
 
 def _evaluate(services, version, eval_set):
-    gateway = Gateway(services.backend, services.db, services.settings.server,
+    gateway = Gateway(services.router, services.db, services.settings.server,
                       knowledge=services.knowledge)
     return asyncio.run(service.evaluate(services, gateway, version, [eval_set]))
 
@@ -156,7 +156,7 @@ def test_a_tuning_cycle_trains_once_and_does_nothing_while_the_documents_stay(
 
     services = model_services
     services.knowledge.ingest([CORPUS / "produkte" / "tp-200-tauchpumpe.md"], "tp")
-    gateway = Gateway(services.backend, services.db, services.settings.server,
+    gateway = Gateway(services.router, services.db, services.settings.server,
                       knowledge=services.knowledge)
     settings = TrainSettings(epochs=1, rank=4, alpha=8, batch_size=8)
 

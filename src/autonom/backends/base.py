@@ -40,3 +40,31 @@ class Backend(Protocol):
     def unload(self, model: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Remote(Protocol):
+    """A backend on another server: it lists its own models and can be asked whether it is
+    up."""
+
+    async def models(self) -> list[str]: ...
+
+    async def health(self) -> None: ...
+
+
+@runtime_checkable
+class Wrapper(Protocol):
+    """A backend that adds a rule in front of another one (``inner``)."""
+
+    inner: Backend
+
+
+def as_remote(backend: object) -> Remote | None:
+    """The server a backend talks to, through any wrappers; None for one in this process."""
+    for _ in range(8):  # wrappers nest at most a few deep
+        if isinstance(backend, Remote):
+            return backend
+        if not isinstance(backend, Wrapper):
+            return None
+        backend = backend.inner
+    return None

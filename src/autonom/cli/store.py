@@ -1,6 +1,6 @@
 """CLI commands for the store: its integrity, and moving a SQLite home to PostgreSQL.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from typing import Annotated
 
 import typer
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import ensure_home, load_settings
 from autonom.errors import ConfigError, StoreError
 from autonom.store import SqliteDatabase, open_database, transfer
 
-store_app = typer.Typer(help="The store: check it, move it to PostgreSQL.",
-                        no_args_is_help=True)
+store_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The store: check it, move it to PostgreSQL.",
+    no_args_is_help=True)
 
 
 @store_app.command("check")
@@ -84,3 +86,7 @@ def migrate(
                          "PostgreSQL since, or text PostgreSQL cannot hold (NUL characters)")
     console.out.print(f"copied and verified into {target.describe()}; now set "
                       "store.url (or AUTONOM_STORE__URL) to it on every replica")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(store_app, name="store")

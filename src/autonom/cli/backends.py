@@ -1,6 +1,6 @@
 """CLI commands for the backends behind autonom: ``autonom backends`` and ``autonom route``.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import load_settings
 from autonom.services import Services
 from autonom.types import ChatRequest, Message
@@ -23,7 +23,7 @@ def backends_command(as_json: AsJson = False) -> None:
     """List the configured backends, check that each answers, and show their models."""
     services = Services(load_settings())
     try:
-        rows = asyncio.run(services.backend.probe())
+        rows = asyncio.run(services.router.probe())
     finally:
         services.close()
     if as_json:
@@ -48,7 +48,7 @@ def route_command(
     services = Services(load_settings())
     request = ChatRequest(model=model, messages=[Message(role="user", content=prompt)])
     try:
-        route = asyncio.run(services.backend.route(request))
+        route = asyncio.run(services.router.route(request))
     finally:
         services.close()
     targets = [str(t) for t in route.targets]
@@ -62,3 +62,8 @@ def route_command(
         console.out.print(f"because: {route.reason}", markup=False)
     if sent != prompt:
         console.out.print(f"sent as: {sent}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backends")(backends_command)
+    app.command("route")(route_command)

@@ -1,6 +1,6 @@
 """CLI commands for the embedded engine's build: make a native one, show, switch.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import load_settings
 from autonom.engine import builds, native
 from autonom.errors import AutonomError
 from autonom.services import Services
 
-engine_app = typer.Typer(help="The embedded engine: build it for this CPU, show and switch "
-                         "builds.", no_args_is_help=True)
+engine_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The embedded engine: build it for this CPU, show and switch "
+    "builds.", no_args_is_help=True)
 
 
 @engine_app.command("build")
@@ -164,3 +166,7 @@ def _bar() -> Iterator[_Reporter]:
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                   console=console.err) as progress:
         yield _Reporter(progress)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(engine_app, name="engine")

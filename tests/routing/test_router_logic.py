@@ -15,7 +15,7 @@ from autonom.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from autonom.router import Router
+from autonom.routing.router import Router
 from autonom.types import ChatRequest, ChatResponse, Message
 
 
@@ -169,7 +169,7 @@ def test_the_licence_policy_also_covers_models_on_other_servers(tmp_path):
     services = Services(settings)
     try:
         with pytest.raises(PolicyError, match="llama4:scout"):
-            asyncio.run(services.backend.chat(ask("chat")))
+            asyncio.run(services.router.chat(ask("chat")))
     finally:
         services.close()
 
@@ -233,3 +233,20 @@ def test_pool_settings_need_urls_or_url_not_both():
         BackendSettings(kind="ollama", urls=["ftp://127.0.0.1:2"])
     pool = BackendSettings(kind="ollama", urls=["http://127.0.0.1:2", "http://127.0.0.1:3"])
     assert [m.url for m in pool.members()] == ["http://127.0.0.1:2", "http://127.0.0.1:3"]
+
+
+def test_a_programming_error_in_a_backend_surfaces_instead_of_falling_back():
+    broken = Scripted("a", errors=[TypeError("unsupported operand")])
+    spare = Scripted("b")
+    router = make_router({"a": broken, "b": spare}, aliases={"fest": ["m@a", "m@b"]})
+    with pytest.raises(TypeError, match="unsupported operand"):
+        asyncio.run(router.chat(ask("fest")))
+    assert spare.calls == 0
+
+
+def test_an_os_error_still_falls_back():
+    broken = Scripted("a", errors=[ConnectionResetError("reset by peer")])
+    spare = Scripted("b")
+    router = make_router({"a": broken, "b": spare}, aliases={"fest": ["m@a", "m@b"]})
+    answer = asyncio.run(router.chat(ask("fest")))
+    assert answer.message.content == "von b"

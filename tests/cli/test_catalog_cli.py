@@ -102,7 +102,7 @@ def test_volumes_read_german_and_english_notation():
 
 
 def test_sizes_take_units_as_cost_takes_volumes(capsys):
-    from autonom.cli_catalog import gigabytes
+    from autonom.cli.catalog import gigabytes
 
     assert [gigabytes(t) for t in ("24", "24G", "24GB", "24 GiB", "512M", "1,5T")] == [
         24, 24, 24, 24, 0.512, 1500]

@@ -1,7 +1,7 @@
 """CLI commands for MCP: serve the documents, list and approve the configured servers'
 tools, show the tool-call log, run the example ERP server, and chat with tools.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from autonom import console, tools
+from autonom import tools
+from autonom.cli import console
 from autonom.config import McpSettings, load_settings
 from autonom.errors import InvalidRequestError
 from autonom.mcp import loop
@@ -26,8 +27,10 @@ from autonom.services import Services
 from autonom.store.tool_calls import ToolLedger
 from autonom.types import ChatRequest, GenerationOptions, Message
 
-mcp_app = typer.Typer(help="MCP: offer the documents to MCP clients, use MCP servers' tools.",
-                      no_args_is_help=True)
+mcp_app = typer.Typer(
+    rich_markup_mode=None,
+    help="MCP: offer the documents to MCP clients, use MCP servers' tools.",
+    no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
@@ -184,7 +187,7 @@ def run_with_tools(services: Services, model: str, servers: list[str], prompt: s
                         continue
                 history.append(Message(role="user", content=question))
                 request = ChatRequest(model=model, messages=list(history), options=options)
-                result = await loop.answer(lambda r: tools.chat(services.backend, r), request,
+                result = await loop.answer(lambda r: tools.chat(services.router, r), request,
                                            box, _ask_person, max_steps=settings.mcp.max_steps,
                                            system=system)
                 for call in result.calls:
@@ -214,3 +217,7 @@ async def _ask_person(tool: RemoteTool, arguments: dict[str, Any]) -> bool:
     except (EOFError, KeyboardInterrupt):
         return False
     return reply.strip().lower() in ("y", "yes", "j", "ja")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(mcp_app, name="mcp")

@@ -18,7 +18,7 @@ from autonom.errors import (
     UpstreamError,
 )
 from autonom.models.pull import pull
-from autonom.router import Router
+from autonom.routing.router import Router
 from autonom.services import Services
 from autonom.types import ChatRequest, GenerationOptions, Message
 from support import DEFAULT_MODEL
@@ -53,7 +53,7 @@ def make_services(home, server, proxy, default_model_file, kind="openai", **back
 @pytest.fixture
 def routed(home, server, proxy, default_model_file) -> Iterator[tuple[Services, Router, Clock]]:
     services = make_services(home, server, proxy, default_model_file)
-    router = services.backend
+    router = services.router
     clock = Clock()
     router.clock = clock
 
@@ -163,7 +163,7 @@ def test_a_timeout_moves_on_to_the_next_backend(home, server, proxy, default_mod
                              first_token_timeout_s=0.5, retries=0)
     proxy.default = "hang"
     try:
-        response = asyncio.run(services.backend.chat(ask("chat-default")))
+        response = asyncio.run(services.router.chat(ask("chat-default")))
     finally:
         services.close()
     assert response.served_by == LOCAL
@@ -182,19 +182,19 @@ def test_a_model_missing_upstream_falls_back(home, server, proxy, default_model_
     services = make_services(home, server, proxy, default_model_file)
     services.settings.aliases["chat-default"][0] = "gibt-es-nicht@box"
     try:
-        response = asyncio.run(services.backend.chat(ask("chat-default")))
+        response = asyncio.run(services.router.chat(ask("chat-default")))
     finally:
         services.close()
     assert response.served_by == LOCAL
-    assert services.backend.states["box"].cooling_until == 0.0  # the server is fine
+    assert services.router.states["box"].cooling_until == 0.0  # the server is fine
 
 
 def test_the_ollama_backend_falls_back_the_same_way(home, server, proxy, default_model_file):
     services = make_services(home, server, proxy, default_model_file, kind="ollama")
     proxy.plan("status:502")
     try:
-        response = asyncio.run(services.backend.chat(ask("chat-default")))
-        chunks = asyncio.run(collect(services.backend, ask("chat-default")))
+        response = asyncio.run(services.router.chat(ask("chat-default")))
+        chunks = asyncio.run(collect(services.router, ask("chat-default")))
     finally:
         services.close()
     assert response.served_by == REMOTE and chunks[-1].served_by == REMOTE
@@ -215,7 +215,7 @@ def test_concurrency_per_backend_is_limited(home, server, proxy, default_model_f
     proxy.default = "delay:0.2"
 
     async def three() -> list:
-        return await asyncio.gather(*(services.backend.chat(ask("only-remote"))
+        return await asyncio.gather(*(services.router.chat(ask("only-remote"))
                                       for _ in range(3)))
 
     try:

@@ -1,6 +1,6 @@
 """CLI commands over the model catalog: ``autonom fit``, ``recommend``, ``license``, ``cost``.
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 
-from autonom import console
 from autonom.catalog import catalog, cost, fit, policy, recommend
 from autonom.catalog.machine import Gpu, Machine, detect, parse_gpus
+from autonom.cli import console
 from autonom.config import PolicySettings, load_settings
 from autonom.errors import AutonomError, InvalidRequestError
 from autonom.models.registry import ModelRecord
@@ -316,3 +316,10 @@ def cost_command(
         console.out.print(f"warning: at {local_tok_s:g} tokens/s the machine processes at most "
                           f"{console.count(int(result.local_capacity_tokens))} tokens a month "
                           "running non-stop; this volume needs more hardware")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit_command)
+    app.command("recommend")(recommend_command)
+    app.command("license")(license_command)
+    app.command("cost")(cost_command)

@@ -1,7 +1,7 @@
 """CLI commands for post-training: data from a collection, LoRA training, the evaluation
 gate, versions (promote, rollback, list, show).
 
-Registered on the main ``autonom`` app by :mod:`autonom.cli`.
+Registered on the main ``autonom`` app by :func:`register`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from autonom import console
+from autonom.cli import console
 from autonom.config import compute_threads, load_settings
 from autonom.errors import InvalidRequestError
 from autonom.gateway import Gateway
@@ -30,8 +30,10 @@ from autonom.tuning.data import read_train
 from autonom.tuning.gate import GatePolicy
 from autonom.tuning.train import Report, TrainSettings
 
-tune_app = typer.Typer(help="Post-train the company's own model on its documents.",
-                       no_args_is_help=True)
+tune_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Post-train the company's own model on its documents.",
+    no_args_is_help=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -170,7 +172,7 @@ def run_cycle(
     options = TrainSettings(epochs=epochs, rank=rank, alpha=2.0 * rank, lr=lr,
                             max_minutes=max_minutes)
     try:
-        gateway = Gateway(services.backend, services.db, settings.server,
+        gateway = Gateway(services.router, services.db, settings.server,
                           knowledge=services.knowledge, max_concurrent=services.max_in_flight,
                       experts_home=services.settings.home)
         with _terminated_as_interrupt(), _bar() as report:
@@ -207,7 +209,7 @@ def evaluate(
         sets = list(eval_set or [])
         if not sets and (held := service.heldout_set(version)) is not None:
             sets.append(held)
-        gateway = Gateway(services.backend, services.db, services.settings.server,
+        gateway = Gateway(services.router, services.db, services.settings.server,
                           knowledge=services.knowledge, max_concurrent=services.max_in_flight,
                       experts_home=services.settings.home)
         console.err.print(f"{version.model} against {service.production_model(services, version)}")
@@ -354,3 +356,7 @@ def route(
                       f"(confidence {routing.confidence:.2f})")
     console.table(["domain", "score"], [[d, f"{s:.3f}"] for d, s in
                                         sorted(routing.scores.items(), key=lambda x: -x[1])])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tune_app, name="tune")

@@ -29,8 +29,8 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from autonom import complexity, tools
-from autonom.backends.base import Backend, Capabilities
+from autonom import tools
+from autonom.backends.base import Backend, Capabilities, as_remote
 from autonom.backends.pool import PoolSnapshot
 from autonom.config import (
     EMBEDDED,
@@ -50,9 +50,15 @@ from autonom.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from autonom.routing import complexity
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, GenerationOptions, Message
 
 log = logging.getLogger("autonom.router")
+
+FAILURES = (AutonomError, OSError)
+"""What a backend may fail with and another backend may then answer: autonom's own errors
+(backends turn their transport and engine failures into these) and the operating system's
+(sockets, files). Anything else is a bug: it surfaces instead of falling back."""
 T = TypeVar("T")
 MODEL_LIST_TTL_S = 60.0
 _BACKOFF_S = (0.1, 0.3, 1.0)
@@ -213,7 +219,7 @@ class Router:
                     except StopAsyncIteration:
                         first, exc = None, UpstreamError(f"{target.backend}: empty answer",
                                                          target.backend)
-                    except Exception as error:
+                    except FAILURES as error:
                         first, exc = None, error
                     if first is None:
                         assert exc is not None
@@ -257,7 +263,7 @@ class Router:
                 try:
                     async with state.slot():
                         result = await ask(target, state)
-                except Exception as exc:
+                except FAILURES as exc:
                     if self._failed(state, target, exc, attempt, attempts):
                         await self.sleep(_backoff(attempt))
                         continue
@@ -275,13 +281,6 @@ class Router:
     def close(self) -> None:
         for state in self.states.values():
             state.backend.close()
-
-    def __getattr__(self, name: str) -> object:
-        """Engine settings and the model pool are the embedded backend's."""
-        states = self.__dict__.get("states", {})
-        if EMBEDDED in states:
-            return getattr(states[EMBEDDED].backend, name)
-        raise AttributeError(name)
 
     # -- routing ------------------------------------------------------------------------
 
@@ -366,10 +365,10 @@ class Router:
         if state.listed is not None and now - state.listed[0] < MODEL_LIST_TTL_S:
             return state.listed[1]
         names: frozenset[str] = frozenset()
-        backend: Any = state.backend
-        if hasattr(backend, "models") and now >= state.cooling_until:
+        remote = as_remote(state.backend)
+        if remote is not None and now >= state.cooling_until:
             try:
-                names = frozenset(await backend.models())
+                names = frozenset(await remote.models())
             except AutonomError as exc:
                 log.warning("backend %s did not list its models: %s", state.name, exc)
         state.listed = (now, names)
@@ -421,10 +420,10 @@ class Router:
         if now < state.cooling_until:
             attempts.cooling.append((target, state.cooling_until - now))
             return False
-        health: Any = getattr(state.backend, "health", None)
-        if health is not None:
+        remote = as_remote(state.backend)
+        if remote is not None:
             try:
-                await health()
+                await remote.health()
             except AutonomError as exc:
                 self._cool(state, exc)
                 attempts.tried.append(Attempt(target, exc))
@@ -470,11 +469,11 @@ class Router:
             row: dict[str, Any] = {"name": state.name, "kind": state.settings.kind,
                                    "url": state.settings.url, "healthy": True, "error": None,
                                    "models": list(state.settings.models)}
-            backend: Any = state.backend
-            if state.name != EMBEDDED:
+            remote = as_remote(state.backend)
+            if remote is not None:
                 try:
-                    await backend.health()
-                    row["models"] = row["models"] or sorted(await backend.models())
+                    await remote.health()
+                    row["models"] = row["models"] or sorted(await remote.models())
                 except AutonomError as exc:
                     row.update(healthy=False, error=str(exc))
             row["aliases"] = sorted(a for a, spec in self.aliases.items()
