@@ -51,7 +51,7 @@ def rates(services: Services, model: str, text: str, max_tokens: int,
         request = ChatRequest(model=model, messages=[message],
                               options=GenerationOptions(temperature=0, seed=0,
                                                         max_tokens=max_tokens))
-        response = asyncio.run(services.backend.chat(request))
+        response = asyncio.run(services.router.chat(request))
         assert response.timings is not None
         prompt.append(response.timings.prompt_per_second)
         decode.append(response.timings.decode_per_second)

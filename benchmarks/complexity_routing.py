@@ -70,9 +70,9 @@ def run_eval(home: Path, models: list[str], max_tokens: int) -> dict[str, dict]:
 
 
 def classifier_accuracy() -> tuple[int, int, list[str]]:
-    from autonom.complexity import assess
     from autonom.evals import dataset
     from autonom.evals.dataset import EvalCase
+    from autonom.routing.complexity import assess
     from autonom.types import ChatRequest, Message
 
     path = Path(__file__).parents[1] / "src/autonom/evals/sample/gemischt.yaml"

@@ -65,7 +65,7 @@ def engine_reference(services: Services, model: str, prompt_tokens: int,
                                                     max_tokens=max_tokens))
     rates = []
     for _ in range(3):
-        response = asyncio.run(services.backend.chat(request))
+        response = asyncio.run(services.router.chat(request))
         assert response.timings is not None
         rates.append(response.timings.decode_per_second)
     return 1000 / sorted(rates)[1]

@@ -110,7 +110,7 @@ async def run_model(services: Services, model: str, constrained: bool, home: Pat
     counts = {"tasks": 0, "well_formed": 0, "right_call": 0, "answer": 0}
     times = []
 
-    recorder = Recorder(services.backend, constrained)
+    recorder = Recorder(services.router, constrained)
 
     def chat(request: ChatRequest):
         return tools.chat(recorder, request)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import time
 
 from autonom.backends.fake import FakeBackend
 from autonom.config import BackendSettings
-from autonom.router import Router
+from autonom.routing.router import Router
 from autonom.types import ChatRequest, Message
 
 CHUNKS = 20_000

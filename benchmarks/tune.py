@@ -72,7 +72,7 @@ def main() -> None:
           f"min, peak RSS {report.peak_rss_mb / 1024:.1f} GiB, device {report.device}")
 
     version = service.register(services, home / "run", f"{args.collection}-tuned")
-    gateway = Gateway(services.backend, services.db, services.settings.server,
+    gateway = Gateway(services.router, services.db, services.settings.server,
                       knowledge=services.knowledge, max_concurrent=services.max_in_flight)
     tags = None if args.documents else ["closed-book"]
     eval_started = time.monotonic()
