@@ -2,11 +2,13 @@
 #   make quickstart   install, fetch the default model, answer a first question
 #   make test         install with test tools, lint, type-check, run the whole test suite
 #   make integration  only the tests that drive other applications against autonom
+#   make test-fast    lint, type-check and the tests that need neither the engine nor other
+#                     applications (a quick check while working)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test install tune-deps bench browser build-tools native integration \
+.PHONY: quickstart test test-fast install tune-deps bench browser build-tools native integration \
 	integration-deps
 
 $(BIN)/autonom: pyproject.toml
@@ -32,6 +34,11 @@ test: install tune-deps browser build-tools integration-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+test-fast: install browser
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -m "not engine and not integration"
 
 integration: install integration-deps
 	$(BIN)/python -m pytest -m integration

@@ -16,9 +16,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from autonom import grounding, stated_schema, tools
+from autonom import grounding, stated_schema
 from autonom.backends.base import Backend
 from autonom.config import McpSettings, ServerSettings
 from autonom.errors import (
@@ -112,6 +112,25 @@ class SharedRateLimiter:
             rate_usage.add_tokens(self.db, key.id, tokens)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How one request is answered, decided once (:meth:`Gateway.plan`) and followed by
+    every path that answers it (whole, streamed, evaluated)."""
+
+    kind: Literal["model", "documents", "tools"]
+    request: ChatRequest
+    """The request as it goes on (an expert set's request names the chosen expert)."""
+    routing: experts.Routing | None = None
+    """The expert set's choice, when the client named an expert set."""
+    documents: grounding.Target | None = None
+    """The collection for ``rag:`` models."""
+
+    @property
+    def whole(self) -> bool:
+        """Answers from documents and from tool loops are complete before they are sent."""
+        return self.kind != "model"
+
+
 class Gateway:
     def __init__(self, backend: Backend, db: Database, limits: ServerSettings,
                  metrics: Metrics | None = None,
@@ -191,48 +210,55 @@ class Gateway:
 
     async def chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         started = time.perf_counter()
-        routing: experts.Routing | None = None
+        plan: Plan | None = None
         try:
             request = self._prepare(request, ctx)
             async with self._admitted(), self._deadline():
-                routed, routing = await self._expert(request)
-                response = await self._chat(routed, ctx)
+                plan = await self.plan(request)
+                response = await self._answer(plan, ctx)
             response = self._filtered(response, request)
-            if routing is not None:
+            if plan.routing is not None:
                 response = response.model_copy(update={
                     "model": request.model,
-                    "served_by": _expert_label(routing, response.served_by)})
+                    "served_by": _expert_label(plan.routing, response.served_by)})
         except BaseException as exc:
             self._log(ctx, request, started, error=exc,
-                      served_by=_expert_label(routing, None))
+                      served_by=_expert_label(plan.routing if plan else None, None))
             raise
         self._log(ctx, request, started, text=response.message.content, usage=response.usage,
                   tool_calls=response.message.tool_calls, served_by=response.served_by)
         return response
 
-    async def _expert(self, request: ChatRequest
-                      ) -> tuple[ChatRequest, experts.Routing | None]:
-        """A request to ``experts:NAME`` goes to the expert the set's gate picks."""
-        if not experts.is_experts(request.model):
-            return request, None
-        if self.experts_home is None or self.knowledge is None:
-            raise NotFoundError(f"model {request.model!r}: this server has no expert sets")
-        routing = await asyncio.to_thread(experts.resolve, self.experts_home,
-                                          self.knowledge, request.model,
-                                          grounding.question_of(request))
-        return request.model_copy(update={"model": routing.target}), routing
-
-    async def _chat(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+    async def plan(self, request: ChatRequest) -> Plan:
+        """How the request is answered, decided once from the model it names: an expert set
+        picks its expert first; then ``rag:`` answers from documents, an MCP alias runs the
+        tool loop, anything else goes to the router."""
+        routing = None
+        if experts.is_experts(request.model):
+            if self.experts_home is None or self.knowledge is None:
+                raise NotFoundError(f"model {request.model!r}: this server has no expert sets")
+            routing = await asyncio.to_thread(experts.resolve, self.experts_home,
+                                              self.knowledge, request.model,
+                                              grounding.question_of(request))
+            request = request.model_copy(update={"model": routing.target})
         if (target := grounding.parse_target(request.model)) is not None:
-            return await self._grounded(target, request, ctx)
+            return Plan("documents", request, routing, target)
         if request.model in self.mcp.aliases:
-            return await self._with_tools(request, ctx)
-        return await tools.chat(self.backend, request)
+            return Plan("tools", request, routing)
+        return Plan("model", request, routing)
 
     def answers_whole(self, request: ChatRequest) -> bool:
-        """Answers from documents and from tool loops are complete before they are sent."""
+        """Whether the model a request names answers whole (for measuring: the time to the
+        first token of such an answer is the time to all of it)."""
         return (grounding.parse_target(request.model) is not None
                 or request.model in self.mcp.aliases)
+
+    async def _answer(self, plan: Plan, ctx: CallContext) -> ChatResponse:
+        if plan.documents is not None:
+            return await self._grounded(plan.documents, plan.request, ctx)
+        if plan.kind == "tools":
+            return await self._with_tools(plan.request, ctx)
+        return await self.backend.chat(plan.request)
 
     async def _with_tools(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         """A model alias with MCP servers: the tool loop, where nobody can be asked, so tools
@@ -251,7 +277,7 @@ class Gateway:
         async with Toolbox.open(alias.servers, self.mcp, ToolLedger(self.db),
                                 request_id=ctx.request_id,
                                 log_arguments=self.limits.log_content) as box:
-            result = await loop.answer(lambda r: tools.chat(self.backend, r), inner, box, refuse,
+            result = await loop.answer(self.backend.chat, inner, box, refuse,
                                        max_steps=alias.max_steps or self.mcp.max_steps,
                                        system=alias.system)
         return result.response.model_copy(update={"model": name})
@@ -262,18 +288,17 @@ class Gateway:
             raise NotFoundError("this server has no document collections")
         return await grounding.answer(self.knowledge, target, request, ctx.key)
 
-    async def _chunks(self, request: ChatRequest,
-                      ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
+    async def _chunks(self, plan: Plan, ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
         """The backend's stream; a tool-calling answer or an answer from documents arrives
         whole, as one or two chunks."""
-        if self.answers_whole(request):
-            response = await self._chat(request, ctx)
+        if plan.whole:
+            response = await self._answer(plan, ctx)
             yield ChatChunk(model=response.model, delta=response.message.content)
             yield ChatChunk(model=response.model, finish_reason=response.finish_reason,
                             usage=response.usage, citations=response.citations,
                             abstained=response.abstained)
             return
-        async with aclosing(tools.stream(self.backend, request)) as chunks:
+        async with aclosing(self.backend.stream(plan.request)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -284,12 +309,12 @@ class Gateway:
         ttft: float | None = None
         logged = False
         guard = self._output_filter(request)
-        routing: experts.Routing | None = None
+        plan: Plan | None = None
         try:
             request = self._prepare(request, ctx)
             async with self._admitted(), self._deadline():
-                routed, routing = await self._expert(request)
-                async for chunk in self._relabelled(routed, routing, request.model, ctx):
+                plan = await self.plan(request)
+                async for chunk in self._relabelled(plan, request.model, ctx):
                     if guard is not None:
                         delta = guard.feed(chunk.delta)
                         if chunk.finish_reason is not None:
@@ -309,17 +334,18 @@ class Gateway:
                 cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
                 self._log(ctx, request, started, text="".join(parts), ttft=ttft,
                           error=None if cancelled else exc, cancelled=cancelled,
-                          served_by=_expert_label(routing, None))
+                          served_by=_expert_label(plan.routing if plan else None, None))
             raise
 
-    async def _relabelled(self, request: ChatRequest, routing: experts.Routing | None,
-                          asked: str, ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
+    async def _relabelled(self, plan: Plan, asked: str,
+                          ctx: CallContext) -> AsyncGenerator[ChatChunk, None]:
         """The chunks, under the model name the client asked for when an expert answers."""
-        async with aclosing(self._chunks(request, ctx)) as chunks:
+        async with aclosing(self._chunks(plan, ctx)) as chunks:
             async for chunk in chunks:
-                if routing is not None:
+                if plan.routing is not None:
                     chunk = chunk.model_copy(update={
-                        "model": asked, "served_by": _expert_label(routing, chunk.served_by)})
+                        "model": asked,
+                        "served_by": _expert_label(plan.routing, chunk.served_by)})
                 yield chunk
 
     def _output_rules(self, request: ChatRequest) -> output.OutputRules | None:

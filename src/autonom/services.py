@@ -30,6 +30,7 @@ from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord, Registry
 from autonom.routing.router import Router
 from autonom.store import Database, open_database
+from autonom.tools import ToolCalling
 
 
 def remote_backend(name: str, spec: BackendSettings) -> Backend:
@@ -63,7 +64,8 @@ class Services:
         embedded_settings = configured.pop(EMBEDDED, None) or BackendSettings(
             kind="embedded", retries=0, cooldown_s=0,
             max_concurrent=self.settings.server.max_concurrent)
-        backends: dict[str, Backend] = {EMBEDDED: GuardedBackend(inner, self.check_licence)}
+        backends: dict[str, Backend] = {
+            EMBEDDED: ToolCalling(GuardedBackend(inner, self.check_licence))}
         settings = {EMBEDDED: embedded_settings}
         pools: dict[str, list[str]] = {}
         for name, spec in configured.items():
@@ -71,8 +73,8 @@ class Services:
             names = [name] if not spec.urls else [f"{name}#{n}" for n in
                                                   range(1, len(members) + 1)]
             for member, member_spec in zip(names, members, strict=True):
-                backends[member] = GuardedBackend(remote_backend(member, member_spec),
-                                                  self.check_remote_licence)
+                backends[member] = ToolCalling(GuardedBackend(
+                    remote_backend(member, member_spec), self.check_remote_licence))
                 settings[member] = member_spec
             if spec.urls:
                 pools[name] = names

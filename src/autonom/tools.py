@@ -10,6 +10,7 @@ into plain messages every chat template understands, with results marked as data
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncGenerator
@@ -17,6 +18,7 @@ from contextlib import aclosing
 from typing import Any
 
 from autonom.backends.base import Backend
+from autonom.backends.pool import PoolSnapshot
 from autonom.errors import InvalidRequestError
 from autonom.types import (
     ChatChunk,
@@ -188,3 +190,35 @@ async def stream(backend: Backend, request: ChatRequest) -> AsyncGenerator[ChatC
     async with aclosing(backend.stream(request)) as chunks:
         async for chunk in chunks:
             yield chunk
+
+
+class ToolCalling:
+    """A backend that calls tools: natively where the backend can, else through the
+    constrained-JSON strategy above. Applied once per backend where services are assembled,
+    so everything above it (router, gateway, tool loops) sees tool calling everywhere."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.capabilities = dataclasses.replace(inner.capabilities, tools=True,
+                                                tool_choice=True)
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        return await chat(self.inner, request)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        async with aclosing(stream(self.inner, request)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        return await self.inner.embed(model, texts)
+
+    def loaded(self) -> list[PoolSnapshot]:
+        return self.inner.loaded()
+
+    def unload(self, model: str) -> bool:
+        return self.inner.unload(model)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -8,7 +8,7 @@ from autonom.evals import dataset
 from autonom.routing import complexity
 from autonom.types import ChatRequest, Message, Tool
 
-MIXED_SET = Path(__file__).parents[1] / "src/autonom/evals/sample/gemischt.yaml"
+MIXED_SET = Path(__file__).parents[2] / "src/autonom/evals/sample/gemischt.yaml"
 
 
 def ask(text: str, **extra) -> ChatRequest:

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import typer
 
-from autonom import tools
 from autonom.cli import console
 from autonom.config import McpSettings, load_settings
 from autonom.errors import InvalidRequestError
@@ -187,7 +186,7 @@ def run_with_tools(services: Services, model: str, servers: list[str], prompt: s
                         continue
                 history.append(Message(role="user", content=question))
                 request = ChatRequest(model=model, messages=list(history), options=options)
-                result = await loop.answer(lambda r: tools.chat(services.router, r), request,
+                result = await loop.answer(services.router.chat, request,
                                            box, _ask_person, max_steps=settings.mcp.max_steps,
                                            system=system)
                 for call in result.calls:

@@ -29,7 +29,6 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from autonom import tools
 from autonom.backends.base import Backend, Capabilities, as_remote
 from autonom.backends.pool import PoolSnapshot
 from autonom.config import (
@@ -197,7 +196,7 @@ class Router:
 
         def ask(target: Target, state: BackendState) -> Awaitable[ChatResponse]:
             routed = route.request.model_copy(update={"model": target.model})
-            return tools.chat(state.backend, routed)
+            return state.backend.chat(routed)
 
         response, target = await self._first_answer(route, request.model, ask)
         return response.model_copy(update={"model": request.model,
@@ -213,7 +212,7 @@ class Router:
                 routed = route.request.model_copy(update={"model": target.model})
                 retry = False
                 exc: Exception | None = None
-                async with state.slot(), aclosing(tools.stream(state.backend, routed)) as chunks:
+                async with state.slot(), aclosing(state.backend.stream(routed)) as chunks:
                     try:
                         first: ChatChunk | None = await anext(chunks)
                     except StopAsyncIteration:

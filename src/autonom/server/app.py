@@ -29,6 +29,7 @@ from autonom.server.auth import require
 from autonom.server.knowledge_api import router as knowledge_router
 from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
+from autonom.server.state import ServerState
 from autonom.services import Services
 from autonom.store.conversations import ConversationStore
 from autonom.store.keys import ApiKey, KeyStore
@@ -128,13 +129,11 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app = FastAPI(title="autonom", version=__version__, lifespan=lifespan,
                   description="OpenAI- and Ollama-compatible API of autonom")
     openapi.install(app)
-    app.state.settings = settings
-    app.state.services = services
-    app.state.keys = keys
-    app.state.conversations = ConversationStore(services.db)
-    app.state.sessions = SessionStore(services.db, settings.server.ui_session_hours * 3600)
-    app.state.metrics = metrics
-    app.state.gateway = gateway
+    app.state.autonom = ServerState(
+        settings=settings, services=services, keys=keys,
+        conversations=ConversationStore(services.db),
+        sessions=SessionStore(services.db, settings.server.ui_session_hours * 3600),
+        metrics=metrics, gateway=gateway)
 
     app.add_exception_handler(AutonomError, errors.on_autonom_error)
     app.add_exception_handler(RequestValidationError, errors.on_validation_error)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from autonom.errors import AuthenticationError
+from autonom.server.state import state
 from autonom.store.keys import ApiKey, KeyStore, bearer_token, check_scope, single_authorization
 
 
@@ -19,16 +20,16 @@ def require(scope: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
     """A dependency: the caller's key, which must carry ``scope`` (None: any valid key)."""
 
     async def dependency(request: Request) -> ApiKey | None:
-        state = request.app.state
+        shared = state(request)
         token = bearer(request)
-        if not state.settings.server.auth:
+        if not shared.settings.server.auth:
             return None
         if token is None:
             raise AuthenticationError(
                 "missing API key: send 'Authorization: Bearer <key>' "
                 "(create one with 'autonom keys create')"
             )
-        keys: KeyStore = state.keys
+        keys: KeyStore = shared.keys
         key = keys.verify(token)
         if key is None:
             raise AuthenticationError("invalid or revoked API key")

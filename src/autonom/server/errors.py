@@ -14,6 +14,7 @@ from autonom.errors import (
     InvalidRequestError,
 )
 from autonom.gateway import CallContext
+from autonom.server.state import state
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -72,12 +73,12 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _log_refusal(request: Request, error: AutonomError) -> None:
     """The request log row of a body that did not validate, with the caller's key when the
     request names exactly one valid key."""
-    state = request.app.state
+    shared = state(request)
     key = None
     values = request.headers.getlist("authorization")
     if len(values) == 1:
-        key = state.keys.from_header(values[0])
-    state.gateway.refused(CallContext(route=request.url.path, key=key), error)
+        key = shared.keys.from_header(values[0])
+    shared.gateway.refused(CallContext(route=request.url.path, key=key), error)
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from pydantic import Field
 from autonom.grounding import PREFIX, open_collection
 from autonom.offered import readable_collections
 from autonom.server.auth import ChatKey
+from autonom.server.state import state
 from autonom.server.wire import Open, call_context, gateway
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
@@ -30,12 +31,12 @@ class SearchBody(Open):
 async def collections(request: Request, key: ChatKey) -> dict[str, Any]:
     return {"object": "list", "data": [
         {"name": c.name, "documents": c.documents, "chunks": c.chunks, "model": PREFIX + c.name}
-        for c in readable_collections(request.app.state.services, key)]}
+        for c in readable_collections(state(request).services, key)]}
 
 
 @router.post("/search")
 async def search(body: SearchBody, request: Request, key: ChatKey) -> dict[str, Any]:
-    knowledge = request.app.state.services.knowledge
+    knowledge = state(request).services.knowledge
 
     async def work() -> dict[str, Any]:
         name = open_collection(key, body.collection, knowledge.store).name

@@ -21,6 +21,7 @@ from autonom.grounding import PREFIX
 from autonom.models.registry import ModelRecord
 from autonom.offered import embedding_model, readable_collections, routed_models, usable_experts
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
+from autonom.server.state import state
 from autonom.server.streaming import ndjson, primed, pull_lines
 from autonom.server.wire import (
     Open,
@@ -253,7 +254,7 @@ def decode_context(context: list[int] | None) -> list[Message]:
 def _load_or_unload(request: Request, model: str, keep_alive: float | None,
                     field: str) -> JSONResponse:
     """An empty prompt: Ollama's way to load a model, or with keep_alive 0 to unload it."""
-    services = request.app.state.services
+    services = state(request).services
     routed = model in services.settings.aliases or "@" in model
     if not routed:  # an alias or a remote model loads where it runs
         services.registry.resolve(model)
@@ -354,7 +355,7 @@ def _details(record: ModelRecord) -> dict[str, Any]:
 
 @router.get("/tags")
 async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
-    services = request.app.state.services
+    services = state(request).services
     models = [
         {"name": r.name, "model": r.name, "modified_at": r.created_at, "size": r.size_bytes,
          "digest": r.sha256, "details": _details(r)}
@@ -395,7 +396,7 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
             "details": {"parent_model": "", "format": "embedder", "family": "bert",
                         "families": ["bert"], "parameter_size": "118M",
                         "quantization_level": "Q4"}})
-    for name, owner in await routed_models(services, {m["name"] for m in models}):
+    for name, owner in await routed_models(services, {str(m["name"]) for m in models}):
         kind = owner if "alias" in owner else "remote"
         models.append({
             "name": name, "model": name, "size": 0,
@@ -409,7 +410,7 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
 
 @router.get("/ps")
 async def ps(request: Request, _: AnyKey) -> dict[str, Any]:
-    services = request.app.state.services
+    services = state(request).services
     now = time.time()
     models = []
     for snapshot in services.router.loaded():
@@ -430,7 +431,7 @@ async def ps(request: Request, _: AnyKey) -> dict[str, Any]:
 @router.post("/show")
 async def show(body: ModelBody, request: Request,
                key: AnyKey) -> dict[str, Any]:
-    record = request.app.state.services.registry.resolve(body.target)
+    record = state(request).services.registry.resolve(body.target)
     # where the file lies on the server is for administrators only
     origin = record.path if key is None or "admin" in key.scopes else record.name
     info = record.info
@@ -458,7 +459,7 @@ async def version() -> dict[str, str]:
 @router.delete("/delete")
 async def delete(body: ModelBody, request: Request,
                  _: AdminKey) -> Response:
-    services = request.app.state.services
+    services = state(request).services
     services.remove(body.target)
     return Response(status_code=200)
 
@@ -466,7 +467,7 @@ async def delete(body: ModelBody, request: Request,
 @router.post("/pull", response_model=None)
 async def pull(body: PullBody, request: Request,
                _: AdminKey) -> Response:
-    services = request.app.state.services
+    services = state(request).services
     services.check_pull(body.target, remote=True)  # refusals as a status, before streaming
     if not body.stream:
         record = await asyncio.to_thread(services.pull, body.target, remote=True)

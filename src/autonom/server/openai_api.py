@@ -18,6 +18,7 @@ from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.offered import listed_models
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
+from autonom.server.state import state
 from autonom.server.streaming import primed, sse
 from autonom.server.wire import (
     Open,
@@ -326,5 +327,5 @@ def _b64(vector: list[float]) -> str:
 
 @router.get("/models")
 async def models(request: Request, key: AnyKey) -> dict[str, Any]:
-    data = await listed_models(request.app.state.services, key)
+    data = await listed_models(state(request).services, key)
     return {"object": "list", "data": data}

@@ -10,6 +10,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from autonom.gateway import CallContext, Gateway
+from autonom.server.state import state
 from autonom.store.keys import ApiKey
 from autonom.types import ChatChunk, ChatResponse, Tool
 
@@ -50,7 +51,7 @@ def call_context(request: Request, key: ApiKey | None, body: BaseModel,
 
 
 def gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
+    return state(request).gateway
 
 
 def grounding_fields(response: ChatResponse | ChatChunk) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from autonom.errors import AutonomError, InvalidRequestError, NotFoundError, http_status
+from autonom.server.state import state
 from autonom.store import request_log
 from autonom.store.keys import SCOPES, KeyStore, check_scope, parse_collections, parse_scopes
 from autonom.ui.pages import (
@@ -50,7 +51,7 @@ def admin_visitor(request: Request) -> Visitor | Response:
 
 def _keys_page(request: Request, visitor: Visitor, created: Any = None, secret: str = "",
                error: str = "", status: int = 200) -> Response:
-    keys = KeyStore(request.app.state.services.db).list()
+    keys = KeyStore(state(request).services.db).list()
     return render(request, "admin_keys.html", {
         "visitor": visitor, "keys": keys, "scopes": SCOPES, "created": created,
         "secret": secret, "error": error},
@@ -89,7 +90,7 @@ async def create_key(request: Request) -> Response:
     visitor, form = checked
     try:
         scopes = parse_scopes(",".join(s for s in SCOPES if form.get(f"scope_{s}")))
-        key, secret = KeyStore(request.app.state.services.db).create(
+        key, secret = KeyStore(state(request).services.db).create(
             form.get("name", ""), scopes, _limit(form.get("rpm", ""), "rpm"),
             _limit(form.get("tpm", ""), "tpm"), parse_collections(form.get("collections", "")))
     except AutonomError as exc:
@@ -104,7 +105,7 @@ async def revoke_key(key_id: str, request: Request) -> Response:
         return checked
     visitor, _ = checked
     try:
-        KeyStore(request.app.state.services.db).revoke(key_id)
+        KeyStore(state(request).services.db).revoke(key_id)
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     return RedirectResponse("/ui/admin/keys", status_code=303)
@@ -117,7 +118,7 @@ async def grant_key(key_id: str, request: Request) -> Response:
         return checked
     visitor, form = checked
     try:
-        KeyStore(request.app.state.services.db).grant(
+        KeyStore(state(request).services.db).grant(
             key_id, parse_collections(form.get("collections", "")),
             revoke=form.get("remove") == "1")
     except AutonomError as exc:
@@ -140,7 +141,7 @@ async def logs_page(request: Request) -> Response:
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     entries = request_log.query(
-        request.app.state.services.db, model=query.get("model") or None,
+        state(request).services.db, model=query.get("model") or None,
         key_id=query.get("key") or None, status=status,
         since=time.time() - hours * 3600 if hours else None, limit=LOG_PAGE)
     return render(request, "admin_logs.html", {
@@ -153,7 +154,7 @@ async def log_entry(entry_id: str, request: Request) -> Response:
     visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
-    entry = request_log.get(request.app.state.services.db, entry_id)
+    entry = request_log.get(state(request).services.db, entry_id)
     if entry is None:
         return error_page(request, visitor, NotFoundError(f"no logged request {entry_id!r}"))
     return render(request, "admin_log_entry.html", {
@@ -170,7 +171,7 @@ async def models_page(request: Request) -> Response:
     visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
-    services = request.app.state.services
+    services = state(request).services
     models = []
     for record in services.registry.list():
         try:
@@ -193,7 +194,7 @@ async def delete_model(request: Request) -> Response:
         return checked
     visitor, form = checked
     try:
-        await asyncio.to_thread(request.app.state.services.remove, form.get("name", ""))
+        await asyncio.to_thread(state(request).services.remove, form.get("name", ""))
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     return RedirectResponse("/ui/admin/models", status_code=303)
@@ -207,7 +208,7 @@ class PullBody(BaseModel):
 async def pull_model(body: PullBody, request: Request) -> StreamingResponse:
     visitor = checked_visitor(request)
     check_scope(visitor.key, "admin")
-    services = request.app.state.services
+    services = state(request).services
     services.check_pull(body.source, remote=True)  # refusals as a status, before streaming
     lines = (json.dumps(event, ensure_ascii=False) + "\n"
              async for event in services.pull_progress(body.source))
@@ -263,4 +264,4 @@ async def metrics_page(request: Request) -> Response:
     if isinstance(visitor, Response):
         return visitor
     return render(request, "admin_metrics.html", {
-        "visitor": visitor, **metrics_overview(request.app.state.metrics)}, lang=visitor.lang)
+        "visitor": visitor, **metrics_overview(state(request).metrics)}, lang=visitor.lang)

@@ -25,6 +25,7 @@ from autonom.knowledge import hygiene
 from autonom.knowledge.parse import PARSERS
 from autonom.knowledge.versions import outdated_documents
 from autonom.offered import readable_collections
+from autonom.server.state import state
 from autonom.store.keys import check_scope
 from autonom.ui.pages import (
     Visitor,
@@ -52,7 +53,7 @@ async def collections_page(request: Request) -> Response:
         check_scope(visitor.key, "chat")
     except AutonomError as exc:
         return error_page(request, visitor, exc)
-    found = readable_collections(request.app.state.services, visitor.key)
+    found = readable_collections(state(request).services, visitor.key)
     return render(request, "collections.html", {"visitor": visitor, "collections": found},
                  lang=visitor.lang)
 
@@ -62,7 +63,7 @@ async def collection_page(collection: str, request: Request) -> Response:
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    store = request.app.state.services.knowledge.store
+    store = state(request).services.knowledge.store
 
     def listing(name: str) -> dict[str, Any]:
         docs = store.documents(name)
@@ -87,7 +88,7 @@ async def hygiene_page(collection: str, request: Request) -> Response:
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    store = request.app.state.services.knowledge.store
+    store = state(request).services.knowledge.store
     try:
         report = await reading(request, visitor, collection, "/ui/hygiene",
                                 lambda name: hygiene.check(store, name))
@@ -104,7 +105,7 @@ def _changing(request: Request, collection: str) -> tuple[Visitor, str]:
     """The visitor (CSRF checked) and the collection's name, if the key may change it."""
     visitor = checked_visitor(request)
     check_scope(visitor.key, "ingest")
-    store = request.app.state.services.knowledge.store
+    store = state(request).services.knowledge.store
     return visitor, open_collection(visitor.key, collection, store).name
 
 
@@ -124,7 +125,7 @@ def upload_path(uploads: Path, collection: str, file_path: str) -> Path:
 @router.put("/collections/{collection}/files/{file_name:path}")
 async def upload(collection: str, file_name: str, request: Request) -> JSONResponse:
     _, name = _changing(request, collection)
-    settings = request.app.state.services.settings
+    settings = state(request).services.settings
     path = upload_path(settings.uploads_dir, name, file_name)
     body = await request.body()  # bounded by server.max_body_bytes before it is read
     if not body:
@@ -143,7 +144,7 @@ async def upload(collection: str, file_name: str, request: Request) -> JSONRespo
 @router.post("/collections/{collection}/ingest")
 async def ingest(collection: str, request: Request) -> JSONResponse:
     visitor, name = _changing(request, collection)
-    services = request.app.state.services
+    services = state(request).services
     folder = services.settings.uploads_dir / name
     if not folder.is_dir():
         raise InvalidRequestError("nothing uploaded to this collection yet")
@@ -153,7 +154,7 @@ async def ingest(collection: str, request: Request) -> JSONResponse:
     async def work() -> Any:
         return await asyncio.to_thread(services.knowledge.ingest, [folder], name)
 
-    report = await request.app.state.gateway.documents(ctx, name, work)
+    report = await state(request).gateway.documents(ctx, name, work)
     return JSONResponse({"added": report.added, "updated": report.updated,
                          "unchanged": report.unchanged,
                          "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
@@ -168,7 +169,7 @@ async def remove(collection: str, request: Request) -> Response:
     form = await checked_form(request, visitor)
     if isinstance(form, Response):
         return form
-    knowledge = request.app.state.services.knowledge
+    knowledge = state(request).services.knowledge
     source = form.get("source", "")
     try:
         check_scope(visitor.key, "ingest")
@@ -177,7 +178,7 @@ async def remove(collection: str, request: Request) -> Response:
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     try:  # an uploaded file goes too, or the next ingest of the uploads would bring it back
-        uploaded = upload_path(request.app.state.services.settings.uploads_dir, name, source)
+        uploaded = upload_path(state(request).services.settings.uploads_dir, name, source)
     except InvalidRequestError:
         uploaded = None
     if uploaded is not None and uploaded.is_file():

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.evals import report
 from autonom.evals import service as eval_service
+from autonom.server.state import state
 from autonom.store.evals import EvalStore
 from autonom.ui.admin import admin_visitor
 from autonom.ui.pages import checked_form, error_page, render
@@ -50,15 +51,12 @@ class Job:
 
 
 def _jobs(request: Request) -> dict[str, Job]:
-    state = request.app.state
-    if not hasattr(state, "eval_jobs"):
-        state.eval_jobs = {}
-    jobs: dict[str, Job] = state.eval_jobs
+    jobs: dict[str, Job] = state(request).eval_jobs
     return jobs
 
 
 def _runs_page(request: Request, visitor: Any, error: str = "", status: int = 200) -> Response:
-    services = request.app.state.services
+    services = state(request).services
     runs = EvalStore(services.db).runs(limit=100)
     models = ["extractive", *(r.name for r in services.registry.list())]
     return render(request, "evals.html", {
@@ -86,7 +84,7 @@ async def start_run(request: Request) -> Response:
         return form
     models = form.getlist("model")
     jobs = _jobs(request)
-    services = request.app.state.services
+    services = state(request).services
     try:
         if any(job.state == "running" for job in jobs.values()):
             raise InvalidRequestError("an eval run is already running; wait for it to finish")
@@ -105,7 +103,7 @@ async def start_run(request: Request) -> Response:
 
     async def work() -> None:
         try:
-            runs = await eval_service.execute(services, request.app.state.gateway, plan,
+            runs = await eval_service.execute(services, state(request).gateway, plan,
                                                advance)
             job.runs, job.state = [r.run.id for r in runs], "done"
         except Exception as exc:  # a failed job is shown, never raised into the server
@@ -126,7 +124,7 @@ async def report_page(request: Request) -> Response:
     try:
         if not 1 <= len(wanted) <= MAX_SIDE_BY_SIDE:
             raise InvalidRequestError(f"choose 1 to {MAX_SIDE_BY_SIDE} runs")
-        store = EvalStore(request.app.state.services.db)
+        store = EvalStore(state(request).services.db)
         runs = [store.load(ref) for ref in wanted]
     except AutonomError as exc:
         return error_page(request, visitor, exc)
@@ -142,7 +140,7 @@ async def compare_page(request: Request) -> Response:
     try:
         if len(wanted) != 2:
             raise InvalidRequestError("choose exactly two runs to compare")
-        store = EvalStore(request.app.state.services.db)
+        store = EvalStore(state(request).services.db)
         before, after = store.load(wanted[0]), store.load(wanted[1])
     except AutonomError as exc:
         return error_page(request, visitor, exc)

@@ -43,6 +43,7 @@ from autonom.gateway import CallContext, new_request_id
 from autonom.grounding import answer_part, open_collection, parse_target
 from autonom.guard import hosts
 from autonom.offered import listed_models
+from autonom.server.state import state
 from autonom.store.conversations import ConversationStore, StoredMessage
 from autonom.store.keys import ApiKey, check_scope
 from autonom.store.sessions import Session
@@ -129,19 +130,19 @@ def _lang(request: Request) -> str:
 
 def visitor_of(request: Request) -> Visitor | None:
     """Who is signed in: the session's key, looked up again (a revoked key is signed out)."""
-    state = request.app.state
-    session = state.sessions.get(request.cookies.get(SESSION_COOKIE))
+    shared = state(request)
+    session = shared.sessions.get(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return None
     key = None
     if session.key_id is not None:
         try:
-            key = state.keys.get(session.key_id)
+            key = shared.keys.get(session.key_id)
         except InvalidRequestError:
             return None
         if not key.active:
             return None
-    elif state.settings.server.auth:
+    elif shared.settings.server.auth:
         return None
     return Visitor(session, key, _lang(request))
 
@@ -168,10 +169,10 @@ def _cookie(response: Response, name: str, value: str, max_age: int | None) -> N
 
 
 def _signed_in(request: Request, key_id: str | None) -> RedirectResponse:
-    state = request.app.state
-    session = state.sessions.create(key_id)
+    shared = state(request)
+    session = shared.sessions.create(key_id)
     response = RedirectResponse("/ui/chat", status_code=303)
-    _cookie(response, SESSION_COOKIE, session.token, int(state.sessions.lifetime_s))
+    _cookie(response, SESSION_COOKIE, session.token, int(shared.sessions.lifetime_s))
     response.delete_cookie(LOGIN_COOKIE, path="/ui")
     return response
 
@@ -215,7 +216,7 @@ async def reading(request: Request, visitor: Visitor, collection: str, route: st
                   work: Callable[[str], Any], **logged: str) -> Any:
     """Runs ``work(name)`` for a collection the visitor may read (``chat`` scope and a
     grant), rate-limited and logged like the API's document routes."""
-    knowledge = request.app.state.services.knowledge
+    knowledge = state(request).services.knowledge
     ctx = CallContext(route=route, key=visitor.key, request_id=new_request_id(),
                       body={"collection": collection, **logged})
 
@@ -224,7 +225,7 @@ async def reading(request: Request, visitor: Visitor, collection: str, route: st
         name = open_collection(visitor.key, collection, knowledge.store).name
         return await asyncio.to_thread(work, name)
 
-    return await request.app.state.gateway.documents(ctx, collection, checked)
+    return await state(request).gateway.documents(ctx, collection, checked)
 
 
 # -- sign in and out --------------------------------------------------------------------------
@@ -237,7 +238,7 @@ async def home() -> RedirectResponse:
 
 @router.get("/login", response_model=None)
 async def login_page(request: Request) -> Response:
-    if not request.app.state.settings.server.auth:  # loopback without keys: nobody to ask
+    if not state(request).settings.server.auth:  # loopback without keys: nobody to ask
         return _signed_in(request, None)
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {"csrf": token, "error": None})
@@ -250,7 +251,7 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
         return message_page(request, None, "CSRF", 403)
-    key = request.app.state.keys.verify(form.get("key", "").strip())
+    key = state(request).keys.verify(form.get("key", "").strip())
     if key is None:
         token = secrets.token_urlsafe(24)
         words = WORDS[_lang(request)]
@@ -268,7 +269,7 @@ async def logout(request: Request) -> Response:
         form = await checked_form(request, visitor)
         if isinstance(form, Response):
             return form
-        request.app.state.sessions.delete(visitor.session.token)
+        state(request).sessions.delete(visitor.session.token)
     return to_login(request)
 
 
@@ -294,10 +295,10 @@ async def chat_page(request: Request) -> Response:
         check_scope(visitor.key, "chat")
     except PermissionDeniedError:
         return message_page(request, visitor, visitor.words["no_chat_scope"], 403)
-    models = [m["id"] for m in await listed_models(request.app.state.services, visitor.key)]
+    models = [m["id"] for m in await listed_models(state(request).services, visitor.key)]
     # answers from documents first: that is what the people in the company come for
     models.sort(key=lambda name: (not name.startswith("rag:"), name))
-    store: ConversationStore = request.app.state.conversations
+    store: ConversationStore = state(request).conversations
     current = None
     if wanted := request.query_params.get("c"):
         try:
@@ -319,7 +320,7 @@ async def export(conversation_id: str, kind: str, request: Request) -> Response:
     if visitor is None:
         return to_login(request)
     try:
-        conversation = request.app.state.conversations.get(visitor.owner, conversation_id)
+        conversation = state(request).conversations.get(visitor.owner, conversation_id)
     except NotFoundError as exc:
         return error_page(request, visitor, exc)
     attachment = {"content-disposition": f'attachment; filename="{conversation.id}.{kind}"'}
@@ -341,7 +342,7 @@ async def delete_conversation(conversation_id: str, request: Request) -> Respons
     if isinstance(form, Response):
         return form
     try:
-        request.app.state.conversations.delete(visitor.owner, conversation_id)
+        state(request).conversations.delete(visitor.owner, conversation_id)
     except NotFoundError as exc:
         return error_page(request, visitor, exc)
     return RedirectResponse("/ui/chat", status_code=303)
@@ -381,10 +382,10 @@ async def chat(body: UiChat, request: Request) -> StreamingResponse:
                       options=GenerationOptions(max_tokens=body.max_tokens))
     ctx = CallContext(route="/ui/chat", key=visitor.key, request_id=new_request_id(),
                       body=body.model_dump())
-    store: ConversationStore = request.app.state.conversations
+    store: ConversationStore = state(request).conversations
     if body.conversation is not None:
         store.get(visitor.owner, body.conversation)  # another's or a deleted one: 404
-    chunks = await primed(request.app.state.gateway.stream(ask, ctx))
+    chunks = await primed(state(request).gateway.stream(ask, ctx))
     conversation = body.conversation or store.create(
         visitor.owner, body.messages[-1].content, body.model).id
     store.sync(visitor.owner, conversation, body.model,
@@ -445,7 +446,7 @@ async def document_page(collection: str, source: str, request: Request) -> Respo
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    store = request.app.state.services.knowledge.store
+    store = state(request).services.knowledge.store
     try:
         record = await reading(request, visitor, collection, "/ui/documents",
                                lambda name: store.document(name, source, False),
