@@ -241,17 +241,19 @@ class Gateway:
                                               self.knowledge, request.model,
                                               grounding.question_of(request))
             request = request.model_copy(update={"model": routing.target})
-        if (target := grounding.parse_target(request.model)) is not None:
-            return Plan("documents", request, routing, target)
-        if request.model in self.mcp.aliases:
-            return Plan("tools", request, routing)
-        return Plan("model", request, routing)
+        kind, documents = self._kind(request.model)
+        return Plan(kind, request, routing, documents)
+
+    def _kind(self, model: str
+              ) -> tuple[Literal["model", "documents", "tools"], grounding.Target | None]:
+        if (target := grounding.parse_target(model)) is not None:
+            return "documents", target
+        return ("tools" if model in self.mcp.aliases else "model"), None
 
     def answers_whole(self, request: ChatRequest) -> bool:
         """Whether the model a request names answers whole (for measuring: the time to the
         first token of such an answer is the time to all of it)."""
-        return (grounding.parse_target(request.model) is not None
-                or request.model in self.mcp.aliases)
+        return self._kind(request.model)[0] != "model"
 
     async def _answer(self, plan: Plan, ctx: CallContext) -> ChatResponse:
         if plan.documents is not None:

@@ -17,8 +17,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from autonom.backends.base import Backend
-from autonom.backends.pool import PoolSnapshot
+from autonom.backends.base import Backend, BackendWrapper
 from autonom.errors import InvalidRequestError
 from autonom.types import (
     ChatChunk,
@@ -192,14 +191,13 @@ async def stream(backend: Backend, request: ChatRequest) -> AsyncGenerator[ChatC
             yield chunk
 
 
-class ToolCalling:
+class ToolCalling(BackendWrapper):
     """A backend that calls tools: natively where the backend can, else through the
     constrained-JSON strategy above. Applied once per backend where services are assembled,
     so everything above it (router, gateway, tool loops) sees tool calling everywhere."""
 
     def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.capabilities = dataclasses.replace(inner.capabilities, tools=True,
                                                 tool_choice=True)
 
@@ -210,15 +208,3 @@ class ToolCalling:
         async with aclosing(stream(self.inner, request)) as chunks:
             async for chunk in chunks:
                 yield chunk
-
-    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
-        return await self.inner.embed(model, texts)
-
-    def loaded(self) -> list[PoolSnapshot]:
-        return self.inner.loaded()
-
-    def unload(self, model: str) -> bool:
-        return self.inner.unload(model)
-
-    def close(self) -> None:
-        self.inner.close()

@@ -59,6 +59,34 @@ class Wrapper(Protocol):
     inner: Backend
 
 
+class BackendWrapper:
+    """Base of wrappers: everything goes to ``inner`` unless a subclass adds its rule."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.capabilities = inner.capabilities
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        return await self.inner.chat(request)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        async for chunk in self.inner.stream(request):
+            yield chunk
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        return await self.inner.embed(model, texts)
+
+    def loaded(self) -> list[PoolSnapshot]:
+        return self.inner.loaded()
+
+    def unload(self, model: str) -> bool:
+        return self.inner.unload(model)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def as_remote(backend: object) -> Remote | None:
     """The server a backend talks to, through any wrappers; None for one in this process."""
     for _ in range(8):  # wrappers nest at most a few deep

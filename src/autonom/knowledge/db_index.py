@@ -21,6 +21,7 @@ create it) search stays in memory, with a warning.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import weakref
@@ -121,8 +122,6 @@ def sync(db: Database, collection: str) -> int:
 
 
 def _write(raw: Any, collection: str, rows: list[Any]) -> None:
-    import json
-
     cursor = raw.cursor()
     terms: list[tuple[str, str, int, int, int]] = []
     with cursor.copy("COPY search_chunks (chunk_id, collection, length, dims, embedding)"
