@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from autonom.config import load_settings
 from autonom.services import Services
-from autonom.tuning import experts, service
+from autonom.services import tuning as service
+from autonom.tuning import experts
 from results_file import machine, publish
 
 DATA = Path(__file__).parent / "data"

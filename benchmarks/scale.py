@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from autonom.gateway import RateLimiter, SharedRateLimiter
+from autonom.services.gateway import RateLimiter, SharedRateLimiter
 from autonom.store import Database, SqliteDatabase, request_log
 from autonom.store.keys import KeyStore
 from autonom.store.postgres import PostgresDatabase

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 from autonom.config import compute_threads, load_settings
-from autonom.gateway import Gateway
 from autonom.knowledge import SAMPLE_DIR
 from autonom.models.pull import pull
 from autonom.services import Services
-from autonom.tuning import service
+from autonom.services import tuning as service
+from autonom.services.gateway import Gateway
 from autonom.tuning.train import TrainSettings
 
 

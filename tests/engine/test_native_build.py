@@ -36,7 +36,10 @@ def engine_in_server(home: Path, keys: dict[str, str]) -> tuple[str, str]:
         assert chat.status_code == 200, chat.text
         assert chat.json()["choices"][0]["message"]["content"].strip()
         structured = httpx.post(f"{url}/v1/chat/completions", headers=headers, timeout=120,
-                                json={"model": DEFAULT_MODEL, "max_tokens": 80, "messages": [
+                                json={"model": DEFAULT_MODEL, "max_tokens": 80,
+                                      # greedy: sampled, the tiny model once wrote digits
+                                      # of a number until max_tokens cut the JSON off
+                                      "temperature": 0, "seed": 1, "messages": [
                                     {"role": "user", "content": "Pumpe KP-55, 5,5 kW"}],
                                     "response_format": {"type": "json_schema", "json_schema": {
                                         "name": "pumpe", "schema": SCHEMA}}})

@@ -12,8 +12,8 @@ from autonom.backends.fake import FakeBackend
 from autonom.cli import main
 from autonom.config import ServerSettings
 from autonom.evals.dataset import EvalCase
-from autonom.evals.runner import Runner, Target
-from autonom.gateway import Gateway
+from autonom.services.eval_runner import Runner, Target
+from autonom.services.gateway import Gateway
 from support import DEFAULT_MODEL
 
 pytestmark = pytest.mark.both_stores

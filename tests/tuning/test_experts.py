@@ -13,9 +13,10 @@ from autonom.config import Settings
 from autonom.errors import InvalidRequestError, NotFoundError
 from autonom.models.pull import pull
 from autonom.services import Services
+from autonom.services import tuning as service
 from autonom.store import request_log
 from autonom.store.keys import KeyStore
-from autonom.tuning import experts, service
+from autonom.tuning import experts
 from server_support import start_server, stop_server
 from support import DEFAULT_MODEL, autonom
 

@@ -12,7 +12,8 @@ from autonom.errors import (
     ModelNotFoundError,
     TrainingInterrupted,
 )
-from autonom.tuning import export, service
+from autonom.services import tuning as service
+from autonom.tuning import export
 from autonom.tuning.train import TrainSettings, train
 from tuning_support import QUESTION, make_data
 

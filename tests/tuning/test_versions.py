@@ -9,10 +9,10 @@ import pytest
 
 from autonom.cli import main
 from autonom.errors import GateRefusedError, InvalidRequestError
-from autonom.gateway import Gateway
 from autonom.models.pull import pull
+from autonom.services import tuning as service
+from autonom.services.gateway import Gateway
 from autonom.store.tune_versions import VersionStore
-from autonom.tuning import service
 from autonom.tuning.gate import GatePolicy, refusals
 from autonom.tuning.train import TrainSettings, train
 from autonom.types import ChatRequest, GenerationOptions, Message

@@ -17,9 +17,9 @@ from autonom.cli import console
 from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.evals import metrics, report
-from autonom.evals import service as eval_service
-from autonom.gateway import Gateway
 from autonom.services import Services
+from autonom.services import evals as eval_service
+from autonom.services.gateway import Gateway
 from autonom.store.evals import EvalStore, RunData
 
 eval_app = typer.Typer(

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from autonom import grounding
 from autonom.cli import console
 from autonom.cli import knowledge as cli_knowledge
 from autonom.cli import mcp as cli_mcp
@@ -21,7 +20,7 @@ from autonom.errors import AutonomError, InvalidRequestError
 from autonom.guard import limits
 from autonom.knowledge import SAMPLE_DIR
 from autonom.models.chat_template import render_chat
-from autonom.services import Services
+from autonom.services import Services, grounding
 from autonom.store.loaded import list_loaded
 from autonom.tuning import experts
 from autonom.types import ChatRequest, GenerationOptions, parse_keep_alive

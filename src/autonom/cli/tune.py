@@ -22,10 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from autonom.cli import console
 from autonom.config import compute_threads, load_settings
 from autonom.errors import InvalidRequestError
-from autonom.gateway import Gateway
 from autonom.services import Services
+from autonom.services import tuning as service
+from autonom.services.gateway import Gateway
 from autonom.store.tune_versions import VersionStore
-from autonom.tuning import experts, service
+from autonom.tuning import experts
 from autonom.tuning.data import read_train
 from autonom.tuning.gate import GatePolicy
 from autonom.tuning.train import Report, TrainSettings

@@ -21,7 +21,9 @@ import jsonschema
 
 from autonom.backends.embedded import EmbeddedBackend, import_engine
 from autonom.config import DEFAULT_MODEL, load_settings
-from autonom.services import Services
+from autonom.engine import builds
+from autonom.models.registry import Registry
+from autonom.store import open_database
 from autonom.types import ChatRequest, ChatResponse, GenerationOptions, Message
 
 SCHEMA: dict[str, Any] = {
@@ -58,12 +60,11 @@ def main(argv: list[str] | None = None) -> int:
 
 async def check(model: str, rounds: int) -> dict[str, Any]:
     settings = load_settings()
-    services = Services(settings)
-    choice = services.engine_build
+    choice = builds.activate(builds.choose(settings))
     if choice.warning:
-        services.close()
         return {"ok": False, "error": choice.warning}
-    backend = EmbeddedBackend(services.registry, settings)
+    db = open_database(settings)
+    backend = EmbeddedBackend(Registry(db, settings.models_dir), settings)
     try:
         answer = await _ask(backend, model, "Sag Hallo.", max_tokens=16)
         xlc = import_engine()
@@ -90,7 +91,7 @@ async def check(model: str, rounds: int) -> dict[str, Any]:
                 "answer": answer.message.content.strip()[:80], "speed": speed}
     finally:
         backend.close()
-        services.close()
+        db.close()
 
 
 async def _ask(backend: EmbeddedBackend, model: str, text: str, *, max_tokens: int,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import jsonschema
@@ -57,6 +57,10 @@ class Outcome:
     mode: str | None = None
     """For answers from documents: generate, extractive (also a replaced generated answer)
     or abstained."""
+
+
+Judge = Callable[[EvalCase, Outcome], Awaitable[list[str]]]
+"""A second opinion on an answer: the problems a judge model finds (none: fine)."""
 
 
 @dataclass

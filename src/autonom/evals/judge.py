@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 
 from autonom.backends.base import Backend
-from autonom.evals.checks import Outcome, evidence_texts
+from autonom.evals.checks import Judge, Outcome, evidence_texts
 from autonom.evals.dataset import EvalCase
-from autonom.evals.runner import Judge
 from autonom.types import ChatRequest, GenerationOptions, Message
 
 VERDICT_SCHEMA = {

@@ -24,9 +24,9 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError
-from autonom.grounding import open_collection, readable
 from autonom.knowledge.base import KnowledgeBase
 from autonom.mcp.http import KEY
+from autonom.services.grounding import open_collection, readable
 from autonom.store.keys import ApiKey
 
 INVALID_PARAMS = -32602

@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autonom import __version__
 from autonom.errors import AutonomError
-from autonom.gateway import CallContext, Gateway
 from autonom.mcp import http as mcp_http
 from autonom.mcp import server as mcp_knowledge
 from autonom.metrics import Metrics
@@ -31,6 +30,7 @@ from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.server.state import ServerState
 from autonom.services import Services
+from autonom.services.gateway import CallContext, Gateway
 from autonom.store.conversations import ConversationStore
 from autonom.store.keys import ApiKey, KeyStore
 from autonom.store.sessions import SessionStore

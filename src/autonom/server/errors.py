@@ -13,8 +13,8 @@ from autonom.errors import (
     AutonomError,
     InvalidRequestError,
 )
-from autonom.gateway import CallContext
 from autonom.server.state import state
+from autonom.services.gateway import CallContext
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",

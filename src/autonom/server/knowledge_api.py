@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from autonom.grounding import PREFIX, open_collection
-from autonom.offered import readable_collections
 from autonom.server.auth import ChatKey
 from autonom.server.state import state
 from autonom.server.wire import Open, call_context, gateway
+from autonom.services.grounding import PREFIX, open_collection
+from autonom.services.offered import readable_collections
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 

@@ -17,9 +17,7 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError
-from autonom.grounding import PREFIX
 from autonom.models.registry import ModelRecord
-from autonom.offered import embedding_model, readable_collections, routed_models, usable_experts
 from autonom.server.auth import AdminKey, AnyKey, ChatKey, EmbedKey
 from autonom.server.state import state
 from autonom.server.streaming import ndjson, primed, pull_lines
@@ -29,6 +27,13 @@ from autonom.server.wire import (
     call_context,
     gateway,
     grounding_fields,
+)
+from autonom.services.grounding import PREFIX
+from autonom.services.offered import (
+    embedding_model,
+    readable_collections,
+    routed_models,
+    usable_experts,
 )
 from autonom.store.keys import ApiKey
 from autonom.tuning import experts

@@ -15,7 +15,6 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError, InvalidRequestError, http_status
-from autonom.offered import listed_models
 from autonom.server.auth import AnyKey, ChatKey, EmbedKey
 from autonom.server.errors import openai_error
 from autonom.server.state import state
@@ -27,6 +26,7 @@ from autonom.server.wire import (
     gateway,
     grounding_fields,
 )
+from autonom.services.offered import listed_models
 from autonom.types import (
     ChatChunk,
     ChatRequest,

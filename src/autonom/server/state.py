@@ -13,9 +13,9 @@ from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
     from autonom.config import Settings
-    from autonom.gateway import Gateway
     from autonom.metrics import Metrics
     from autonom.services import Services
+    from autonom.services.gateway import Gateway
     from autonom.store.conversations import ConversationStore
     from autonom.store.keys import KeyStore
     from autonom.store.sessions import SessionStore

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from autonom.gateway import CallContext, Gateway
 from autonom.server.state import state
+from autonom.services.gateway import CallContext, Gateway
 from autonom.store.keys import ApiKey
 from autonom.types import ChatChunk, ChatResponse, Tool
 

@@ -19,13 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from autonom.errors import AutonomError, InvalidRequestError
-from autonom.gateway import CallContext, new_request_id
-from autonom.grounding import open_collection
 from autonom.knowledge import hygiene
 from autonom.knowledge.parse import PARSERS
 from autonom.knowledge.versions import outdated_documents
-from autonom.offered import readable_collections
 from autonom.server.state import state
+from autonom.services.gateway import CallContext, new_request_id
+from autonom.services.grounding import open_collection
+from autonom.services.offered import readable_collections
 from autonom.store.keys import check_scope
 from autonom.ui.pages import (
     Visitor,

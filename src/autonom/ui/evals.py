@@ -1,6 +1,6 @@
 """The web UI's evaluation pages (``admin`` scope): start a run of a stored set, the stored
 runs, their report, and the comparison of two runs — the same code as ``autonom eval run``
-(:mod:`autonom.evals.service`), ``list``, ``report`` and ``compare``.
+(:mod:`autonom.services.evals`), ``list``, ``report`` and ``compare``.
 
 A run started here is a background job on the server's own gateway (its limits and request
 log apply); one at a time, its progress shown on the runs page.
@@ -22,8 +22,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.evals import report
-from autonom.evals import service as eval_service
 from autonom.server.state import state
+from autonom.services import evals as eval_service
 from autonom.store.evals import EvalStore
 from autonom.ui.admin import admin_visitor
 from autonom.ui.pages import checked_form, error_page, render

@@ -3,7 +3,8 @@ document with the quoted passage marked.
 
 A thin client of the same functions the API uses, never of the API's own modules: the key's
 scopes are checked by :func:`autonom.store.keys.check_scope`, collections by
-:func:`autonom.grounding.open_collection`, what a key may name by :mod:`autonom.offered`;
+:func:`autonom.services.grounding.open_collection`, what a key may name by
+:mod:`autonom.services.offered`;
 chats go through :meth:`Gateway.stream` and document reads through :meth:`Gateway.documents`
 (rate limits, request log, output filter — all as on the API). Pages are rendered on the
 server with autoescaping; the one script is a static file, allowed by a Content-Security-Policy
@@ -39,11 +40,11 @@ from autonom.errors import (
     PermissionDeniedError,
     http_status,
 )
-from autonom.gateway import CallContext, new_request_id
-from autonom.grounding import answer_part, open_collection, parse_target
 from autonom.guard import hosts
-from autonom.offered import listed_models
 from autonom.server.state import state
+from autonom.services.gateway import CallContext, new_request_id
+from autonom.services.grounding import answer_part, open_collection, parse_target
+from autonom.services.offered import listed_models
 from autonom.store.conversations import ConversationStore, StoredMessage
 from autonom.store.keys import ApiKey, check_scope
 from autonom.store.sessions import Session

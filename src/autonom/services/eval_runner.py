@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from autonom.errors import DeadlineError, InvalidRequestError, NotFoundError
-from autonom.evals.checks import DocumentText, Outcome, score
+from autonom.evals.checks import DocumentText, Judge, Outcome, score
 from autonom.evals.dataset import EvalCase, EvalSet
 from autonom.evals.metrics import CaseResult, by_tag, summarize
-from autonom.gateway import CallContext, Gateway
 from autonom.knowledge.answer import EXTRACTIVE_MODEL, Mode
 from autonom.knowledge.base import KnowledgeBase
+from autonom.services.gateway import CallContext, Gateway
 from autonom.store.evals import EvalStore, ResultRow, RunData, RunRecord, new_run_id
 from autonom.types import ChatRequest, GenerationOptions
 
 MAX_REPEAT = 100
 MAX_CONCURRENCY = 64
-Judge = Callable[[EvalCase, Outcome], Awaitable[list[str]]]
 """Extra reasons why an answer is unsupported (empty: the judge found nothing)."""
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from autonom.grounding import PREFIX, readable
-from autonom.services import Services
+from autonom.services.assembly import Services
+from autonom.services.grounding import PREFIX, readable
 from autonom.store.documents import CollectionInfo
 from autonom.store.keys import ApiKey
 from autonom.tuning import experts

@@ -17,15 +17,14 @@ from typing import Literal
 from autonom.errors import InvalidRequestError, NotFoundError
 from autonom.evals import dataset
 from autonom.evals.dataset import EvalSet
-from autonom.evals.runner import Runner, Target, check_limits, evaluate, select
-from autonom.gateway import Gateway
 from autonom.knowledge import SAMPLE_DIR
-from autonom.services import Services
+from autonom.services.assembly import Services
+from autonom.services.eval_runner import Runner, Target, check_limits, evaluate, select
+from autonom.services.gateway import Gateway
 from autonom.store.evals import EvalStore, RunData
 from autonom.types import GenerationOptions
 
-HERE = Path(__file__).parent
-SAMPLE_SET = HERE / "sample" / "pumpenwerk.yaml"
+SAMPLE_SET = Path(dataset.__file__).parent / "sample" / "pumpenwerk.yaml"
 MIXED_SET = SAMPLE_SET.with_name("gemischt.yaml")
 """Easy and hard questions without documents, for routing by complexity."""
 BUILT_IN = {"sample": SAMPLE_SET, "mixed": MIXED_SET}

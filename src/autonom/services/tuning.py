@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from autonom.errors import GateRefusedError, InvalidRequestError
-from autonom.evals import service as eval_service
-from autonom.gateway import Gateway
 from autonom.models.registry import Registry, normalise_name
-from autonom.services import Services
+from autonom.services import evals as eval_service
+from autonom.services.assembly import Services
+from autonom.services.gateway import Gateway
 from autonom.store.documents import DocumentStore
 from autonom.store.tune_versions import TuneVersion, VersionStore
 from autonom.tuning import data as tune_data

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from autonom import grounding, stated_schema
+from autonom import stated_schema
 from autonom.backends.base import Backend
 from autonom.config import McpSettings, ServerSettings
 from autonom.errors import (
@@ -33,6 +33,7 @@ from autonom.errors import (
 from autonom.guard import injection, limits, output, pii
 from autonom.knowledge.base import KnowledgeBase
 from autonom.metrics import Metrics
+from autonom.services import grounding
 from autonom.store import Database, rate_usage, request_log
 from autonom.store.keys import ApiKey
 from autonom.store.tool_calls import ToolLedger
