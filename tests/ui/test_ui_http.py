@@ -209,7 +209,7 @@ def test_foreign_hosts_and_origins_are_refused_as_on_mcp(ui_server, headers, sta
     if status == 403:
         assert "not allowed" in reply.text
         log = (ui_server.home / "serve.log").read_text(errors="replace")
-        assert "GET /ui/login 403" in log  # refusals are in the access log too
+        assert "method=GET route=/ui/login status=403" in log  # refusals are in the access log too
 
 
 def test_a_rebinding_page_cannot_post_a_chat_even_with_a_session(ui_server):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
 import re
 import threading
@@ -32,6 +33,8 @@ from autonom.models.registry import ModelRecord, Registry
 from autonom.store import Database
 from autonom.store.loaded import LoadedModel, publish
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, Timings, Usage
+
+log = logging.getLogger("autonom.backends")
 
 _RUNTIME_OVERHEAD = 64 * 2**20
 _DONE = object()
@@ -247,8 +250,12 @@ class EmbeddedBackend:
         try:
             server = xlc.Server(params)
         except Exception as exc:
+            log.warning("the engine could not load %s: %s", record.name, exc)
             raise BackendError(f"the engine could not load {record.name}: {exc}") from exc
-        return EngineHandle(server, (time.perf_counter() - started) * 1000)
+        took = (time.perf_counter() - started) * 1000
+        log.info("loaded %s", record.name, extra={"fields": {
+            "backend": "embedded", "ms": round(took), "embedding": embedding}})
+        return EngineHandle(server, took)
 
     def _lease(self, record: ModelRecord, keep_alive: float, embedding: bool = False) -> Any:
         return self.pool.lease(

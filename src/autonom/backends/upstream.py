@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,8 @@ from autonom.errors import (
 )
 
 _RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+log = logging.getLogger("autonom.backends")
 
 
 class Upstream:
@@ -109,9 +112,13 @@ class Upstream:
         try:
             yield
         except (TimeoutError, httpx.TimeoutException) as exc:
+            log.warning("%s: no answer in time", self.name, extra={"fields": {
+                "backend": self.name}})
             raise UpstreamTimeoutError(f"{self.name}: no answer in time "
                                        f"({type(exc).__name__})", self.name) from exc
         except httpx.TransportError as exc:
+            log.warning("%s: connection failed (%s)", self.name, type(exc).__name__,
+                        extra={"fields": {"backend": self.name}})
             raise UpstreamError(f"{self.name}: connection failed ({type(exc).__name__})",
                                 self.name) from exc
         except httpx.HTTPError as exc:
@@ -122,6 +129,8 @@ class Upstream:
         if status == 200:
             return response
         message = f"{self.name}: {status} {error_message(response)}"
+        log.log(logging.WARNING if status >= 500 else logging.INFO, "%s", message,
+                extra={"fields": {"backend": self.name, "status": status}})
         if status == 404:
             raise ModelNotFoundError(message)
         if status in (400, 413, 422):

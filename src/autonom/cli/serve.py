@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
 
-from autonom import __version__
+from autonom import __version__, logs
 from autonom.cli import console
 from autonom.config import check_bind, load_settings
 from autonom.services import Services
@@ -36,7 +35,7 @@ def serve(
     settings.server = settings.server.model_copy(update=overrides)
     check_bind(settings.server.host, settings.server.auth)
     listening = connections.bind(settings.server.host, settings.server.port)
-    _access_log()
+    logs.configure()  # one logfmt line per request and per event, with its request id
     services = Services(settings)
     if settings.server.auth and not KeyStore(services.db).list():
         console.err.print("no API keys yet: create one with "
@@ -55,20 +54,6 @@ def serve(
         uvicorn.Server(config).run(sockets=[listening])
     finally:
         services.close()
-
-
-def _access_log() -> None:
-    """``autonom serve`` prints one line per request on stderr."""
-    import logging
-
-    access = logging.getLogger("autonom.access")
-    if not access.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s",
-                                               "%Y-%m-%dT%H:%M:%S%z"))
-        access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    access.propagate = False
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from autonom import __version__
+from autonom import __version__, logs
 from autonom.errors import AutonomError
 from autonom.mcp import http as mcp_http
 from autonom.mcp import server as mcp_knowledge
@@ -146,14 +146,17 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
         started = time.perf_counter()
+        fields = logs.begin()  # the gateway notes the request's id and model in there
         response = await call_next(request)
         route = request.scope.get("route")
         label = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
         metrics.requests.labels(label, str(response.status_code)).inc()
         metrics.latency.labels(label).observe(elapsed)
-        ACCESS.info("%s %s %d %.0f ms", request.method, request.url.path,
-                    response.status_code, elapsed * 1000)
+        ACCESS.info("", extra={"fields": {
+            "method": request.method, "route": request.url.path,
+            "status": response.status_code, "model": fields.get("model", "-"),
+            "ms": round(elapsed * 1000)}})
         return response
 
     if settings.server.cors_origins:

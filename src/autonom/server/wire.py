@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from autonom import logs
 from autonom.server.state import state
 from autonom.services.gateway import CallContext, Gateway
 from autonom.store.keys import ApiKey
@@ -46,8 +47,10 @@ def call_context(request: Request, key: ApiKey | None, body: BaseModel,
         logged = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     except (ValueError, RecursionError):
         logged = {"note": "body nested too deeply to log"}
-    return CallContext(route=request.url.path, key=key,
-                       request_id=f"{prefix}-{secrets.token_hex(12)}", body=logged)
+    ctx = CallContext(route=request.url.path, key=key,
+                      request_id=f"{prefix}-{secrets.token_hex(12)}", body=logged)
+    logs.note(request_id=ctx.request_id, model=getattr(body, "model", None))
+    return ctx
 
 
 def gateway(request: Request) -> Gateway:

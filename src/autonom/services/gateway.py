@@ -9,6 +9,7 @@ missing from the log after a crash.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import deque
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from autonom import stated_schema
+from autonom import logs, stated_schema
 from autonom.backends.base import Backend
 from autonom.config import McpSettings, ServerSettings
 from autonom.errors import (
@@ -41,6 +42,9 @@ from autonom.tuning import experts
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
 
 T = TypeVar("T")
+
+
+log = logging.getLogger("autonom.gateway")
 
 
 def new_request_id() -> str:
@@ -178,6 +182,7 @@ class Gateway:
             self._slots.release()
 
     def _prepare(self, request: ChatRequest, ctx: CallContext) -> ChatRequest:
+        logs.note(request_id=ctx.request_id, model=request.model)
         self.rate.check(ctx.key)
         request = stated_schema.with_stated_schema(request)
         limits.check_request(request)
@@ -456,6 +461,10 @@ class Gateway:
         usage = usage or Usage()
         total = time.perf_counter() - started
         status = 499 if cancelled else (http_status(error) if error is not None else 200)
+        logs.note(request_id=ctx.request_id, model=request.model)
+        if status >= 500:  # the client sees the status; the operator needs the reason
+            log.warning("%s", self._error_text(error or RuntimeError("failed")),
+                        extra={"fields": {"route": ctx.route, "status": status}})
         self.rate.add_tokens(ctx.key, usage.total_tokens)
         if error is None and not cancelled:
             self.metrics.tokens.labels(request.model, "prompt").inc(usage.prompt_tokens)
