@@ -48,7 +48,9 @@ integration: install integration-deps
 # n8n (integrations/n8n, about 1.8 GB and 4 minutes to install) runs headless from there.
 JS := integrations/js
 N8N := integrations/n8n
-integration-deps: $(JS)/node_modules/.package-lock.json $(N8N)/node_modules/.package-lock.json
+OWUI := integrations/open-webui
+integration-deps: $(JS)/node_modules/.package-lock.json $(N8N)/node_modules/.package-lock.json \
+	$(OWUI)/.venv/.installed
 
 %/node_modules/.package-lock.json: %/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
@@ -56,6 +58,14 @@ integration-deps: $(JS)/node_modules/.package-lock.json $(N8N)/node_modules/.pac
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; }
 	npm ci --prefix $* --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Open WebUI (about 2.9 GB and 2 minutes to install) in its own virtual environment: its
+# pinned dependencies (transformers, chromadb, …) must not meet autonom's.
+$(OWUI)/.venv/.installed: $(OWUI)/requirements.txt
+	$(PYTHON) -m venv $(OWUI)/.venv
+	$(OWUI)/.venv/bin/python -m pip install --quiet --upgrade pip
+	$(OWUI)/.venv/bin/python -m pip install --quiet -r $(OWUI)/requirements.txt
 	touch $@
 
 # The web UI's tests drive Debian's Chromium (headless) through Playwright.
