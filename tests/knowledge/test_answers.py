@@ -37,11 +37,13 @@ def test_answerable_questions_get_the_fact_with_a_citation_of_the_right_document
 
 
 def test_unanswerable_questions_are_abstained_from_in_german(sample_kb):
-    abstained = [ask(sample_kb, case["question"]) for case in UNANSWERABLE]
-    assert sum(a.abstained for a in abstained) / len(UNANSWERABLE) >= 0.6
-    for answer in abstained:
+    answers = [ask(sample_kb, case["question"]) for case in UNANSWERABLE]
+    assert sum(a.abstained for a in answers) / len(UNANSWERABLE) >= 0.6
+    for answer in answers:
         if answer.abstained:
-            assert answer.citations == [] and "Dokumenten" in answer.answer
+            assert answer.citations == [] and answer.answer.startswith("Dazu steht nichts")
+        else:  # a near miss answered anyway still quotes what it answers from
+            assert answer.citations and answer.citations[0].quote
 
 
 def test_an_english_question_gets_an_english_abstention(sample_kb):
@@ -54,14 +56,16 @@ def test_the_newest_version_wins_and_the_answer_says_an_older_one_differs(sample
     assert "5,5 kW" in answer.answer and "4,0" not in answer.answer
     assert "ältere" in answer.answer
     assert answer.citations[0].source == "produkte/kp-55-datenblatt.md"
-    assert "produkte/archiv/kp-55-datenblatt-2023.md" not in {c.source for c in answer.citations}
+    assert "produkte/kp-55-datenblatt-2023.md" not in {c.source for c in answer.citations}
     assert any("kp-55-datenblatt-2023.md" in note for note in answer.notes)
 
 
 def test_no_answer_cites_the_superseded_sheet(sample_kb):
-    for case in ANSWERABLE:
-        answer = ask(sample_kb, case["question"])
-        assert all(c.source != "produkte/kp-55-datenblatt-2023.md" for c in answer.citations)
+    answers = [ask(sample_kb, case["question"]) for case in ANSWERABLE]
+    cited = {c.source for answer in answers for c in answer.citations}
+    assert "produkte/kp-55-datenblatt.md" in cited  # its successor is cited instead
+    assert "produkte/kp-55-datenblatt-2023.md" not in cited
+    assert sum(bool(a.citations) for a in answers) >= 0.8 * len(answers)
 
 
 def test_a_planted_instruction_in_a_document_changes_nothing(sample_kb):
@@ -75,6 +79,8 @@ def test_a_planted_instruction_in_a_document_changes_nothing(sample_kb):
 def test_json_has_exactly_the_documented_keys(sample_kb):
     answer = ask(sample_kb, "Wie viel wiegt die KP-55?").to_json()
     assert list(answer) == ["answer", "abstained", "citations", "model"]
+    assert answer["abstained"] is False and "kg" in answer["answer"]
+    assert answer["citations"] and answer["model"] == "extractive"
     assert all(list(c) == ["source", "quote"] for c in answer["citations"])
 
 

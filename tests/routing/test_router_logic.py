@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from autonom.backends.base import Capabilities
+from autonom.backends.fake import FakeRemote
 from autonom.config import BackendSettings, ComplexityAlias
 from autonom.errors import (
     CoolingDownError,
@@ -19,45 +19,7 @@ from autonom.routing.router import Router
 from autonom.types import ChatRequest, ChatResponse, Message
 
 
-class Scripted:
-    """Fails with the given errors first, then answers; counts calls."""
-
-    capabilities = Capabilities(embeddings=True, json_schema=True)
-
-    def __init__(self, name: str, errors: list[Exception] | None = None,
-                 models: tuple[str, ...] = ("m",), listed: tuple[str, ...] = ()) -> None:
-        self.name = name
-        self.errors = list(errors or [])
-        self.calls = 0
-        self.known = models
-        self.listed = listed
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        self.calls += 1
-        if self.errors:
-            raise self.errors.pop(0)
-        if request.model not in self.known:
-            raise ModelNotFoundError(f"model {request.model!r} not found")
-        return ChatResponse(model=request.model, finish_reason="stop",
-                            message=Message(role="assistant", content=f"von {self.name}"))
-
-    async def models(self) -> list[str]:
-        return list(self.listed)
-
-    async def health(self) -> None:
-        return None
-
-    def loaded(self) -> list:
-        return []
-
-    def unload(self, model: str) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-def make_router(backends: dict[str, Scripted], aliases=None, local=(), **settings) -> Router:
+def make_router(backends: dict[str, FakeRemote], aliases=None, local=(), **settings) -> Router:
     configs = {name: BackendSettings(kind="embedded") if name == "embedded" else
                BackendSettings(kind="openai", url="http://127.0.0.1:9/v1", **settings)
                for name in backends}
@@ -74,8 +36,8 @@ def ask(model: str, text: str = "Hallo") -> ChatRequest:
 
 
 def test_plain_names_go_where_the_model_is_offered():
-    embedded = Scripted("embedded", models=("lokal",))
-    box = Scripted("box", models=("qwen3:8b", "entdeckt"), listed=("entdeckt",))
+    embedded = FakeRemote("embedded", models=("lokal",))
+    box = FakeRemote("box", models=("qwen3:8b", "entdeckt"), listed=("entdeckt",))
     router = make_router({"embedded": embedded, "box": box}, local=("lokal",))
     assert asyncio.run(router.chat(ask("lokal"))).served_by == "lokal@embedded"
     assert asyncio.run(router.chat(ask("entdeckt"))).served_by == "entdeckt@box"
@@ -85,8 +47,8 @@ def test_plain_names_go_where_the_model_is_offered():
 
 
 def test_all_targets_missing_the_model_is_a_404_naming_both():
-    router = make_router({"embedded": Scripted("embedded", models=()),
-                          "box": Scripted("box", models=())},
+    router = make_router({"embedded": FakeRemote("embedded", models=()),
+                          "box": FakeRemote("box", models=())},
                          aliases={"a": ["x@box", "x@embedded"]})
     with pytest.raises(ModelNotFoundError) as caught:
         asyncio.run(router.chat(ask("a")))
@@ -95,10 +57,10 @@ def test_all_targets_missing_the_model_is_a_404_naming_both():
 
 def test_all_timeouts_are_a_timeout_and_a_refused_licence_stays_a_refusal():
     timeouts = [UpstreamTimeoutError("box: no answer in time", "box") for _ in range(2)]
-    router = make_router({"box": Scripted("box", timeouts)}, aliases={"a": ["m@box"]})
+    router = make_router({"box": FakeRemote("box", timeouts)}, aliases={"a": ["m@box"]})
     with pytest.raises(UpstreamTimeoutError):
         asyncio.run(router.chat(ask("a")))
-    refused = make_router({"embedded": Scripted("embedded", [PolicyError("licence")])},
+    refused = make_router({"embedded": FakeRemote("embedded", [PolicyError("licence")])},
                           aliases={"a": ["m@embedded"]})
     with pytest.raises(PolicyError):
         asyncio.run(refused.chat(ask("a")))
@@ -106,7 +68,7 @@ def test_all_timeouts_are_a_timeout_and_a_refused_licence_stays_a_refusal():
 
 def test_retries_stop_at_the_configured_number():
     errors = [UpstreamError("box: 503", "box") for _ in range(5)]
-    box = Scripted("box", errors)
+    box = FakeRemote("box", errors)
     router = make_router({"box": box}, aliases={"a": ["m@box"]}, retries=2)
     with pytest.raises(UpstreamError):
         asyncio.run(router.chat(ask("a")))
@@ -117,14 +79,14 @@ def test_retries_stop_at_the_configured_number():
 
 
 def test_a_non_retryable_failure_moves_on_without_retry_or_cooldown():
-    box = Scripted("box", [UpstreamError("box: 401 bad key", "box", retryable=False)])
-    spare = Scripted("spare")
+    box = FakeRemote("box", [UpstreamError("box: 401 bad key", "box", retryable=False)])
+    spare = FakeRemote("spare")
     router = make_router({"box": box, "spare": spare}, aliases={"a": ["m@box", "m@spare"]})
     assert asyncio.run(router.chat(ask("a"))).served_by == "m@spare"
     assert box.calls == 1 and router.states["box"].cooling_until == 0.0
 
 
-class Classifier(Scripted):
+class Classifier(FakeRemote):
     def __init__(self, verdict: str) -> None:
         super().__init__("embedded", models=("klein", "gross", "richter"))
         self.verdict = verdict
@@ -147,8 +109,8 @@ def test_a_classifier_model_can_call_an_easy_looking_request_hard(verdict, targe
 
 
 def test_probe_reports_each_backend_and_the_aliases_using_it():
-    router = make_router({"embedded": Scripted("embedded"),
-                          "box": Scripted("box", listed=("qwen3:8b",))},
+    router = make_router({"embedded": FakeRemote("embedded"),
+                          "box": FakeRemote("box", listed=("qwen3:8b",))},
                          aliases={"a": ["m@box", "m@embedded"],
                                   "auto": ComplexityAlias(simple="a", hard=["m@box"])})
     rows = {r["name"]: r for r in asyncio.run(router.probe())}
@@ -178,7 +140,7 @@ def test_a_model_asked_for_directly_fails_with_its_own_error():
     from autonom.errors import CapacityError, http_status
 
     busy = CapacityError("no room to load 'm': memory budget of 512 MB")
-    router = make_router({"embedded": Scripted("embedded", [busy])})
+    router = make_router({"embedded": FakeRemote("embedded", [busy])})
     with pytest.raises(CapacityError) as caught:
         asyncio.run(router.chat(ask("m")))
     assert caught.value is busy and http_status(caught.value) == 503
@@ -187,7 +149,7 @@ def test_a_model_asked_for_directly_fails_with_its_own_error():
     assert not str(missing.value).startswith("no backend could answer")
 
 
-class Slow(Scripted):
+class Slow(FakeRemote):
     """Answers after a short wait, so that requests overlap."""
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -195,7 +157,7 @@ class Slow(Scripted):
         return await super().chat(request)
 
 
-def _pool(members: dict[str, Scripted], **settings) -> Router:
+def _pool(members: dict[str, FakeRemote], **settings) -> Router:
     router = make_router(members, **settings)
     return Router({n: s.backend for n, s in router.states.items()},
                   {n: s.settings for n, s in router.states.items()}, {},
@@ -216,8 +178,8 @@ def test_a_pool_spreads_requests_over_its_members_by_load():
 
 
 def test_a_failing_pool_member_is_skipped_and_the_request_moves_on():
-    broken = Scripted("gpu#1", errors=[UpstreamError("connection refused", "gpu#1")] * 5)
-    members = {"gpu#1": broken, "gpu#2": Scripted("gpu#2"), "gpu#3": Scripted("gpu#3")}
+    broken = FakeRemote("gpu#1", errors=[UpstreamError("connection refused", "gpu#1")] * 5)
+    members = {"gpu#1": broken, "gpu#2": FakeRemote("gpu#2"), "gpu#3": FakeRemote("gpu#3")}
     router = _pool(members, retries=0, cooldown_s=30)
     answers = [asyncio.run(router.chat(ask("m@gpu"))).served_by for _ in range(6)]
     assert all(a in ("m@gpu#2", "m@gpu#3") for a in answers)
@@ -236,8 +198,8 @@ def test_pool_settings_need_urls_or_url_not_both():
 
 
 def test_a_programming_error_in_a_backend_surfaces_instead_of_falling_back():
-    broken = Scripted("a", errors=[TypeError("unsupported operand")])
-    spare = Scripted("b")
+    broken = FakeRemote("a", errors=[TypeError("unsupported operand")])
+    spare = FakeRemote("b")
     router = make_router({"a": broken, "b": spare}, aliases={"fest": ["m@a", "m@b"]})
     with pytest.raises(TypeError, match="unsupported operand"):
         asyncio.run(router.chat(ask("fest")))
@@ -245,8 +207,8 @@ def test_a_programming_error_in_a_backend_surfaces_instead_of_falling_back():
 
 
 def test_an_os_error_still_falls_back():
-    broken = Scripted("a", errors=[ConnectionResetError("reset by peer")])
-    spare = Scripted("b")
+    broken = FakeRemote("a", errors=[ConnectionResetError("reset by peer")])
+    spare = FakeRemote("b")
     router = make_router({"a": broken, "b": spare}, aliases={"fest": ["m@a", "m@b"]})
     answer = asyncio.run(router.chat(ask("fest")))
     assert answer.message.content == "von b"

@@ -19,21 +19,31 @@ class FakeBackend:
     """Answers with a fixed text or ``reply(request)``; records every request it saw.
 
     With a JSON schema in the options it answers ``{}``-shaped JSON built from the schema's
-    required properties, so structured-output code paths can be exercised.
+    required properties, so structured-output code paths can be exercised. ``errors`` are
+    raised first, one per call (a backend that fails, then recovers); ``calls`` counts every
+    call, failed ones included.
     """
 
     name = "fake"
     capabilities = Capabilities(embeddings=True, json_schema=True)
 
     def __init__(self, reply: Reply = "Hallo! Ich bin ein Testmodell.",
-                 models: tuple[str, ...] = ("fake",), dim: int = 8) -> None:
+                 models: tuple[str, ...] = ("fake",), dim: int = 8, *,
+                 name: str | None = None, errors: list[BaseException] | None = None) -> None:
         self.reply = reply
-        self.models = models
+        self.known = models
         self.dim = dim
         self.requests: list[ChatRequest] = []
+        self.errors = list(errors or [])
+        self.calls = 0
+        if name is not None:
+            self.name = name
 
     def _text(self, request: ChatRequest) -> str:
-        if request.model not in self.models:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        if request.model not in self.known:
             raise ModelNotFoundError(f"model {request.model!r} not found")
         self.requests.append(request)
         schema = request.options.json_schema
@@ -89,3 +99,26 @@ def _example(schema: dict) -> object:
     kind = schema.get("type")
     return {"integer": 0, "number": 0.0, "boolean": False, "array": [],
             "object": {}}.get(kind, "") if isinstance(kind, str) else ""
+
+
+class FakeRemote(FakeBackend):
+    """A fake model server on another machine, as the router sees Ollama or vLLM: besides
+    answering, it lists its models (``listed``) and answers health checks; with ``down``
+    set, both fail with that error."""
+
+    def __init__(self, name: str, errors: list[BaseException] | None = None,
+                 models: tuple[str, ...] = ("m",), listed: tuple[str, ...] = (),
+                 reply: Reply | None = None, down: BaseException | None = None) -> None:
+        super().__init__(f"von {name}" if reply is None else reply, models, name=name,
+                         errors=errors)
+        self.listed = listed
+        self.down = down
+
+    async def models(self) -> list[str]:
+        if self.down is not None:
+            raise self.down
+        return list(self.listed)
+
+    async def health(self) -> None:
+        if self.down is not None:
+            raise self.down
