@@ -212,5 +212,8 @@ def test_the_server_log_has_one_line_per_request_and_no_library_debug(rag_server
                               "messages": [{"role": "user", "content": SALES_QUESTION}]})
     assert response.status_code == 200
     log = (rag_server.home / "serve.log").read_text(encoding="utf-8", errors="replace")
-    assert "POST /v1/chat/completions 200" in log and "GET /health 200" in log
-    assert "DEBUG" not in log
+    [line] = [x for x in log.splitlines() if f"request={response.json()['id']} " in x]
+    assert ("logger=autonom.access" in line and " method=POST route=/v1/chat/completions "
+            "status=200 model=rag:vertrieb ms=" in line)
+    assert "method=GET route=/health status=200" in log
+    assert "DEBUG" not in log and "level=debug" not in log
