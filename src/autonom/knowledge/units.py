@@ -35,7 +35,21 @@ _WORD_BEFORE_DOT = re.compile(r"([^\W\d_]+(?:\.[^\W\d_]+)*)\.\s*$")
 def _segmenter():
     import pysbd
 
-    return pysbd.Segmenter(language="de", clean=False, char_span=True)
+    return pysbd.Segmenter(language="de", clean=False)
+
+
+def _segments(flat: str) -> list[tuple[int, int]]:
+    """pysbd's sentences of ``flat`` as spans, found in order. (pysbd's own ``char_span``
+    compiles a regular expression per sentence, which cost more than the split itself, and
+    it can return overlapping spans.)"""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for sentence in _segmenter().segment(flat):
+        found = flat.find(sentence, position)
+        if found >= 0:
+            position = found + len(sentence)
+            spans.append((found, position))
+    return spans
 
 
 def unit_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -76,7 +90,7 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     # a line break inside a paragraph is wrapping, not a sentence end (same length: the
     # spans stay those of the document text)
     flat = piece.replace("\n", " ")
-    spans = [(start + s.start, start + s.end) for s in _segmenter().segment(flat)]
+    spans = [(start + s, start + e) for s, e in _segments(flat)]
     merged: list[tuple[int, int]] = []
     for s, e in spans:
         if merged and _continues(text[merged[-1][0]:merged[-1][1]], text[s:e]):
