@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from autonom.store import request_log
-from server_support import free_port
+from server_support import free_port, stop_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.integration]
 
@@ -93,12 +93,7 @@ def webui(rag_server, tmp_path_factory) -> Iterator[OpenWebUI]:
         assert signin.status_code == 200, signin.text
         yield OpenWebUI(url, signin.json()["token"])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+        stop_server(process)
 
 
 def test_lists_autonoms_models_and_collections_through_both_connections(webui, rag_server):
