@@ -5,13 +5,19 @@ below imports anything above it. Checked on the import statements of every modul
 from __future__ import annotations
 
 import ast
+import dataclasses
+import importlib
+import inspect
+from enum import Enum
 from pathlib import Path
+
+from pydantic import BaseModel
 
 import autonom
 
 SRC = Path(autonom.__file__).parent
 FRONT_DOORS = ("autonom.cli", "autonom.server", "autonom.ui", "autonom.mcp.server",
-               "autonom.__main__")
+               "autonom.mcp.http", "autonom.__main__")
 SERVICES = ("autonom.services",)
 
 
@@ -62,3 +68,82 @@ def test_the_checks_see_the_layers() -> None:
     found = dict(modules())
     assert "autonom.services.gateway" in found["autonom.server.app"]
     assert "autonom.services.grounding" in found["autonom.mcp.server"]
+
+
+# -- what front doors may take from below the service layer ------------------------------
+
+SHARED = ("autonom.types", "autonom.errors", "autonom.config", "autonom.logs",
+          "autonom.metrics", "autonom.streams")
+"""The vocabulary every layer speaks: request and answer types, errors, settings, logs,
+counters, stream helpers."""
+PURE = ("autonom.catalog", "autonom.evals.report", "autonom.evals.metrics",
+        "autonom.knowledge.hygiene_html", "autonom.redteam.report", "autonom.redteam.attacks",
+        "autonom.examples")
+"""Libraries that compute or render from the values they are given (the model catalog and
+its arithmetic, report pages, metric gates, attack payloads) or are programs of their own
+(the example ERP server): no store, no model, no rule shared by the doors."""
+
+
+def runtime_imports(path: Path) -> list[tuple[str, str | None]]:
+    """(module, name) of every import of ``path`` outside ``if TYPE_CHECKING:`` blocks;
+    name None for ``import autonom.x``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+                   for stmt in node.body for n in ast.walk(stmt)}
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found += [(node.module, alias.name) for alias in node.names]
+    return [(m, n) for m, n in found if m.startswith("autonom")]
+
+
+def is_data(value: object) -> bool:
+    """A type that holds data (a dataclass, pydantic model, enum, named tuple, protocol,
+    exception) or a constant — nothing that does work."""
+    if isinstance(value, type):
+        return (dataclasses.is_dataclass(value) or issubclass(value, BaseModel | Enum | tuple
+                                                              | BaseException)
+                or getattr(value, "_is_protocol", False))
+    return not callable(value) and not inspect.ismodule(value)
+
+
+def reaches_around(module: str, name: str | None) -> str | None:
+    """Why a front door's import goes around the service layer (None: it does not)."""
+    allowed = (*FRONT_DOORS, *SERVICES, *SHARED, *PURE)
+    if name is not None:
+        try:
+            submodule = importlib.import_module(f"{module}.{name}")
+        except ImportError:
+            pass
+        else:
+            return None if within(submodule.__name__, allowed) else f"imports {submodule.__name__}"
+    if module == "autonom":
+        return None if name in (None, "__version__") else f"takes {name} from autonom"
+    if within(module, allowed):
+        return None
+    if name is None:
+        return f"imports {module}"
+    value = getattr(importlib.import_module(module), name)
+    return None if is_data(value) else f"takes {name} from {module}"
+
+
+def test_front_doors_reach_capabilities_only_through_the_service_layer() -> None:
+    wrong = [f"{module_name(path)} {why}" for path in sorted(SRC.rglob("*.py"))
+             if within(module_name(path), FRONT_DOORS)
+             for module, name in runtime_imports(path)
+             if (why := reaches_around(module, name)) is not None]
+    assert wrong == []
+
+
+def test_the_front_door_check_tells_data_from_work() -> None:
+    assert reaches_around("autonom.store.keys", "ApiKey") is None
+    assert reaches_around("autonom.store.keys", "SCOPES") is None
+    assert reaches_around("autonom.store.keys", "KeyStore") is not None
+    assert reaches_around("autonom.knowledge.hygiene", "check") is not None
+    assert reaches_around("autonom.store", "request_log") is not None
+    assert reaches_around("autonom.evals", "report") is None

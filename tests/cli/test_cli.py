@@ -79,6 +79,11 @@ def test_run_answers_once(capsys, with_model):
     assert code == 0, err
     assert out.strip()
     assert "tokens/s" in err
+    code, out, err = cli(capsys, "logs", "--jsonl")  # the same request path as the API's
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["route"], r["model"], r["status"]) for r in rows] == [
+        ("autonom run", with_model, 200)]
 
 
 def test_run_with_system_prompt_and_json_schema(capsys, with_model, tmp_path):

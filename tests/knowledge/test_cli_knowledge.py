@@ -70,6 +70,12 @@ def test_docs_list_show_and_rm(capsys, indexed):
     by_source = {d["source"]: d for d in listing["documents"]}
     assert by_source["produkte/kp-55-datenblatt.md"]["date"] == "2026-03"
     assert by_source["produkte/kp-55-datenblatt-2023.md"]["superseded"]
+    old = by_source["produkte/kp-55-datenblatt-2023.md"]
+    assert old["outdated"] and old["replaced_by"] == "produkte/kp-55-datenblatt.md"
+    assert not by_source["produkte/kp-55-datenblatt.md"]["outdated"]
+    assert main(["docs", "list", "-c", "pumpenwerk"]) == 0
+    table = capsys.readouterr().out
+    assert "outdated by produkte/kp-55-datenblatt.md" in table.replace("\n", " ")
     assert by_source["berichte/lieferantenhinweis.md"]["flagged_chunks"] == 1
     assert main(["docs", "show", "prozesse/wartungsvertrag.md", "-c", "pumpenwerk"]) == 0
     assert "890 €" in capsys.readouterr().out

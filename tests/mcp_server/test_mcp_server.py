@@ -205,7 +205,7 @@ def test_http_guard_refuses_missing_keys_bad_origins_and_foreign_hosts(rag_serve
     url = f"{rag_server.url}/mcp"
     good = {**_ACCEPT, **rag_server.headers("sales")}
     cases = [
-        ({**_ACCEPT}, 401, "missing, invalid or revoked API key"),
+        ({**_ACCEPT}, 401, "missing API key"),
         ({**_ACCEPT, "Authorization": "Bearer sk-autonom-falsch"}, 401, "invalid"),
         ({**_ACCEPT, **rag_server.headers("revoked")}, 401, "revoked"),
         ({**_ACCEPT, **rag_server.headers("embed")}, 403, "lacks the 'chat' scope"),
@@ -231,7 +231,7 @@ def test_http_client_without_a_key_cannot_connect(rag_server):
 
     with pytest.raises(Exception) as caught:
         run(scenario())
-    assert "missing, invalid or revoked API key" in repr(caught.value)
+    assert "missing API key" in repr(caught.value)
 
 
 def _new_key(server, name, scopes, grants, rpm=None):

@@ -149,7 +149,7 @@ def test_experts_through_the_cli(expert_home):
     answered = autonom(expert_home, "run", "experts:firma", question, timeout=300)
     assert answered.returncode == 0, answered.stderr
     assert "2 %" in answered.stdout and "konditionen.md" in answered.stdout
-    assert "→ vertrieb" in answered.stderr
+    assert "answered by experts:firma/vertrieb (" in answered.stderr
     unknown = autonom(expert_home, "run", "experts:nichtda", "Hallo?", timeout=300)
     assert unknown.returncode != 0 and "no expert set 'nichtda'" in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1

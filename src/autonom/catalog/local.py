@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from autonom.catalog.catalog import Attention, Experts, ModelFacts, Source, find
 from autonom.catalog.fit import Quant
 from autonom.errors import InvalidModelFileError
-from autonom.models.gguf_file import GGUFInfo
+from autonom.models.gguf_file import GGUFInfo, read_gguf
 
 # Where the GGUF metadata gives the window but not which layers use it, the architecture's
 # fixed pattern (local layers per group of layers).
 _PATTERNS = {"gemma3": (5, 6), "gemma3n": (5, 6), "cohere2": (3, 4), "llama4": (3, 4)}
+
+
+def facts_from_file(path: Path, label: str) -> tuple[ModelFacts, Quant]:
+    """:func:`facts_from_gguf` of a GGUF file on this machine."""
+    return facts_from_gguf(read_gguf(path, label), label)
 
 
 def facts_from_gguf(info: GGUFInfo, label: str) -> tuple[ModelFacts, Quant]:

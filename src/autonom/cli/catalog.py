@@ -97,10 +97,9 @@ def _targets(model: str | None,
         return [(facts, q) for facts in catalog.load() for q in chosen]
     local = _local_file(model)
     if local is not None:  # a file on this machine: its own metadata and size
-        from autonom.catalog.local import facts_from_gguf
-        from autonom.models.gguf_file import read_gguf
+        from autonom.catalog.local import facts_from_file
 
-        facts, own = facts_from_gguf(read_gguf(local, model), model)
+        facts, own = facts_from_file(local, model)
         pairs: list[tuple[catalog.ModelFacts, str | fit.Quant]] = [(facts, own)]
         return pairs + ([(facts, q) for q in chosen] if quants else [])
     found = catalog.find(model)

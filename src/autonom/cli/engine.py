@@ -16,9 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from autonom.cli import console
 from autonom.config import load_settings
-from autonom.engine import builds, native
-from autonom.errors import AutonomError
-from autonom.services import Services
+from autonom.engine.builds import NATIVE, PREBUILT, Build, Status
+from autonom.services import Services, engine
 
 engine_app = typer.Typer(
     rich_markup_mode=None,
@@ -40,19 +39,17 @@ def build(
     settings = load_settings()
     services = Services(settings)
     model = settings.default_model
-    native.preflight(settings.home)
-    try:
-        services.registry.resolve(model)
-    except AutonomError:
+    engine.preflight(settings)
+    if services.registered(model) is None:
         console.err.print(f"fetching {model} for the self-test …")
         with console.progress() as bar:
             services.pull(model, progress=bar, warn=console.warn)
     started = time.monotonic()
     console.err.print(f"building the engine for this CPU; log: "
-                      f"{builds.engine_dir(settings.home) / 'build.log'}")
+                      f"{engine.build_log(settings)}")
     with _bar() as report:
-        made = native.build(settings.home, source=source, jobs=jobs, model=model,
-                            switch=switch, progress=report)
+        made = engine.build(settings, source=source, jobs=jobs, switch=switch,
+                            progress=report)
     minutes = (time.monotonic() - started) / 60
     console.out.print(f"native engine built in {minutes:.0f} min and tested: "
                       f"{_speedup(made)}")
@@ -66,8 +63,8 @@ def build(
 def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
            ) -> None:
     """Which engine build new processes load, its CPU features and measured speeds."""
-    info = builds.status(load_settings())
-    rows = [_row(builds.PREBUILT, info), _row(builds.NATIVE, info)]
+    info = engine.status(load_settings())
+    rows = [_row(PREBUILT, info), _row(NATIVE, info)]
     if as_json:
         console.out.print_json(json.dumps({
             "active": info.choice.build.kind, "reason": info.choice.reason,
@@ -92,19 +89,18 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 def use(build: Annotated[str, typer.Argument(help="prebuilt or native")]) -> None:
     """Choose the engine build that new processes load."""
     settings = load_settings()
-    choice = builds.use(settings, build)
+    choice, warning = engine.use(settings, build)
     console.out.print(f"active: {choice.build.kind} (running servers keep their engine until "
                       "restarted)")
-    if settings.engine.build is not None:
-        console.warn(f"engine.build is set to {settings.engine.build!r} (AUTONOM_ENGINE__BUILD "
-                     "or autonom.toml) and takes precedence")
+    if warning is not None:
+        console.warn(warning)
 
 
-def _row(kind: str, info: builds.Status) -> dict[str, Any]:
+def _row(kind: str, info: Status) -> dict[str, Any]:
     measured = info.measured(kind) or {}
     built = None
     version: str | None = info.version
-    if kind == builds.NATIVE:
+    if kind == NATIVE:
         facts = info.native.facts if info.native else {}
         version = facts.get("version")
         if facts.get("built_at"):
@@ -131,7 +127,7 @@ def _tps(row: dict[str, Any], scenario: str, what: str) -> str:
     return f"{value:.0f} tok/s" if value else "-"
 
 
-def _speedup(made: builds.Build) -> str:
+def _speedup(made: Build) -> str:
     mine = (made.facts.get("selftest") or {}).get("speed") or {}
     theirs = (made.facts.get("prebuilt") or {}).get("speed") or {}
     parts = []

@@ -9,18 +9,17 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from autonom.cli import console
 from autonom.config import load_settings
-from autonom.errors import InvalidRequestError
 from autonom.evals import metrics, report
 from autonom.services import Services
+from autonom.services import bench as bench_service
 from autonom.services import evals as eval_service
-from autonom.services.gateway import Gateway
-from autonom.store.evals import EvalStore, RunData
+from autonom.store.evals import RunData
 
 eval_app = typer.Typer(
     rich_markup_mode=None,
@@ -72,10 +71,7 @@ def run(
         for label, skipped in plan.skipped():
             console.err.print(f"{label}: {skipped} case(s) without a collection skipped "
                               "(extractive answers come only from documents)")
-        gateway = Gateway(services.router, services.db, settings.server,
-                          knowledge=services.knowledge, mcp=settings.mcp,
-                          max_concurrent=services.max_in_flight,
-                      experts_home=services.settings.home)
+        gateway = services.gateway()
         with console.counting(f"{plan.eval_set.name}: {len(plan.targets)} model(s)",
                               plan.total) as advance:
             runs = asyncio.run(eval_service.execute(services, gateway, plan, advance))
@@ -124,7 +120,7 @@ def compare(
 ) -> None:
     """What changed between two runs: metrics, and case by case."""
     gate = metrics.parse_gate(fail_if) if fail_if else None
-    store = EvalStore(_services().db)
+    store = _services().runs
     a, b = store.load(before), store.load(after)
     diff = report.compare(a, b)
     if as_json:
@@ -166,7 +162,7 @@ def list_runs(
     as_json: AsJson = False,
 ) -> None:
     """The latest eval and bench runs."""
-    runs = EvalStore(_services().db).runs(limit=limit)
+    runs = _services().runs.runs(limit=limit)
     if as_json:
         console.out.print_json(json.dumps([{
             "id": r.id, "kind": r.kind, "label": r.label, "dataset": r.dataset,
@@ -188,7 +184,7 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """One run: its summary and every case."""
-    data = EvalStore(_services().db).load(run_id)
+    data = _services().runs.load(run_id)
     if as_json:
         console.out.print_json(json.dumps(report.to_json([data]), ensure_ascii=False))
         return
@@ -205,7 +201,7 @@ def write_report(
     out: Annotated[Path, typer.Option(help="folder for the JSON and HTML files")] = Path("."),
 ) -> None:
     """Write the HTML and JSON report for stored runs."""
-    store = EvalStore(_services().db)
+    store = _services().runs
     runs = [store.load(r) for r in run_ids]
     paths = report.write(runs, out, "eval-" + "-".join(d.run.id for d in runs))
     console.out.print(f"report: {paths[1]}  (JSON: {paths[0]})")
@@ -245,56 +241,12 @@ def bench(
 ) -> None:
     """Load-test a chat endpoint: requests/s, tokens/s, TTFT, TPOT, ITL and E2E latency
     percentiles per concurrency level (definitions as in vLLM's serving benchmark)."""
-    from autonom.evals import loadgen
-    from autonom.store.evals import ResultRow, RunRecord, new_run_id
-
-    if api not in ("openai", "ollama"):
-        raise InvalidRequestError("--api must be openai or ollama")
-    try:
-        levels = [int(c) for c in concurrency.split(",") if c.strip()]
-    except ValueError as exc:
-        raise InvalidRequestError(f"invalid --concurrency {concurrency!r}: use e.g. 1,4,8") \
-            from exc
-    if not levels or not 1 <= requests <= loadgen.MAX_REQUESTS or prompt_tokens < 1 \
-            or max_tokens < 1 or any(not 1 <= c <= loadgen.MAX_CONCURRENCY for c in levels):
-        raise InvalidRequestError(
-            f"levels must be 1 to {loadgen.MAX_CONCURRENCY}, --requests 1 to "
-            f"{loadgen.MAX_REQUESTS}, token counts at least 1")
-    url = loadgen.check_target(target, allow_remote)
     services = _services()
-    config = loadgen.BenchConfig(url=url, model=model or services.settings.default_model,
-                                 api=api, prompt_tokens=prompt_tokens,  # type: ignore[arg-type]
-                                 max_tokens=max_tokens, timeout_s=timeout, api_key=api_key,
-                                 salt=new_run_id())
-    summaries: list[Any] = []
-    rows: list[Any] = []
-
-    async def all_levels() -> None:
-        nonlocal config
-        config = await loadgen.calibrate(config)  # also the uncounted warm-up request
-        offset = 0
-        for conc in levels:
-            with console.counting(f"concurrency {conc}", requests) as advance:
-                summary, results = await loadgen.level(config, conc, requests, advance,
-                                                       offset, max_seconds)
-            summaries.append(summary)
-            rows.extend(ResultRow(
-                case_id=f"c{conc}-{i}", round=conc, correct=r.ok, hallucinated=False,
-                abstained=False, citation_ok=None, schema_ok=None, error=r.error,
-                ttft_ms=None if r.ttft_s is None else r.ttft_s * 1000,
-                total_ms=r.e2el_s * 1000, output_tokens=r.output_tokens, answer="",
-                detail={"prompt_tokens": r.prompt_tokens}) for i, r in enumerate(results))
-            offset += requests
-
-    asyncio.run(all_levels())
-    record = RunRecord(kind="bench", label=f"{config.model} @ {url}",
-                       dataset=f"synthetic ~{prompt_tokens} → ≤{max_tokens} tokens",
-                       batch=new_run_id(),
-                       settings={"url": url, "api": api, "model": config.model,
-                                 "levels": levels, "requests": requests,
-                                 "prompt_tokens": prompt_tokens, "max_tokens": max_tokens},
-                       summary={"levels": summaries})
-    EvalStore(services.db).save(record, rows)
+    checked = bench_service.plan(
+        services, target, model=model, api=api, concurrency=concurrency, requests=requests,
+        prompt_tokens=prompt_tokens, max_tokens=max_tokens, timeout_s=timeout,
+        max_seconds=max_seconds, api_key=api_key, allow_remote=allow_remote)
+    record, summaries = asyncio.run(bench_service.run(services, checked, console.counting))
     folder = out or services.settings.reports_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{record.id}.json"

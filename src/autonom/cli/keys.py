@@ -13,12 +13,11 @@ from autonom.cli import console
 from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.services import Services
-from autonom.store import Database, request_log
-from autonom.store.keys import KeyStore, parse_collections, parse_scopes
+from autonom.services.access import Access
 
 
-def _db() -> Database:
-    return Services(load_settings()).db
+def _access() -> Access:
+    return Services(load_settings()).access
 
 
 keys_app = typer.Typer(
@@ -37,8 +36,7 @@ def keys_create(
         help="document collections it may read, comma-separated ('*': all)")] = "",
 ) -> None:
     """Create an API key; its secret is printed once and never stored."""
-    key, secret = KeyStore(_db()).create(name, parse_scopes(scopes), rpm, tpm,
-                                         parse_collections(collections))
+    key, secret = _access().create(name, scopes, collections, rpm, tpm)
     console.err.print(f"created {key.id} ({key.name}, scopes {','.join(sorted(key.scopes))}, "
                       f"collections {_grants(key.collections)}); the key is shown only now:")
     print(secret)
@@ -55,7 +53,7 @@ def keys_grant(
     remove: Annotated[bool, typer.Option("--remove", help="take the grants away")] = False,
 ) -> None:
     """Let a key read document collections (or, with --remove, no longer)."""
-    key = KeyStore(_db()).grant(key_id, parse_collections(collections), revoke=remove)
+    key = _access().grant(key_id, collections, remove=remove)
     console.out.print(f"{key.id} ({key.name}) may read: {_grants(key.collections)}")
 
 
@@ -66,7 +64,7 @@ def keys_list() -> None:
              str(k.rpm or "-"), str(k.tpm or "-"),
              time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at)),
              "active" if k.active else "revoked"]
-            for k in KeyStore(_db()).list()]
+            for k in _access().list_keys()]
     console.table(["ID", "NAME", "SCOPES", "COLLECTIONS", "RPM", "TPM", "CREATED", "STATUS"],
                   rows)
 
@@ -74,7 +72,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="key id or name")]) -> None:
     """Revoke an API key at once."""
-    key = KeyStore(_db()).revoke(key_id)
+    key = _access().revoke(key_id)
     console.out.print(f"revoked {key.id} ({key.name})")
 
 
@@ -88,16 +86,16 @@ def logs(
     jsonl: Annotated[bool, typer.Option("--jsonl", help="export as JSON lines")] = False,
 ) -> None:
     """List, filter, show or export the request log."""
-    db = _db()
+    access = _access()
     if entry is not None:
-        found = request_log.get(db, entry)
+        found = access.logged(entry)
         if found is None:
             raise InvalidRequestError(f"no logged request {entry!r}")
         print(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
         return
     start = None if since is None else time.time() - _since_seconds(since)
-    entries = request_log.query(db, model=model, key_id=key, since=start, status=status,
-                                limit=None if jsonl else limit)
+    entries = access.log(model=model, key_id=key, since=start, status=status,
+                         limit=None if jsonl else limit)
     if jsonl:
         for e in reversed(entries):
             print(json.dumps(e.to_dict(), ensure_ascii=False))

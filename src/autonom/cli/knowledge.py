@@ -20,9 +20,8 @@ from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.knowledge import hygiene_html
 from autonom.knowledge.answer import Answer
-from autonom.knowledge.hygiene import check as hygiene_check
 from autonom.knowledge.ingest import IngestReport
-from autonom.services import Services
+from autonom.services import Services, documents
 
 Collection = Annotated[str | None, typer.Option(
     "--collection", "-c", help="collection name (default: knowledge.default_collection)")]
@@ -146,9 +145,7 @@ def hygiene(
 ) -> None:
     """Check a collection: duplicates, superseded versions, conflicting facts, unreadable or
     undated files, planted instructions — each with files and lines."""
-    services = _services()
-    knowledge = services.knowledge
-    report = hygiene_check(knowledge.store, knowledge.collection_name(collection))
+    report = documents.hygiene(_services().knowledge, collection)
     if html is not None:
         try:
             html.write_text(hygiene_html.render(report), encoding="utf-8")
@@ -174,28 +171,32 @@ docs_app = typer.Typer(
     help="List, show and remove indexed documents.", no_args_is_help=True)
 
 
+def _flags(listed: documents.Listed) -> str:
+    replaced = f" by {listed.replaced_by}" if listed.replaced_by else ""
+    return " ".join(flag for flag, on in ((f"outdated{replaced}", listed.outdated),
+                                          ("injection", listed.record.flagged)) if on)
+
+
 @docs_app.command("list")
 def docs_list(collection: Collection = None, as_json: AsJson = False) -> None:
     """Documents of a collection: date, chunks, flags; and files that were skipped."""
-    services = _services()
-    name = services.knowledge.collection_name(collection)
-    services.knowledge.store.collection(name)
-    documents = services.knowledge.store.documents(name)
-    skipped = services.knowledge.store.skipped(name)
+    found = documents.listing(_services().knowledge, collection)
     if as_json:
         console.out.print_json(json.dumps({
-            "collection": name,
+            "collection": found.name,
             "documents": [{"source": d.source, "title": d.title, "format": d.format,
                            "date": d.doc_date, "version": d.version,
-                           "superseded": d.superseded, "chunks": d.chunk_count,
+                           "superseded": d.superseded, "outdated": listed.outdated,
+                           "replaced_by": listed.replaced_by, "chunks": d.chunk_count,
                            "flagged_chunks": d.flagged, "sha256": d.sha256,
-                           "size_bytes": d.size_bytes} for d in documents],
-            "skipped": [{"source": s, "reason": r} for s, r in skipped]}, ensure_ascii=False))
+                           "size_bytes": d.size_bytes}
+                          for listed in found.documents for d in [listed.record]],
+            "skipped": [{"source": s, "reason": r} for s, r in found.skipped]},
+            ensure_ascii=False))
         return
-    rows = [[d.source, d.doc_date or "-", str(d.chunk_count),
-             " ".join(f for f, on in (("superseded", d.superseded), ("injection", d.flagged))
-                      if on), (d.title or "")[:50]] for d in documents]
-    rows += [[s, "-", "0", "skipped: " + r, ""] for s, r in skipped]
+    rows = [[d.source, d.doc_date or "-", str(d.chunk_count), _flags(listed),
+             (d.title or "")[:50]] for listed in found.documents for d in [listed.record]]
+    rows += [[s, "-", "0", "skipped: " + r, ""] for s, r in found.skipped]
     console.table(["source", "date", "chunks", "flags", "title"], rows)
 
 

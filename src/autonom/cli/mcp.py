@@ -16,14 +16,12 @@ from typing import Annotated, Any
 import typer
 
 from autonom.cli import console
-from autonom.config import McpSettings, load_settings
+from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
-from autonom.mcp import loop
-from autonom.mcp.client import RemoteTool, connect
-from autonom.mcp.policy import judge
-from autonom.mcp.toolbox import Toolbox, dumps
-from autonom.services import Services
-from autonom.store.tool_calls import ToolLedger
+from autonom.mcp.client import RemoteTool
+from autonom.mcp.policy import Verdict
+from autonom.services import Services, mcp_tools
+from autonom.services.gateway import CallContext
 from autonom.types import ChatRequest, GenerationOptions, Message
 
 mcp_app = typer.Typer(
@@ -72,7 +70,7 @@ def list_servers(as_json: AsJson = False) -> None:
         console.out.print("no MCP servers configured: add [mcp.servers.NAME] to autonom.toml",
                           markup=False)
         return
-    listing = asyncio.run(_inventory(settings, ToolLedger(services.db)))
+    listing = asyncio.run(mcp_tools.inventory(services))
     if as_json:
         print(json.dumps(listing, ensure_ascii=False, indent=2))
         return
@@ -86,29 +84,6 @@ def list_servers(as_json: AsJson = False) -> None:
     console.table(["SERVER", "TOOL", "KIND", "STATUS"], rows)
 
 
-async def _inventory(settings: McpSettings, ledger: ToolLedger) -> list[dict[str, Any]]:
-    listing = []
-    for name, server in settings.servers.items():
-        entry: dict[str, Any] = {"server": name, "transport": "stdio" if server.command
-                                 else "http", "error": None, "tools": []}
-        try:
-            async with connect(name, server) as conn:
-                remote = await conn.tools()
-        except Exception as exc:  # one bad server must not hide the others
-            entry["error"] = str(exc)
-            listing.append(entry)
-            continue
-        pins = ledger.pins(name)
-        for tool in remote:
-            verdict = judge(tool, server, pins.get(tool.name))
-            entry["tools"].append({"name": tool.name, "read_only": tool.read_only,
-                                   "state": verdict.state, "asks": verdict.asks,
-                                   "status": verdict.explain(), "sha256": tool.sha256,
-                                   "description": tool.description})
-        listing.append(entry)
-    return listing
-
-
 @mcp_app.command("approve")
 def approve(
     server: Annotated[str, typer.Argument(help="server name from [mcp.servers]")],
@@ -116,25 +91,8 @@ def approve(
                                                            show_default=False)] = None,
 ) -> None:
     """Approve tools as the server describes them now (pins their definitions by hash)."""
-    services = _services()
-    settings = services.settings.mcp
-    if server not in settings.servers:
-        raise InvalidRequestError(f"no MCP server {server!r} in the configuration")
-    ledger = ToolLedger(services.db)
-
-    async def current() -> list[RemoteTool]:
-        async with connect(server, settings.servers[server]) as conn:
-            return await conn.tools()
-
-    remote = {t.name: t for t in asyncio.run(current())}
-    wanted = tool_names or sorted(remote)
-    missing = [t for t in wanted if t not in remote]
-    if missing:
-        raise InvalidRequestError(f"server {server!r} has no tool {missing[0]!r}")
-    for name in wanted:
-        tool = remote[name]
-        ledger.pin(server, name, tool.sha256, tool.definition)
-        console.out.print(f"approved {server}.{name} (sha256 {tool.sha256[:12]})")
+    for tool in asyncio.run(mcp_tools.approve(_services(), server, tool_names)):
+        console.out.print(f"approved {server}.{tool.name} (sha256 {tool.sha256[:12]})")
 
 
 @mcp_app.command("calls")
@@ -145,12 +103,12 @@ def calls(
     as_json: AsJson = False,
 ) -> None:
     """The tool-call log, newest first: arguments, outcome, result size, duration."""
-    records = ToolLedger(_services().db).calls(request_id, limit)
+    records = mcp_tools.calls(_services(), request_id, limit)
     if as_json:
         print(json.dumps([r.__dict__ for r in records], ensure_ascii=False, indent=2))
         return
     rows = [[time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)),
-             f"{r.server}.{r.tool}", "-" if r.arguments is None else dumps(r.arguments)[:60],
+             f"{r.server}.{r.tool}", "-" if r.arguments is None else _json(r.arguments)[:60],
              r.outcome + (" (flagged)" if r.flagged else ""), str(r.result_chars),
              f"{r.duration_ms:.0f}"] for r in records]
     console.table(["TIME", "TOOL", "ARGUMENTS", "OUTCOME", "CHARS", "MS"], rows)
@@ -161,45 +119,45 @@ def calls(
 def run_with_tools(services: Services, model: str, servers: list[str], prompt: str | None,
                    system: str | None, options: GenerationOptions) -> None:
     """Answer PROMPT (or chat interactively) with the tools of the named MCP servers."""
-    settings = services.settings
-    ledger = ToolLedger(services.db)
+    gateway = services.gateway()
+
+    def shown(verdicts: list[Verdict]) -> None:
+        for verdict in verdicts:
+            if not verdict.usable:
+                console.err.print(f"[dim]{verdict.tool.server}.{verdict.tool.name}: "
+                                  f"{verdict.explain()}[/]")
 
     async def session() -> None:
-        async with Toolbox.open(servers, settings.mcp, ledger,
-                                log_arguments=settings.server.log_content) as box:
-            for verdict in box.verdicts:
-                if not verdict.usable:
-                    console.err.print(f"[dim]{verdict.tool.server}.{verdict.tool.name}: "
-                                      f"{verdict.explain()}[/]")
-            history: list[Message] = []
-            question = prompt
-            while True:
-                if question is None:
-                    try:
-                        question = (await asyncio.to_thread(input, ">>> ")).strip()
-                    except (EOFError, KeyboardInterrupt):
-                        return
-                    if question in ("/bye", "/exit", "/quit"):
-                        return
-                    if not question:
-                        question = None
-                        continue
-                history.append(Message(role="user", content=question))
-                request = ChatRequest(model=model, messages=list(history), options=options)
-                result = await loop.answer(services.router.chat, request,
-                                           box, _ask_person, max_steps=settings.mcp.max_steps,
-                                           system=system)
-                for call in result.calls:
-                    flagged = " (contains instructions: treated as data)" if call.flagged else ""
-                    console.err.print(f"[dim]→ {call.server}.{call.call.name} "
-                                      f"{dumps(call.call.arguments)}: {call.outcome}{flagged}"
-                                      f" ({call.duration_ms:.0f} ms)[/]", markup=True)
-                text = result.response.message.content
-                console.out.print(text, markup=False)
-                history.append(Message(role="assistant", content=text))
-                if prompt is not None:
+        history: list[Message] = []
+        question = prompt
+        while True:
+            if question is None:
+                try:
+                    question = (await asyncio.to_thread(input, ">>> ")).strip()
+                except (EOFError, KeyboardInterrupt):
                     return
-                question = None
+                if question in ("/bye", "/exit", "/quit"):
+                    return
+                if not question:
+                    question = None
+                    continue
+            history.append(Message(role="user", content=question))
+            request = ChatRequest(model=model, messages=list(history), options=options)
+            ctx = CallContext(route="autonom run --tools", body={"model": model,
+                                                                   "tools": servers})
+            result = await gateway.with_tools(request, ctx, servers, _ask_person, system,
+                                              on_verdicts=shown if not history[:-1] else None)
+            for call in result.calls:
+                flagged = " (contains instructions: treated as data)" if call.flagged else ""
+                console.err.print(f"[dim]→ {call.server}.{call.call.name} "
+                                  f"{_json(call.call.arguments)}: {call.outcome}{flagged}"
+                                  f" ({call.duration_ms:.0f} ms)[/]", markup=True)
+            text = result.response.message.content
+            console.out.print(text, markup=False)
+            history.append(Message(role="assistant", content=text))
+            if prompt is not None:
+                return
+            question = None
 
     asyncio.run(session())
 
@@ -210,12 +168,16 @@ async def _ask_person(tool: RemoteTool, arguments: dict[str, Any]) -> bool:
         console.err.print(f"{tool.server}.{tool.name} changes data; not run (no terminal to "
                           "ask for confirmation)")
         return False
-    question = (f"{tool.server}.{tool.name} {dumps(arguments)} changes data. Run it? [y/N] ")
+    question = (f"{tool.server}.{tool.name} {_json(arguments)} changes data. Run it? [y/N] ")
     try:
         reply = await asyncio.to_thread(input, question)
     except (EOFError, KeyboardInterrupt):
         return False
     return reply.strip().lower() in ("y", "yes", "j", "ja")
+
+
+def _json(arguments: dict[str, Any]) -> str:
+    return json.dumps(arguments, ensure_ascii=False, sort_keys=True)
 
 
 def register(app: typer.Typer) -> None:

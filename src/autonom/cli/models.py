@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,13 +18,11 @@ from autonom.cli import mcp as cli_mcp
 from autonom.cli.repl import ChatSession
 from autonom.config import load_settings
 from autonom.errors import AutonomError, InvalidRequestError
-from autonom.guard import limits
 from autonom.knowledge import SAMPLE_DIR
-from autonom.models.chat_template import render_chat
-from autonom.services import Services, grounding
-from autonom.store.loaded import list_loaded
-from autonom.tuning import experts
-from autonom.types import ChatRequest, GenerationOptions, parse_keep_alive
+from autonom.services import Services
+from autonom.services.gateway import CallContext
+from autonom.tuning.experts import PREFIX as EXPERTS
+from autonom.types import ChatChunk, ChatRequest, GenerationOptions, parse_keep_alive
 
 QUICKSTART_QUESTION = "Welche Motorleistung hat die Kreiselpumpe KP-55?"
 SAMPLE_COLLECTION = "pumpenwerk"
@@ -105,12 +104,8 @@ def show(
 def _template_status(template: str | None, services: Services) -> str:
     if not template:
         return "none (ChatML is used)"
-    try:
-        render_chat(template, [{"role": "user", "content": "Hallo"}],
-                    budget_s=services.settings.engine.template_budget_s)
-    except AutonomError as exc:
-        return f"present, REFUSED: {exc}"
-    return "present, renders in the sandbox"
+    problem = services.template_problem(template)
+    return "present, renders in the sandbox" if problem is None else f"present, REFUSED: {problem}"
 
 
 def rm(models: Annotated[list[str], typer.Argument(help="model names")]) -> None:
@@ -127,7 +122,7 @@ def ps() -> None:
     rows = [
         [m.name, m.kind, console.size(m.size_bytes), "100% CPU", str(m.pid),
          "forever" if m.expires_at is None else console.until(m.expires_at - now)]
-        for m in list_loaded(_services().db)
+        for m in _services().loaded()
     ]
     console.table(["NAME", "KIND", "SIZE", "PROCESSOR", "PID", "UNTIL"], rows)
 
@@ -153,30 +148,11 @@ def run(
         temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens,
         json_schema=_load_schema(json_schema) if json_schema else None,
     )
-    limits.check_request(ChatRequest(model=model, prompt=prompt or "", options=options))
     services = _services()
     if prompt is None and not sys.stdin.isatty():
         prompt = sys.stdin.read()
         if not prompt.strip():
             raise InvalidRequestError("no prompt given on standard input")
-    if experts.is_experts(model):
-        if prompt is None:
-            raise InvalidRequestError(f"{model}: give the question as an argument (each "
-                                      "question goes to its own expert)")
-        routing = experts.resolve(services.settings.home, services.knowledge,
-                                  model, prompt)
-        console.err.print(f"→ {routing.domain or 'fallback'} (confidence "
-                          f"{routing.confidence:.2f}): {routing.target}", markup=False)
-        if (target := grounding.parse_target(routing.target)) is not None:
-            try:
-                result = asyncio.run(services.knowledge.ask(prompt, target.collection,
-                                                            model=target.model))
-                console.out.print(grounding.render(result, prompt), markup=False)
-            finally:
-                services.close()
-            return
-        model = routing.target
-    services.registry.resolve(model)
     if tools:
         servers = [name.strip() for name in tools.split(",") if name.strip()]
         try:
@@ -184,9 +160,21 @@ def run(
         finally:
             services.close()
         return
+    gateway = services.gateway()
+
+    def stream(request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        return gateway.stream(request, CallContext(route="autonom run",
+                                                   body={"model": request.model}))
+
+    def finished(final: ChatChunk) -> None:
+        if final.served_by and final.served_by.startswith(EXPERTS):
+            console.err.print(f"answered by {final.served_by}", markup=False)
+        if verbose:
+            console.stats(final)
+
     session = ChatSession(
-        backend=services.router, model=model, options=options, system=system,
-        keep_alive=parse_keep_alive(keep_alive), on_stats=console.stats if verbose else None,
+        stream=stream, model=model, options=options, system=system,
+        keep_alive=parse_keep_alive(keep_alive), on_stats=finished,
     )
     try:
         if prompt is not None:

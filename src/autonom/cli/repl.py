@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from autonom.backends.base import Backend
 from autonom.types import ChatChunk, ChatRequest, GenerationOptions, Message
 
 HELP = """Commands:
@@ -23,7 +22,8 @@ HELP = """Commands:
 
 @dataclass
 class ChatSession:
-    backend: Backend
+    stream: Callable[[ChatRequest], AsyncIterator[ChatChunk]]
+    """The request path a prompt takes (the gateway's, as on the HTTP API)."""
     model: str
     options: GenerationOptions
     system: str | None = None
@@ -43,7 +43,7 @@ class ChatSession:
         )
         parts: list[str] = []
         final = None
-        async for chunk in self.backend.stream(request):
+        async for chunk in self.stream(request):
             if chunk.delta:
                 parts.append(chunk.delta)
                 self.out.write(chunk.delta)

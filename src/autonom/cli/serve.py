@@ -10,7 +10,6 @@ from autonom import __version__, logs
 from autonom.cli import console
 from autonom.config import check_bind, load_settings
 from autonom.services import Services
-from autonom.store.keys import KeyStore
 
 
 def serve(
@@ -37,7 +36,7 @@ def serve(
     listening = connections.bind(settings.server.host, settings.server.port)
     logs.configure()  # one logfmt line per request and per event, with its request id
     services = Services(settings)
-    if settings.server.auth and not KeyStore(services.db).list():
+    if settings.server.auth and not services.access.list_keys():
         console.err.print("no API keys yet: create one with "
                           "'autonom keys create NAME --scopes chat,embed'")
     engine = services.engine_build

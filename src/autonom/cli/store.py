@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 
 from autonom.cli import console
-from autonom.config import ensure_home, load_settings
-from autonom.errors import ConfigError, StoreError
-from autonom.store import SqliteDatabase, open_database, transfer
+from autonom.config import load_settings
+from autonom.errors import StoreError
+from autonom.services import stores
 
 store_app = typer.Typer(
     rich_markup_mode=None,
@@ -26,13 +26,7 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="machine-readable
           ) -> None:
     """Integrity of the store the settings name: row counts, references between tables,
     SQLite's own integrity check. Exits non-zero when something is wrong."""
-    settings = load_settings()
-    ensure_home(settings)
-    db = open_database(settings)
-    try:
-        report = transfer.check(db)
-    finally:
-        db.close()
+    report = stores.check(load_settings())
     if as_json:
         console.out.print_json(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -54,37 +48,19 @@ def migrate(
     """Copy this data directory's SQLite store into PostgreSQL, then verify every table by
     row count and checksum. Interrupted copies resume: run the same command again. Point
     store.url at the database afterwards."""
-    settings = load_settings()
-    url = to or settings.store.resolved_url()
-    if url is None:
-        raise ConfigError("name the PostgreSQL database: --to postgresql://… "
-                          "or AUTONOM_STORE__URL")
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("--to must start with postgresql://")
-    if not settings.db_path.is_file():
-        raise StoreError(f"no SQLite store at {settings.db_path} to copy")
-    from autonom.store.postgres import PostgresDatabase
+    with console.err.status("copying …") as status:
 
-    source = SqliteDatabase(settings.db_path)
-    target = PostgresDatabase(url, pool_size=2)
-    try:
-        with console.err.status("copying …") as status:
+        def advance(table: str, rows: int) -> None:
+            status.update(f"copying {table}: {rows} rows")
 
-            def advance(table: str, rows: int) -> None:
-                status.update(f"copying {table}: {rows} rows")
-
-            written = transfer.copy_store(source, target, advance)
-        reports = transfer.compare(source, target)
-    finally:
-        target.close()
+        done = stores.migrate(load_settings(), to, advance)
     console.table(["table", "rows read", "rows in PostgreSQL", "checksum"],
-                  [[r.table, str(written[r.table]), str(r.target_rows),
-                    "same" if r.same else "DIFFERENT"] for r in reports])
-    different = [r.table for r in reports if not r.same]
-    if different:
-        raise StoreError(f"the copy differs in {', '.join(different)}: rows written to "
+                  [[r.table, str(done.written[r.table]), str(r.target_rows),
+                    "same" if r.same else "DIFFERENT"] for r in done.tables])
+    if done.different:
+        raise StoreError(f"the copy differs in {', '.join(done.different)}: rows written to "
                          "PostgreSQL since, or text PostgreSQL cannot hold (NUL characters)")
-    console.out.print(f"copied and verified into {target.describe()}; now set "
+    console.out.print(f"copied and verified into {done.target}; now set "
                       "store.url (or AUTONOM_STORE__URL) to it on every replica")
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -24,12 +24,11 @@ from autonom.config import compute_threads, load_settings
 from autonom.errors import InvalidRequestError
 from autonom.services import Services
 from autonom.services import tuning as service
-from autonom.services.gateway import Gateway
-from autonom.store.tune_versions import VersionStore
-from autonom.tuning import experts
-from autonom.tuning.data import read_train
 from autonom.tuning.gate import GatePolicy
-from autonom.tuning.train import Report, TrainSettings
+from autonom.tuning.train import TrainSettings
+
+if TYPE_CHECKING:
+    from autonom.tuning.train import Report
 
 tune_app = typer.Typer(
     rich_markup_mode=None,
@@ -99,7 +98,7 @@ def train(
     services = Services(settings)
     options = TrainSettings(epochs=epochs, rank=rank, alpha=2.0 * rank, lr=lr,
                             batch_size=batch_size, max_minutes=max_minutes)
-    examples = len(read_train(data_dir))
+    examples = service.count_examples(data_dir)
     console.err.print(f"training {base or settings.default_model} on {examples} examples …")
     with _terminated_as_interrupt(), _bar() as report:
         made = service.train_adapter(services.registry, settings.home,
@@ -173,9 +172,7 @@ def run_cycle(
     options = TrainSettings(epochs=epochs, rank=rank, alpha=2.0 * rank, lr=lr,
                             max_minutes=max_minutes)
     try:
-        gateway = Gateway(services.router, services.db, settings.server,
-                          knowledge=services.knowledge, max_concurrent=services.max_in_flight,
-                      experts_home=services.settings.home)
+        gateway = services.gateway()
         with _terminated_as_interrupt(), _bar() as report:
             cycle = asyncio.run(service.run_cycle(
                 services, gateway, collection, name or collection,
@@ -210,9 +207,7 @@ def evaluate(
         sets = list(eval_set or [])
         if not sets and (held := service.heldout_set(version)) is not None:
             sets.append(held)
-        gateway = Gateway(services.router, services.db, services.settings.server,
-                          knowledge=services.knowledge, max_concurrent=services.max_in_flight,
-                      experts_home=services.settings.home)
+        gateway = services.gateway()
         console.err.print(f"{version.model} against {service.production_model(services, version)}")
         measured = asyncio.run(service.evaluate(services, gateway, version, sets, tag,
                                                 GatePolicy(tolerance)))
@@ -282,7 +277,7 @@ def list_versions(
     as_json: AsJson = False,
 ) -> None:
     """Tuned models and their versions: state, base, data, gate."""
-    versions = VersionStore(Services(load_settings()).db).list(name)
+    versions = service.versions(Services(load_settings()), name)
     if as_json:
         console.out.print_json(json.dumps([v.to_json() for v in versions]))
         return
@@ -300,7 +295,7 @@ def show(
         = None,
 ) -> None:
     """One version with its training facts and measurements (JSON)."""
-    found = VersionStore(Services(load_settings()).db).get(name, version)
+    found = service.version(Services(load_settings()), name, version)
     console.out.print_json(json.dumps(found.to_json(), ensure_ascii=False))
 
 
@@ -351,8 +346,7 @@ def route(
 ) -> None:
     """Which expert a question goes to, and the gate's scores."""
     services = Services(load_settings())
-    routing = experts.resolve(services.settings.home, services.knowledge,
-                              experts.PREFIX + name, question)
+    routing = service.route(services, name, question)
     console.out.print(f"{routing.domain or 'fallback'} → {routing.target} "
                       f"(confidence {routing.confidence:.2f})")
     console.table(["domain", "score"], [[d, f"{s:.3f}"] for d, s in

@@ -18,9 +18,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from autonom.config import ServerSettings
-from autonom.errors import InvalidRequestError
-from autonom.guard import hosts
-from autonom.store.keys import ApiKey, KeyStore, single_authorization
+from autonom.errors import AutonomError
+from autonom.services import hosts
+from autonom.services.access import Access
 
 SCOPE = "chat"
 KEY = "autonom.key"
@@ -36,10 +36,10 @@ def session_manager(server: MCPServer) -> StreamableHTTPSessionManager:
 
 class Guard:
     def __init__(self, manager: StreamableHTTPSessionManager, settings: ServerSettings,
-                 keys: KeyStore) -> None:
+                 access: Access) -> None:
         self.app: ASGIApp = StreamableHTTPASGIApp(manager)
         self.settings = settings
-        self.keys = keys
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pairs = [(k.decode("latin-1").lower(), v.decode("latin-1"))
@@ -48,15 +48,13 @@ class Guard:
         refusal = self._refusal(headers)
         if refusal is None:
             try:
-                key = self._key([v for k, v in pairs if k == "authorization"])
-            except InvalidRequestError as exc:
-                refusal = 400, str(exc)
+                key = self.access.caller([v for k, v in pairs if k == "authorization"],
+                                         SCOPE)
+            except AutonomError as exc:
+                refusal = exc.status, str(exc)
             else:
-                if isinstance(key, tuple):
-                    refusal = key
-                else:
-                    await self.app({**scope, KEY: key}, receive, send)
-                    return
+                await self.app({**scope, KEY: key}, receive, send)
+                return
         status, message = refusal
         body = json.dumps({"jsonrpc": "2.0", "id": None,
                            "error": {"code": -32001, "message": message}}).encode()
@@ -69,15 +67,3 @@ class Guard:
     def _refusal(self, headers: dict[str, str]) -> tuple[int, str] | None:
         why = hosts.refusal(headers, self.settings, own_origins=False)
         return None if why is None else (403, why)
-
-    def _key(self, authorization: list[str]) -> ApiKey | tuple[int, str] | None:
-        """The caller's checked key (None with auth off), or a refusal."""
-        header = single_authorization(authorization)
-        if not self.settings.auth:
-            return None
-        key = self.keys.from_header(header)
-        if key is None:
-            return 401, "missing, invalid or revoked API key: send 'Authorization: Bearer <key>'"
-        if SCOPE not in key.scopes:
-            return 403, f"this API key lacks the '{SCOPE}' scope"
-        return key

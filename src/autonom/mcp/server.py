@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import quote
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -24,10 +24,12 @@ from pydantic import Field
 
 from autonom import __version__
 from autonom.errors import AutonomError
-from autonom.knowledge.base import KnowledgeBase
 from autonom.mcp.http import KEY
 from autonom.services.grounding import open_collection, readable
 from autonom.store.keys import ApiKey
+
+if TYPE_CHECKING:
+    from autonom.knowledge.base import KnowledgeBase
 
 INVALID_PARAMS = -32602
 MAX_DOCUMENT_CHARS = 200_000

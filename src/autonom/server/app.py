@@ -30,10 +30,8 @@ from autonom.server.ollama_api import router as ollama_router
 from autonom.server.openai_api import router as openai_router
 from autonom.server.state import ServerState
 from autonom.services import Services
-from autonom.services.gateway import CallContext, Gateway
-from autonom.store.conversations import ConversationStore
-from autonom.store.keys import ApiKey, KeyStore
-from autonom.store.sessions import SessionStore
+from autonom.services.gateway import CallContext
+from autonom.store.keys import ApiKey
 from autonom.ui import admin as ui_admin
 from autonom.ui import documents as ui_documents
 from autonom.ui import evals as ui_evals
@@ -106,11 +104,7 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     build = services.engine_build.build
     metrics = metrics or Metrics(loaded_models=lambda: len(services.router.loaded()),
                                  engine=(build.kind, build.version))
-    keys = KeyStore(services.db)
-    gateway = Gateway(services.router, services.db, settings.server, metrics,
-                      knowledge=services.knowledge, mcp=settings.mcp,
-                      max_concurrent=services.max_in_flight,
-                      experts_home=services.settings.home)
+    gateway = services.gateway(metrics)
 
     async def mcp_access(tool: str, key: ApiKey | None, arguments: dict[str, Any],
                          work: Callable[[], Awaitable[Any]]) -> Any:
@@ -130,9 +124,8 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
                   description="OpenAI- and Ollama-compatible API of autonom")
     openapi.install(app)
     app.state.autonom = ServerState(
-        settings=settings, services=services, keys=keys,
-        conversations=ConversationStore(services.db),
-        sessions=SessionStore(services.db, settings.server.ui_session_hours * 3600),
+        settings=settings, services=services, access=services.access,
+        conversations=services.conversations, sessions=services.sessions,
         metrics=metrics, gateway=gateway)
 
     app.add_exception_handler(AutonomError, errors.on_autonom_error)
@@ -186,6 +179,6 @@ def create_app(services: Services, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(ui_admin.router)
     app.include_router(ui_evals.router)
     app.mount("/ui/static", StaticFiles(directory=ui_pages.STATIC), name="ui-static")
-    app.router.routes.append(Route("/mcp", mcp_http.Guard(mcp_sessions, settings.server, keys),
-                                   methods=["GET", "POST", "DELETE"]))
+    guard = mcp_http.Guard(mcp_sessions, settings.server, services.access)
+    app.router.routes.append(Route("/mcp", guard, methods=["GET", "POST", "DELETE"]))
     return app

@@ -74,10 +74,10 @@ def _log_refusal(request: Request, error: AutonomError) -> None:
     """The request log row of a body that did not validate, with the caller's key when the
     request names exactly one valid key."""
     shared = state(request)
-    key = None
-    values = request.headers.getlist("authorization")
-    if len(values) == 1:
-        key = shared.keys.from_header(values[0])
+    try:
+        key = shared.access.caller(request.headers.getlist("authorization"), None)
+    except AutonomError:
+        key = None
     shared.gateway.refused(CallContext(route=request.url.path, key=key), error)
 
 

@@ -36,7 +36,7 @@ from autonom.services.offered import (
     usable_experts,
 )
 from autonom.store.keys import ApiKey
-from autonom.tuning import experts
+from autonom.tuning.experts import PREFIX as EXPERTS
 from autonom.types import (
     ChatChunk,
     ChatRequest,
@@ -384,7 +384,7 @@ async def tags(request: Request, key: AnyKey) -> dict[str, Any]:
                         "families": ["mcp"], "parameter_size": "",
                         "quantization_level": ""}})
     for expert_set in usable_experts(services, key):
-        name = experts.PREFIX + expert_set.name
+        name = EXPERTS + expert_set.name
         models.append({
             "name": name, "model": name, "size": 0,
             "modified_at": datetime.fromtimestamp(expert_set.created_at, UTC).isoformat(),

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from autonom.config import Settings
     from autonom.metrics import Metrics
     from autonom.services import Services
+    from autonom.services.access import Access
     from autonom.services.gateway import Gateway
     from autonom.store.conversations import ConversationStore
-    from autonom.store.keys import KeyStore
     from autonom.store.sessions import SessionStore
 
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class ServerState:
     settings: Settings
     services: Services
-    keys: KeyStore
+    access: Access
     conversations: ConversationStore
     sessions: SessionStore
     metrics: Metrics

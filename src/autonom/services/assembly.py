@@ -1,6 +1,7 @@
-"""Wires settings, the store, the model registry and the backend together for entry points.
+"""Wires settings, the store, the model registry and the backends together for the front
+doors.
 
-The CLI (and later the HTTP server) build one :class:`Services` from settings; library code
+The CLI and the HTTP server each build one :class:`Services` from settings; library code
 receives the pieces it needs explicitly.
 """
 
@@ -12,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autonom.backends.base import Backend
 from autonom.backends.embedded import EmbeddedBackend
@@ -25,12 +26,22 @@ from autonom.config import EMBEDDED, BackendSettings, Settings, ensure_home
 from autonom.engine import builds
 from autonom.errors import AutonomError, ConfigError, PolicyError
 from autonom.knowledge.base import KnowledgeBase
+from autonom.metrics import Metrics
+from autonom.models.chat_template import render_chat
 from autonom.models.pull import WHEEL_MODELS, Progress, check_remote_source
 from autonom.models.pull import pull as pull_model
 from autonom.models.registry import ModelRecord, Registry
 from autonom.routing.router import Router
+from autonom.services.access import Access
 from autonom.store import Database, open_database
+from autonom.store.conversations import ConversationStore
+from autonom.store.evals import EvalStore
+from autonom.store.loaded import LoadedModel, list_loaded
+from autonom.store.sessions import SessionStore
 from autonom.tools import ToolCalling
+
+if TYPE_CHECKING:
+    from autonom.services.gateway import Gateway
 
 
 def remote_backend(name: str, spec: BackendSettings) -> Backend:
@@ -184,6 +195,19 @@ class Services:
             yield item
         await task
 
+    def loaded(self) -> list[LoadedModel]:
+        """The models loaded right now, by any autonom process on this machine."""
+        return list_loaded(self.db)
+
+    def template_problem(self, template: str) -> str | None:
+        """Why a model's chat template is refused by the sandbox (None: it renders)."""
+        try:
+            render_chat(template, [{"role": "user", "content": "Hallo"}],
+                        budget_s=self.settings.engine.template_budget_s)
+        except AutonomError as exc:
+            return str(exc)
+        return None
+
     def check_pull(self, source: str, *, remote: bool = False, gate: Gate | None = None) -> bool:
         """What can be refused before downloading: the source (for ``remote`` callers) and a
         catalog model's licence. Returns whether the catalog knows ``source``."""
@@ -216,6 +240,35 @@ class Services:
         """The same policy for a model on another server, known by its name there (an
         Ollama tag or Hugging Face id the catalog lists; other names are flagged once)."""
         self.licence_gate.check(model, lambda: (None, ()))
+
+    @cached_property
+    def access(self) -> Access:
+        """API keys and the request log (``server.auth`` off: every caller anonymous)."""
+        return Access(self.db, auth=self.settings.server.auth)
+
+    def gateway(self, metrics: Metrics | None = None) -> Gateway:
+        """The request path over this process's router, documents and tools (each HTTP
+        server and each CLI run builds one; ``metrics``: the server's counters)."""
+        from autonom.services.gateway import Gateway
+
+        return Gateway(self.router, self.db, self.settings.server, metrics,
+                       knowledge=self.knowledge, mcp=self.settings.mcp,
+                       max_concurrent=self.max_in_flight, experts_home=self.settings.home)
+
+    @cached_property
+    def runs(self) -> EvalStore:
+        """Stored evaluation, benchmark and red-team runs."""
+        return EvalStore(self.db)
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        """The web UI's saved conversations."""
+        return ConversationStore(self.db)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        """The web UI's sign-ins."""
+        return SessionStore(self.db, self.settings.server.ui_session_hours * 3600)
 
     @cached_property
     def knowledge(self) -> KnowledgeBase:

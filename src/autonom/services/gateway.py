@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from autonom import logs, stated_schema
 from autonom.backends.base import Backend
@@ -40,6 +40,11 @@ from autonom.store.keys import ApiKey
 from autonom.store.tool_calls import ToolLedger
 from autonom.tuning import experts
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from autonom.mcp.loop import LoopResult
+    from autonom.mcp.policy import Verdict
+    from autonom.mcp.toolbox import Confirm
 
 T = TypeVar("T")
 
@@ -271,8 +276,7 @@ class Gateway:
     async def _with_tools(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         """A model alias with MCP servers: the tool loop, where nobody can be asked, so tools
         that change data run only if the server's config lists them in auto_approve."""
-        from autonom.mcp import loop
-        from autonom.mcp.toolbox import Toolbox, refuse
+        from autonom.mcp.toolbox import refuse
 
         name = request.model
         alias = self.mcp.aliases[name]
@@ -282,13 +286,47 @@ class Gateway:
         messages = request.messages or [Message(role="user", content=request.prompt or "")]
         inner = request.model_copy(update={"model": alias.model, "prompt": None,
                                            "messages": messages})
-        async with Toolbox.open(alias.servers, self.mcp, ToolLedger(self.db),
+        result = await self._tool_loop(inner, ctx, alias.servers, refuse,
+                                       alias.system, alias.max_steps)
+        return result.response.model_copy(update={"model": name})
+
+    async def _tool_loop(self, request: ChatRequest, ctx: CallContext, servers: list[str],
+                         confirm: Confirm, system: str | None, max_steps: int | None,
+                         on_verdicts: Callable[[list[Verdict]], None] | None = None,
+                         ) -> LoopResult:
+        from autonom.mcp import loop
+        from autonom.mcp.toolbox import Toolbox
+
+        async with Toolbox.open(servers, self.mcp, ToolLedger(self.db),
                                 request_id=ctx.request_id,
                                 log_arguments=self.limits.log_content) as box:
-            result = await loop.answer(self.backend.chat, inner, box, refuse,
-                                       max_steps=alias.max_steps or self.mcp.max_steps,
-                                       system=alias.system)
-        return result.response.model_copy(update={"model": name})
+            if on_verdicts is not None:
+                on_verdicts(box.verdicts)
+            return await loop.answer(self.backend.chat, request, box, confirm,
+                                     max_steps=max_steps or self.mcp.max_steps, system=system)
+
+    async def with_tools(self, request: ChatRequest, ctx: CallContext, servers: list[str],
+                         confirm: Confirm, system: str | None = None,
+                         on_verdicts: Callable[[list[Verdict]], None] | None = None,
+                         ) -> LoopResult:
+        """A chat whose model may call the tools of these MCP servers (``autonom run
+        --tools``), with the admission, guards and log of every request; ``confirm`` is
+        asked before a tool that changes data runs, ``on_verdicts`` told which tools may
+        be used. No deadline: a person may be asked."""
+        started = time.perf_counter()
+        try:
+            request = self._prepare(request, ctx)
+            async with self._admitted():
+                result = await self._tool_loop(request, ctx, servers, confirm, system, None,
+                                               on_verdicts)
+            response = self._filtered(result.response, request)
+        except BaseException as exc:
+            self._log(ctx, request, started, error=exc)
+            raise
+        self._log(ctx, request, started, text=response.message.content, usage=response.usage,
+                  tool_calls=response.message.tool_calls, served_by=response.served_by)
+        result.response = response
+        return result
 
     async def _grounded(self, target: grounding.Target, request: ChatRequest,
                         ctx: CallContext) -> ChatResponse:

@@ -62,6 +62,27 @@ def train_adapter(registry: Registry, home: Path, base: str, data_dir: Path,
                  threads=threads, stop=stop)
 
 
+def count_examples(data_dir: Path) -> int:
+    """Training examples in a data folder (``autonom tune data`` made it)."""
+    return len(tune_data.read_train(data_dir))
+
+
+def versions(services: Services, name: str | None = None) -> list[TuneVersion]:
+    """Tuned models' versions (of one model, or all)."""
+    return VersionStore(services.db).list(name)
+
+
+def version(services: Services, name: str, number: int | None = None) -> TuneVersion:
+    """One version of a tuned model (default: the newest)."""
+    return VersionStore(services.db).get(name, number)
+
+
+def route(services: Services, name: str, question: str) -> experts.Routing:
+    """Which expert of the set ``name`` a question goes to, with the gate's scores."""
+    return experts.resolve(services.settings.home, services.knowledge,
+                           experts.PREFIX + name, question)
+
+
 def _check_writable(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise InvalidRequestError(f"{folder} exists and is not a folder")

@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from autonom.errors import InvalidRequestError, PermissionDeniedError
+from autonom.errors import InvalidRequestError
 from autonom.store.db import Database, Row
 from autonom.store.documents import check_collection_name
 
@@ -167,8 +167,3 @@ def _key(row: Row) -> ApiKey:
         collections=frozenset(n for n in row["collections"].split(",") if n),
     )
 
-
-def check_scope(key: ApiKey | None, scope: str | None) -> None:
-    """What a key may do: the API routes and the web UI ask the same question."""
-    if key is not None and scope is not None and scope not in key.scopes:
-        raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")

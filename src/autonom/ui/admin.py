@@ -1,9 +1,9 @@
 """The web UI's administration pages (``admin`` scope): API keys, the request log, models
 and backends.
 
-Keys are created, granted and revoked with the same :class:`KeyStore` functions and parsers
-as ``autonom keys``; a new key's secret is shown once on the page that created it and is
-never stored. The request log is read with :func:`autonom.store.request_log.query`, as
+Keys are created, granted and revoked through the same
+:class:`~autonom.services.access.Access` as ``autonom keys``; a new key's secret is shown once
+on the page that created it and is never stored. The request log is read through it too, as
 ``autonom logs`` does. Models are pulled and removed through :meth:`Services.pull` and
 :meth:`Services.remove` (licence policy and source rules as on ``POST /api/pull``).
 """
@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 
 from autonom.errors import AutonomError, InvalidRequestError, NotFoundError, http_status
 from autonom.server.state import state
-from autonom.store import request_log
-from autonom.store.keys import SCOPES, KeyStore, check_scope, parse_collections, parse_scopes
+from autonom.services.access import check_scope
+from autonom.store.keys import SCOPES
 from autonom.ui.pages import (
     Form,
     Visitor,
@@ -51,7 +51,7 @@ def admin_visitor(request: Request) -> Visitor | Response:
 
 def _keys_page(request: Request, visitor: Visitor, created: Any = None, secret: str = "",
                error: str = "", status: int = 200) -> Response:
-    keys = KeyStore(state(request).services.db).list()
+    keys = state(request).access.list_keys()
     return render(request, "admin_keys.html", {
         "visitor": visitor, "keys": keys, "scopes": SCOPES, "created": created,
         "secret": secret, "error": error},
@@ -89,10 +89,10 @@ async def create_key(request: Request) -> Response:
         return checked
     visitor, form = checked
     try:
-        scopes = parse_scopes(",".join(s for s in SCOPES if form.get(f"scope_{s}")))
-        key, secret = KeyStore(state(request).services.db).create(
-            form.get("name", ""), scopes, _limit(form.get("rpm", ""), "rpm"),
-            _limit(form.get("tpm", ""), "tpm"), parse_collections(form.get("collections", "")))
+        key, secret = state(request).access.create(
+            form.get("name", ""), ",".join(s for s in SCOPES if form.get(f"scope_{s}")),
+            form.get("collections", ""), _limit(form.get("rpm", ""), "rpm"),
+            _limit(form.get("tpm", ""), "tpm"))
     except AutonomError as exc:
         return _keys_page(request, visitor, error=str(exc), status=http_status(exc))
     return _keys_page(request, visitor, created=key, secret=secret)
@@ -105,7 +105,7 @@ async def revoke_key(key_id: str, request: Request) -> Response:
         return checked
     visitor, _ = checked
     try:
-        KeyStore(state(request).services.db).revoke(key_id)
+        state(request).access.revoke(key_id)
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     return RedirectResponse("/ui/admin/keys", status_code=303)
@@ -118,9 +118,8 @@ async def grant_key(key_id: str, request: Request) -> Response:
         return checked
     visitor, form = checked
     try:
-        KeyStore(state(request).services.db).grant(
-            key_id, parse_collections(form.get("collections", "")),
-            revoke=form.get("remove") == "1")
+        state(request).access.grant(key_id, form.get("collections", ""),
+                                    remove=form.get("remove") == "1")
     except AutonomError as exc:
         return _keys_page(request, visitor, error=str(exc), status=http_status(exc))
     return RedirectResponse("/ui/admin/keys", status_code=303)
@@ -140,8 +139,8 @@ async def logs_page(request: Request) -> Response:
         hours = _limit(query.get("hours", ""), "hours")
     except AutonomError as exc:
         return error_page(request, visitor, exc)
-    entries = request_log.query(
-        state(request).services.db, model=query.get("model") or None,
+    entries = state(request).access.log(
+        model=query.get("model") or None,
         key_id=query.get("key") or None, status=status,
         since=time.time() - hours * 3600 if hours else None, limit=LOG_PAGE)
     return render(request, "admin_logs.html", {
@@ -154,7 +153,7 @@ async def log_entry(entry_id: str, request: Request) -> Response:
     visitor = admin_visitor(request)
     if isinstance(visitor, Response):
         return visitor
-    entry = request_log.get(state(request).services.db, entry_id)
+    entry = state(request).access.logged(entry_id)
     if entry is None:
         return error_page(request, visitor, NotFoundError(f"no logged request {entry_id!r}"))
     return render(request, "admin_log_entry.html", {

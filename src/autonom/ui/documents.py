@@ -19,14 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from autonom.errors import AutonomError, InvalidRequestError
-from autonom.knowledge import hygiene
-from autonom.knowledge.parse import PARSERS
-from autonom.knowledge.versions import outdated_documents
 from autonom.server.state import state
+from autonom.services import documents
+from autonom.services.access import check_scope
 from autonom.services.gateway import CallContext, new_request_id
 from autonom.services.grounding import open_collection
 from autonom.services.offered import readable_collections
-from autonom.store.keys import check_scope
 from autonom.ui.pages import (
     Visitor,
     checked_form,
@@ -63,24 +61,18 @@ async def collection_page(collection: str, request: Request) -> Response:
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    store = state(request).services.knowledge.store
-
-    def listing(name: str) -> dict[str, Any]:
-        docs = store.documents(name)
-        outdated = outdated_documents(docs)
-        by_id = {d.id: d.source for d in docs}
-        return {"name": name, "documents": [
-            {"record": d, "replaced_by": by_id.get(outdated[d.id]) if d.id in outdated
-             else None, "outdated": d.id in outdated} for d in docs]}
-
+    knowledge = state(request).services.knowledge
     try:
-        data = await reading(request, visitor, collection, "/ui/collections", listing)
+        listing = await reading(request, visitor, collection, "/ui/collections",
+                                lambda name: documents.listing(knowledge, name))
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     may_change = visitor.key is None or "ingest" in visitor.key.scopes
     return render(request, "collection.html", {"visitor": visitor, "may_change": may_change,
-                                              "supported": ",".join(sorted(PARSERS)),
-                                              **data}, lang=visitor.lang)
+                                              "supported": ",".join(documents.SUPPORTED),
+                                              "name": listing.name,
+                                              "documents": listing.documents},
+                  lang=visitor.lang)
 
 
 @router.get("/collections/{collection}/hygiene", response_model=None)
@@ -88,10 +80,10 @@ async def hygiene_page(collection: str, request: Request) -> Response:
     visitor = visitor_of(request)
     if visitor is None:
         return to_login(request)
-    store = state(request).services.knowledge.store
+    knowledge = state(request).services.knowledge
     try:
         report = await reading(request, visitor, collection, "/ui/hygiene",
-                                lambda name: hygiene.check(store, name))
+                                lambda name: documents.hygiene(knowledge, name))
     except AutonomError as exc:
         return error_page(request, visitor, exc)
     return render(request, "hygiene.html", {"visitor": visitor, "report": report,
@@ -116,9 +108,9 @@ def upload_path(uploads: Path, collection: str, file_path: str) -> Path:
     if not 1 <= len(parts) <= MAX_DEPTH or not all(
             _FILE_NAME.fullmatch(part) and part not in (".", "..") for part in parts):
         raise InvalidRequestError(f"not a usable file name: {file_path!r}")
-    if Path(parts[-1]).suffix.lower() not in PARSERS:
+    if Path(parts[-1]).suffix.lower() not in documents.SUPPORTED:
         raise InvalidRequestError(f"{parts[-1]}: not a supported document type "
-                                  f"({', '.join(sorted(PARSERS))})")
+                                  f"({', '.join(documents.SUPPORTED)})")
     return uploads.joinpath(collection, *parts)
 
 

@@ -24,7 +24,6 @@ from autonom.errors import AutonomError, InvalidRequestError, http_status
 from autonom.evals import report
 from autonom.server.state import state
 from autonom.services import evals as eval_service
-from autonom.store.evals import EvalStore
 from autonom.ui.admin import admin_visitor
 from autonom.ui.pages import checked_form, error_page, render
 
@@ -57,7 +56,7 @@ def _jobs(request: Request) -> dict[str, Job]:
 
 def _runs_page(request: Request, visitor: Any, error: str = "", status: int = 200) -> Response:
     services = state(request).services
-    runs = EvalStore(services.db).runs(limit=100)
+    runs = services.runs.runs(limit=100)
     models = ["extractive", *(r.name for r in services.registry.list())]
     return render(request, "evals.html", {
         "visitor": visitor, "runs": runs, "cell": report.cell, "error": error,
@@ -124,7 +123,7 @@ async def report_page(request: Request) -> Response:
     try:
         if not 1 <= len(wanted) <= MAX_SIDE_BY_SIDE:
             raise InvalidRequestError(f"choose 1 to {MAX_SIDE_BY_SIDE} runs")
-        store = EvalStore(state(request).services.db)
+        store = state(request).services.runs
         runs = [store.load(ref) for ref in wanted]
     except AutonomError as exc:
         return error_page(request, visitor, exc)
@@ -140,7 +139,7 @@ async def compare_page(request: Request) -> Response:
     try:
         if len(wanted) != 2:
             raise InvalidRequestError("choose exactly two runs to compare")
-        store = EvalStore(state(request).services.db)
+        store = state(request).services.runs
         before, after = store.load(wanted[0]), store.load(wanted[1])
     except AutonomError as exc:
         return error_page(request, visitor, exc)

@@ -2,7 +2,7 @@
 document with the quoted passage marked.
 
 A thin client of the same functions the API uses, never of the API's own modules: the key's
-scopes are checked by :func:`autonom.store.keys.check_scope`, collections by
+scopes are checked by :func:`autonom.services.access.check_scope`, collections by
 :func:`autonom.services.grounding.open_collection`, what a key may name by
 :mod:`autonom.services.offered`;
 chats go through :meth:`Gateway.stream` and document reads through :meth:`Gateway.documents`
@@ -40,13 +40,14 @@ from autonom.errors import (
     PermissionDeniedError,
     http_status,
 )
-from autonom.guard import hosts
 from autonom.server.state import state
+from autonom.services import hosts
+from autonom.services.access import check_scope
 from autonom.services.gateway import CallContext, new_request_id
 from autonom.services.grounding import answer_part, open_collection, parse_target
 from autonom.services.offered import listed_models
-from autonom.store.conversations import ConversationStore, StoredMessage
-from autonom.store.keys import ApiKey, check_scope
+from autonom.store.conversations import StoredMessage
+from autonom.store.keys import ApiKey
 from autonom.store.sessions import Session
 from autonom.streams import primed
 from autonom.types import ChatRequest, GenerationOptions, Message
@@ -138,7 +139,7 @@ def visitor_of(request: Request) -> Visitor | None:
     key = None
     if session.key_id is not None:
         try:
-            key = shared.keys.get(session.key_id)
+            key = shared.access.get(session.key_id)
         except InvalidRequestError:
             return None
         if not key.active:
@@ -252,7 +253,7 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     if not same_token(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
         return message_page(request, None, "CSRF", 403)
-    key = state(request).keys.verify(form.get("key", "").strip())
+    key = state(request).access.verify(form.get("key", "").strip())
     if key is None:
         token = secrets.token_urlsafe(24)
         words = WORDS[_lang(request)]
@@ -299,7 +300,7 @@ async def chat_page(request: Request) -> Response:
     models = [m["id"] for m in await listed_models(state(request).services, visitor.key)]
     # answers from documents first: that is what the people in the company come for
     models.sort(key=lambda name: (not name.startswith("rag:"), name))
-    store: ConversationStore = state(request).conversations
+    store = state(request).conversations
     current = None
     if wanted := request.query_params.get("c"):
         try:
@@ -383,7 +384,7 @@ async def chat(body: UiChat, request: Request) -> StreamingResponse:
                       options=GenerationOptions(max_tokens=body.max_tokens))
     ctx = CallContext(route="/ui/chat", key=visitor.key, request_id=new_request_id(),
                       body=body.model_dump())
-    store: ConversationStore = state(request).conversations
+    store = state(request).conversations
     if body.conversation is not None:
         store.get(visitor.owner, body.conversation)  # another's or a deleted one: 404
     chunks = await primed(state(request).gateway.stream(ask, ctx))

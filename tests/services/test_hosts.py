@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autonom.config import ServerSettings
-from autonom.guard.hosts import refusal
+from autonom.services.hosts import refusal
 
 SETTINGS = ServerSettings(allowed_hosts=["autonom.firma.example"],
                           cors_origins=["https://portal.firma.example"])
