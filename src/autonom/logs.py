@@ -52,9 +52,11 @@ class RequestFields(logging.Filter):
 
 def _value(text: object) -> str:
     text = str(text)
-    if text and not any(c in text for c in ' "=\n\t'):
+    if text and not any(c in text for c in ' "=\n\r\t'):
         return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r"))
+    return f'"{escaped}"'
 
 
 class Logfmt(logging.Formatter):

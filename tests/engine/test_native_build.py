@@ -55,6 +55,7 @@ def engine_in_server(home: Path, keys: dict[str, str]) -> tuple[str, str]:
     return line.split('build="')[1].split('"')[0], content
 
 
+@pytest.mark.engine
 @pytest.mark.timeout(3000)
 def test_build_from_the_package_index_then_serve_and_switch(tmp_path: Path,
                                                             default_model_file: Path) -> None:

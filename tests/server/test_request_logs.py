@@ -85,13 +85,13 @@ def test_a_failing_backend_logs_in_router_gateway_and_backend_under_the_request_
 
 def test_logfmt_quotes_what_needs_it_and_stays_one_line():
     record = logging.LogRecord("autonom.x", logging.WARNING, __file__, 1,
-                               'failed: "kaputt"\nzweite Zeile', None, None)
+                               'failed: "kaputt"\r\nzweite Zeile', None, None)
     record.fields = {"status": 503, "route": "/v1/chat/completions"}
     logs.RequestFields().filter(record)
     line = logs.Logfmt().format(record)
-    assert "\n" not in line
+    assert "\n" not in line and "\r" not in line
     assert " request=- " in line and " status=503 route=/v1/chat/completions " in line
-    assert line.endswith(r'msg="failed: \"kaputt\"\nzweite Zeile"')
+    assert line.endswith(r'msg="failed: \"kaputt\"\r\nzweite Zeile"')
 
 
 def test_facts_are_noted_only_inside_a_request():
