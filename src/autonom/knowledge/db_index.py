@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import weakref
 from collections import Counter, OrderedDict
@@ -139,12 +140,14 @@ def _write(raw: Any, collection: str, rows: list[Any]) -> None:
             copy.write_row(term_row)
 
 
-def ensure_vector_index(db: Database, dims: int) -> None:
+def ensure_vector_index(db: Database, dims: int, memory: str = BUILD_MEMORY) -> None:
     """The HNSW index for embeddings of this width (built once, by whoever gets here
-    first)."""
+    first), with ``memory`` as ``maintenance_work_mem`` (e.g. ``"4GB"``)."""
+    if not re.fullmatch(r"\d+(kB|MB|GB)", memory):
+        raise ValueError(f"not a PostgreSQL memory size: {memory!r}")
     with db.transaction() as conn:
         db.serialise(conn, f"search index {dims}")
-        conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+        conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}'")
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS search_chunks_hnsw_{dims} ON search_chunks"
             f" USING hnsw ((embedding::vector({dims})) vector_ip_ops)"
