@@ -111,3 +111,19 @@ def test_activate_after_the_engine_is_loaded_reports_what_is_loaded(home: Path) 
     assert choice.build.kind == builds.PREBUILT
     assert choice.warning is not None and "restart" in choice.warning
     assert str(folder / "site") not in sys.path
+
+
+def test_a_build_slower_than_the_prebuilt_engine_is_not_switched_to() -> None:
+    from autonom.engine.native import slower
+
+    def facts(native: tuple[float, float], prebuilt: tuple[float, float]) -> dict:
+        def speed(short: float, long: float) -> dict:
+            return {"speed": {"short": {"decode_per_second": short},
+                              "long": {"decode_per_second": long}}}
+        return {"selftest": speed(*native), "prebuilt": speed(*prebuilt)}
+
+    assert slower(facts((130, 78), (120, 45))) is None
+    assert slower(facts((118, 45), (120, 46))) is None  # within the noise
+    why = slower(facts((64, 16), (76, 35)))
+    assert why is not None and "short prompt (64 vs 76 tokens/s)" in why
+    assert slower({"selftest": {}, "prebuilt": {}}) is None  # not measured: no verdict

@@ -53,7 +53,10 @@ def build(
     minutes = (time.monotonic() - started) / 60
     console.out.print(f"native engine built in {minutes:.0f} min and tested: "
                       f"{_speedup(made)}")
-    if switch:
+    if switch and made.facts.get("kept_prebuilt"):
+        console.out.print(f"active engine unchanged (prebuilt): {made.facts['kept_prebuilt']}; "
+                          "autonom engine use native switches anyway", markup=False)
+    elif switch:
         console.out.print("active: native (running servers keep their engine until restarted)")
     else:
         console.out.print("active engine unchanged; autonom engine use native switches")

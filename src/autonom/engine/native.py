@@ -64,7 +64,9 @@ def preflight(home: Path) -> str:
 
 def build(home: Path, *, source: str | None = None, jobs: int | None = None,
           model: str, switch: bool = True, progress: Progress | None = None) -> builds.Build:
-    """Build, install and self-test a native engine; make it the active one if ``switch``.
+    """Build, install and self-test a native engine; make it the active one if ``switch``
+    and it is not slower than the prebuilt engine (else ``kept_prebuilt`` in its facts says
+    why it was not switched to).
 
     Raises :class:`EngineBuildError` with one line saying what failed, where the log is and
     that the previous engine stays active.
@@ -103,13 +105,36 @@ def build(home: Path, *, source: str | None = None, jobs: int | None = None,
     except EngineBuildError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if switch and (why := slower(facts)) is not None:
+        facts["kept_prebuilt"] = why
+        builds.write_build(staging, facts)
     _replace(staging, builds.native_dir(home))
-    if switch:
+    if switch and "kept_prebuilt" not in facts:
         builds.record(home, builds.NATIVE)
     report("done", 100)
     result = builds.read_build(builds.native_dir(home))
     assert result is not None
     return result
+
+
+SLOWER = 0.95
+"""A native build whose decode speed is below this share of the prebuilt engine's (after a
+short or a long prompt, in the self-test) is kept but not switched to."""
+
+
+def slower(facts: dict[str, Any]) -> str | None:
+    """Why a freshly built engine should not replace the prebuilt one: it decoded slower in
+    the self-test. Some CPUs gain nothing from their wider vector units for this work, and a
+    build is no reason to become slower."""
+    mine = (facts.get("selftest") or {}).get("speed") or {}
+    theirs = (facts.get("prebuilt") or {}).get("speed") or {}
+    for scenario in ("short", "long"):
+        a = (mine.get(scenario) or {}).get("decode_per_second")
+        b = (theirs.get(scenario) or {}).get("decode_per_second")
+        if a and b and a < SLOWER * b:
+            return (f"it decoded slower than the prebuilt engine after a {scenario} prompt "
+                    f"({a:.0f} vs {b:.0f} tokens/s)")
+    return None
 
 
 def selftest(home: Path, build: str, model: str, log: IO[str] | None = None) -> dict[str, Any]:
