@@ -1,7 +1,8 @@
 """Chatting with a model in the terminal: one-shot answers and the interactive session.
 
 Ctrl-C while an answer streams stops that answer; Ctrl-C or Ctrl-D at the prompt (or
-``/bye``) ends the session. Answers stream token by token.
+``/bye``) ends the session. A prompt the request path refuses (limits, input screening, a
+deadline) gets one error line, and the session goes on. Answers stream token by token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from autonom.errors import AutonomError
 from autonom.types import ChatChunk, ChatRequest, GenerationOptions, Message
 
 HELP = """Commands:
@@ -29,6 +31,7 @@ class ChatSession:
     system: str | None = None
     keep_alive: float | None = None
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
     on_stats: Callable[[ChatChunk], None] | None = None
     history: list[Message] = field(default_factory=list)
 
@@ -90,3 +93,6 @@ class ChatSession:
                 self.ask(prompt)
             except KeyboardInterrupt:
                 self.out.write("(answer stopped)\n")
+            except AutonomError as exc:  # a refused prompt ends that answer, not the session
+                self.err.write(f"error: {str(exc).replace(chr(10), ' ')}\n")
+                self.err.flush()
