@@ -141,11 +141,6 @@ class KeyStore:
                          (",".join(sorted(granted)), key.id))
         return self.get(key.id)
 
-    def from_header(self, authorization: str | None) -> ApiKey | None:
-        """The active key an ``Authorization`` header carries, or None."""
-        token = bearer_token(authorization)
-        return self.verify(token) if token is not None else None
-
     def verify(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None."""
         if not secret.startswith(PREFIX) or len(secret) > 200:
