@@ -61,7 +61,7 @@ REFRESH_AFTER = 1000
 estimate makes PostgreSQL scan by collection instead of walking the HNSW graph)."""
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
-HNSW_EF_SEARCH = 2 * CANDIDATES
+HNSW_EF_SEARCH = 4 * CANDIDATES
 """pgvector's HNSW parameters: graph degree, build and search breadth (see RESULTS.md for
 the recall against exact search they give)."""
 BUILD_MEMORY = "1GB"
