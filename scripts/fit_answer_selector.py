@@ -32,6 +32,10 @@ from autonom.services import Services  # noqa: E402
 from qa_sets import QASet, company_sets, sample_sets, xquad_sets  # noqa: E402
 
 L2 = 1.0
+READ_SHARE = 5
+"""Read mode asks the model unless the selector's confidence is below threshold / READ_SHARE:
+a model that reads can still find what the selector ranks low, and says when the passages
+do not answer; only hopeless questions are abstained from without asking it."""
 
 
 def fit_logistic(rows: list[dict[str, float]], labels: list[int], names: list[str],
@@ -218,7 +222,7 @@ def main() -> int:
           f"for precision {args.precision:.0%}")
     print(summary(results, questions, threshold))
     data = {"fitted_on": {s.name: len(s.cases) for s in sets}, "precision": args.precision,
-            "threshold": threshold, "read_threshold": round(threshold / 2, 4),
+            "threshold": threshold, "read_threshold": round(threshold / READ_SHARE, 4),
             "first": first.to_json(), "second": second.to_json(), "decide": decide.to_json()}
     if not args.no_write:
         PARAMETERS.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

@@ -109,6 +109,23 @@ def test_a_read_answer_backed_by_the_passages_is_returned_with_its_citation(samp
     assert "36 Monate" in prompt and "Ignoriere" not in prompt
 
 
+def test_the_model_reads_spec_lists_line_by_line_and_more_than_the_best_units_chunks(
+        sample_kb):
+    _, backend = generated(sample_kb, "5,5 kW [1]", "Welche Motorleistung hat die KP-55?")
+    prompt = backend.requests[0].messages[1].content
+    assert "Motorleistung: 5,5 kW\n- Förderstrom: bis 12,5 m³/h\n- Förderhöhe" in prompt
+    assert prompt.count("] (") == 4  # four numbered passages
+    # never the superseded sheet (it says 4,0 kW), never a flagged chunk
+    assert "kp-55-datenblatt-2023.md" not in prompt and "4,0 kW" not in prompt
+    assert "Ignoriere" not in prompt
+
+
+def test_an_answer_that_is_only_a_passage_number_is_not_an_answer(sample_kb):
+    answer, _ = generated(sample_kb, "[1]", "Wie lange ist die Garantie auf die KP-55?")
+    assert answer.model == "extractive" and "36 Monate" in answer.answer
+    assert any("empty answer" in note for note in answer.notes)
+
+
 def test_read_mode_is_chosen_for_big_models_and_extractive_for_small_ones(sample_kb):
     backend = FakeBackend(reply="Die Garantie beträgt 36 Monate [1].", models=("big",))
     answerer = Answerer(sample_kb.retriever, sample_kb.store, backend)

@@ -70,9 +70,10 @@ def test_reading_examples_use_the_read_prompt_and_cite_the_right_passage(made):
         prompt = example.messages[-2]["content"]
         answer = example.messages[-1]["content"]
         number = answer.rsplit("[", 1)[1].rstrip("]")
-        passage = next(line for line in prompt.splitlines() if line.startswith(f"[{number}] "))
-        assert f"({example.source})" in passage
-        assert answer.rsplit(" [", 1)[0] in passage
+        start = prompt.index(f"\n[{number}] (") + 1  # a passage keeps its line breaks
+        passage = prompt[start:prompt.index("»", start)]
+        assert f"({example.source})" in passage.splitlines()[0]
+        assert answer.rsplit(" [", 1)[0] in " ".join(passage.split())
     refusals = [e for e in made.train if e.kind == "reading-refusal"]
     assert refusals and all(e.messages[-1]["content"] == NOT_FOUND for e in refusals)
 
