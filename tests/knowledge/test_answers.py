@@ -126,6 +126,19 @@ def test_an_answer_that_is_only_a_passage_number_is_not_an_answer(sample_kb):
     assert any("empty answer" in note for note in answer.notes)
 
 
+def test_a_cited_passage_the_selector_left_out_is_still_quoted_verbatim(sample_kb):
+    # a power is asked for, so the selector drops units without one; the fourth passage
+    # (the field of use) comes from retrieval alone
+    answer, backend = generated(sample_kb, "Für die Trinkwasserversorgung [4].",
+                                "Welche Motorleistung hat die KP-55?")
+    assert "Einsatzbereich" in backend.requests[0].messages[1].content.split("[4] ")[1]
+    assert answer.mode == "read" and len(answer.citations) == 1
+    quote = answer.citations[0].quote
+    assert "Trinkwasserversorgung" in quote
+    text = sample_kb.store.document("pumpenwerk", "produkte/kp-55-datenblatt.md").text
+    assert answer.citations[0].source == "produkte/kp-55-datenblatt.md" and quote in text
+
+
 def test_read_mode_is_chosen_for_big_models_and_extractive_for_small_ones(sample_kb):
     backend = FakeBackend(reply="Die Garantie beträgt 36 Monate [1].", models=("big",))
     answerer = Answerer(sample_kb.retriever, sample_kb.store, backend)

@@ -164,9 +164,6 @@ class Answerer:
         if text == NOT_FOUND:
             return Answer(ABSTAIN[language], True, [], model, "abstained",
                           output_tokens=spent)
-        cited = _cited(text, passages)
-        citations = [Citation(source=c.source, quote=_quote_for(text, c, found.ranked))
-                     for c in cited]
         context = [c.entry.index_text for c in passages]
         clean = _strip_markers(text)
         problem = (_check(clean, context, question, context)
@@ -174,10 +171,26 @@ class Answerer:
         if problem is not None:
             note = f"the model's answer was replaced ({problem}): {text!r}"
             return self._extractive(question, language, found, [note], spent)
-        unit = _unit_for(text, cited[0], found.ranked) if cited else None
-        older = _older_versions(unit, found.index, self.store) if unit else []
+        quoted = [self._unit_for(text, c, found.ranked) for c in _cited(text, passages)]
+        citations = [Citation(source=u.source, quote=u.quote) for u in quoted]
+        older = _older_versions(quoted[0], found.index, self.store) if quoted else []
         return Answer(_with_note(clean, bool(older), language), False, citations, model,
                       "read", older, spent)
+
+    def _unit_for(self, answer: str, passage: Hit, ranked: list[Candidate]) -> Candidate:
+        """The unit of a cited passage that shares most with the answer, quoted verbatim:
+        one the selector ranked, else one of the passage's own units (the selector leaves
+        out units that cannot hold the kind of value asked for)."""
+        doc_id, ordinal = passage.entry.document.id, passage.entry.chunk.ordinal
+        units = [u for u in ranked
+                 if u.hit.entry.document.id == doc_id and u.hit.entry.chunk.ordinal == ordinal]
+        if not units and doc_id is not None:
+            units = evidence.candidates([passage], self.store.texts({doc_id}))
+        if not units:  # no text for its document: the chunk is the unit
+            chunk = passage.entry.chunk
+            units = [Candidate(passage, chunk.start, chunk.end, chunk.body,
+                               " ".join(chunk.body.split()), 1)]
+        return max(units, key=lambda unit: _overlap(answer, unit.readable))
 
     def _evidence(self, question: str, collection: str) -> Evidence:
         """The selector's ranking of answer units and its confidence in the best one."""
@@ -261,26 +274,10 @@ def _cited(text: str, passages: list[Hit]) -> list[Hit]:
     return holding[:2] or passages[:1]
 
 
-def _unit_for(answer: str, passage: Hit, ranked: list[Candidate]) -> Candidate | None:
-    """The unit of the cited passage that shares most with the answer."""
-    same_chunk = [u for u in ranked if u.hit.entry.chunk.ordinal == passage.entry.chunk.ordinal
-                  and u.hit.entry.document.id == passage.entry.document.id]
-    return max(same_chunk, key=lambda unit: _overlap(answer, unit.readable), default=None)
-
-
 def _overlap(answer: str, text: str) -> int:
+    """How many words and numbers of the answer ``text`` holds."""
     words = set(tokens(answer)) | set(numbers(answer))
     return len(words & (set(tokens(text)) | set(numbers(text))))
-
-
-def _quote_for(answer: str, passage: Hit, ranked: list[Candidate]) -> str:
-    """What to quote from the cited passage (verbatim): its unit that shares most with the
-    answer, else its line that does."""
-    if (unit := _unit_for(answer, passage, ranked)) is not None:
-        return unit.quote
-    lines = [line.strip() for line in passage.entry.chunk.body.splitlines() if line.strip()]
-    return (max(lines, key=lambda line: _overlap(answer, line)) if lines
-            else passage.entry.chunk.body.strip())
 
 
 def _supporting(chosen: Candidate, ranked: list[Candidate]) -> list[Candidate]:
