@@ -10,6 +10,12 @@ logistic regressions are fitted (Newton's method, numpy only): one on the cheap 
 all units, one on the best units by the first plus their embedding similarity. The abstention
 threshold is the lowest probability at which the answers given on the fitting questions
 (unanswerable ones included) are right with the requested precision.
+
+The abstention threshold is calibrated on probabilities that each company set gets from
+models fitted without it (what a new company's documents will see). By default it is the
+threshold at which the share of answerable questions answered right plus the share of
+unanswerable ones abstained from is highest: both count the same. ``--precision P``
+calibrates to a precision of the answers given instead.
 """
 
 from __future__ import annotations
@@ -153,6 +159,60 @@ def outcomes(questions: list[dict], decide: Logistic) -> list[tuple[float, bool]
     return [(decide(q["decision"]) if q["decision"] else 0.0, q["right"]) for q in questions]
 
 
+def fit_decide(questions: list[dict]) -> Logistic:
+    """The decision model on the questions' decision features (set by ``decisions``)."""
+    asked = [q for q in questions if q["decision"]]
+    names = sorted(asked[0]["decision"])
+    # company questions (near misses among the unanswerable ones) weigh as much in all as
+    # the many public questions, whose unanswerable ones are about absent articles
+    public = sum(q["set"].startswith("xquad") for q in asked)
+    share = public / max(1, len(asked) - public) if public else 1.0
+    return fit_logistic([q["decision"] for q in asked], [int(q["right"]) for q in asked],
+                        names, weights=[1.0 if q["set"].startswith("xquad") else share
+                                        for q in asked])
+
+
+def held_out_outcomes(questions: list[dict], cheap: list[str]) -> list[tuple[float, bool]]:
+    """Per question, the outcome under second and decision models fitted on the other sets
+    (the first model, which only picks the units to embed, stays the one fitted on all)."""
+    out: list[tuple[float, bool]] = [(0.0, False)] * len(questions)
+    for name in sorted({q["set"] for q in questions}):
+        rest = [q for q in questions if q["set"] != name]
+        mine = [i for i, q in enumerate(questions) if q["set"] == name]
+        second = fit_conditional([([u.features for u in q["top"]], q["top_labels"])
+                                  for q in rest], [*cheap, "dense"])
+        decisions(questions, second)
+        decide = fit_decide(rest)
+        for i in mine:
+            q = questions[i]
+            out[i] = (decide(q["decision"]) if q["decision"] else 0.0, q["right"])
+    return out
+
+
+BALANCE_TOLERANCE = 0.02
+"""Where the balance is flat, answer: the lowest threshold within this much of the best
+(a few hundred held-out questions cannot tell smaller differences apart)."""
+
+
+def balance_score(results: list[tuple[float, bool]], answerable: list[bool], t: float) -> float:
+    """Share of answerable questions answered right plus share of unanswerable ones
+    abstained from, at threshold ``t``."""
+    total_yes = max(1, sum(answerable))
+    total_no = max(1, len(answerable) - sum(answerable))
+    right = sum(p >= t and ok for (p, ok), a in zip(results, answerable, strict=True) if a)
+    kept = sum(p < t for (p, _), a in zip(results, answerable, strict=True) if not a)
+    return right / total_yes + kept / total_no
+
+
+def balance(results: list[tuple[float, bool]], answerable: list[bool],
+            tolerance: float = BALANCE_TOLERANCE) -> float:
+    """The lowest threshold whose balance score is within ``tolerance`` of the best."""
+    candidates = sorted({round(p, 4) for p, _ in results})
+    scores = [balance_score(results, answerable, t) for t in candidates]
+    best = max(scores)
+    return next(t for t, v in zip(candidates, scores, strict=True) if v >= best - tolerance)
+
+
 def calibrate(results: list[tuple[float, bool]], precision: float) -> float:
     """The lowest threshold whose answered questions are right with ``precision``."""
     for t in sorted({round(p, 4) for p, _ in results}):
@@ -178,13 +238,18 @@ def summary(results: list[tuple[float, bool]], questions: list[dict], t: float) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", type=float, default=0.8)
+    parser.add_argument("--precision", type=float, default=None,
+                        help="calibrate to this precision instead of the best balance")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--sets", help="only these tuning sets (comma-separated)")
     parser.add_argument("--dense-units", type=int, default=evidence.DENSE_UNITS,
                         help="units per question that get their embedding similarity")
+    parser.add_argument("--dense-across", type=int,
+                        default=evidence.DENSE_UNITS_ACROSS_LANGUAGES,
+                        help="the same for a question in another language than its documents")
     args = parser.parse_args()
     evidence.DENSE_UNITS = args.dense_units
+    evidence.DENSE_UNITS_ACROSS_LANGUAGES = args.dense_across
     home = Path(tempfile.mkdtemp(prefix="autonom-fit-"))
     services = Services(load_settings(home=home))
     sets = [s for s in [*sample_sets(SAMPLE_DIR), *company_sets(), *xquad_sets(home / "sets")]
@@ -198,30 +263,43 @@ def main() -> int:
     second = fit_conditional([([u.features for u in q["top"]], q["top_labels"])
                               for q in questions], [*cheap, "dense"])
     print(first, second, sep="\n")
+    # the threshold is calibrated on each set's probabilities from models fitted without
+    # that set: fitted on a set, the models are surer of its answers than of a new company's
+    held_out = held_out_outcomes(questions, cheap)
+    company_held_out = [held_out[i] for i, q in enumerate(questions)
+                        if not q["set"].startswith("xquad")]
+    answerable = [q["answerable"] for q in questions if not q["set"].startswith("xquad")]
+
+    def choose(results: list[tuple[float, bool]]) -> float:
+        return (calibrate(results, args.precision) if args.precision is not None
+                else balance(results, answerable))
+
+    threshold = choose(company_held_out)
+    for t in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+        print(f"  held-out balance at {t:.2f}: "
+              f"{balance_score(company_held_out, answerable, t):.3f}")
     decisions(questions, second)
-    asked = [q for q in questions if q["decision"]]
-    names = sorted(asked[0]["decision"])
-    # company questions (near misses among the unanswerable ones) weigh as much in all as
-    # the many public questions, whose unanswerable ones are about absent articles
-    public = sum(q["set"].startswith("xquad") for q in asked)
-    share = public / max(1, len(asked) - public)
-    decide = fit_logistic([q["decision"] for q in asked], [int(q["right"]) for q in asked],
-                          names, weights=[1.0 if q["set"].startswith("xquad") else share
-                                          for q in asked])
+    decide = fit_decide(questions)
     results = outcomes(questions, decide)
     company = [r for r, q in zip(results, questions, strict=True)
                if not q["set"].startswith("xquad")]
-    threshold = calibrate(company, args.precision)
+    print(f"threshold {threshold:.3f} from held-out sets; fitted in-sample it would be "
+          f"{choose(company):.3f}")
+    print("answers on the held-out sets at that threshold:")
+    print(summary(held_out, questions, threshold))
     for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         answered = [ok for p, ok in company if p >= t]
         print(f"  threshold {t:.1f}: company questions answered {len(answered)}, right "
               f"{sum(answered)}, precision {sum(answered) / max(1, len(answered)):.0%}")
     recall = sum(ok for _, ok in results) / max(1, sum(q["answerable"] for q in questions))
     print(f"fitted on {len(questions)} questions from {', '.join(s.name for s in sets)}")
-    print(f"best unit right (no abstention): {recall:.1%}; threshold {threshold:.3f} "
-          f"for precision {args.precision:.0%}")
+    given = [ok for p, ok in company_held_out if p >= threshold]
+    print(f"best unit right (no abstention): {recall:.1%}; threshold {threshold:.3f}: "
+          f"precision of the answers on held-out sets {sum(given) / max(1, len(given)):.0%}")
     print(summary(results, questions, threshold))
-    data = {"fitted_on": {s.name: len(s.cases) for s in sets}, "precision": args.precision,
+    data = {"fitted_on": {s.name: len(s.cases) for s in sets},
+            "calibration": ("balance" if args.precision is None
+                            else f"precision {args.precision}"),
             "threshold": threshold, "read_threshold": round(threshold / READ_SHARE, 4),
             "first": first.to_json(), "second": second.to_json(), "decide": decide.to_json()}
     if not args.no_write:

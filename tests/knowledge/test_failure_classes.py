@@ -292,5 +292,48 @@ def test_a_range_in_brackets_selects_the_row(kb, tmp_path):
           "6;Anfahrtspauschale Zone 2 (25 bis 60 km);89,00\n"
           "7;Anfahrtspauschale Zone 3 (60–120 km);139,00\n")
     kb.ingest([docs], "c")
-    answer = ask(kb, "Welche Anfahrtspauschale fällt bei 40 km Entfernung an?")
+    answer = ask(kb, "Welche Anfahrtspauschale fällt bei 40 km an?")
     assert not answer.abstained and "89,00" in answer.answer
+
+
+def test_a_numbered_heading_in_capitals_is_a_heading_even_with_a_blank_line_below(kb, tmp_path):
+    from autonom.knowledge.parse import parse_text
+
+    text = ("Mitarbeiterregeln\n\n1. ARBEITSZEIT\n\n1.1 Die Kernarbeitszeit ist von 9 bis 15 "
+            "Uhr.\n\n2. URLAUB\n\n2.1 Der Urlaubsanspruch beträgt 30 Arbeitstage pro "
+            "Kalenderjahr.\n\n3. Krankheit ohne Punkt\n\nEin kurzer Absatz.\n")
+    doc = parse_text(text)
+    headings = [doc.text[b.start:b.end] for b in doc.blocks if b.kind == "heading"]
+    assert headings == ["1. ARBEITSZEIT", "2. URLAUB"]
+    write(tmp_path / "docs", "personal/regeln.txt", text)
+    kb.ingest([tmp_path / "docs"], "c")
+    answer = ask(kb, "Wie viele Tage Urlaub bekomme ich im Jahr?")
+    assert not answer.abstained and "30 Arbeitstage" in answer.answer
+
+
+def test_an_faq_yes_or_no_is_read_with_the_sentence_after_it():
+    text = ("Kann ich einen Ersatzwagen bekommen?\n\nJa. Werkstattkunden erhalten einen "
+            "Ersatzwagen ab 19,00 € pro Tag. Bitte reservieren Sie ihn rechtzeitig.\n")
+    units = [text[s:e] for s, e in unit_spans(text, 0, len(text))]
+    assert "Ja. Werkstattkunden erhalten einen Ersatzwagen ab 19,00 € pro Tag." in units
+    assert "Ja." not in units
+
+
+def test_the_opposite_of_a_word_does_not_cover_it(kb, tmp_path):
+    """"ungebremst" contains "gebremst" but means the opposite."""
+    write(tmp_path / "docs", "fahrzeuge/kombi.md",
+          "# Kombi 2.0 D\n\n- Anhängelast ungebremst: 750 kg\n- Anhängelast gebremst (12 %): "
+          "2.200 kg\n- Stützlast: 90 kg\n")
+    kb.ingest([tmp_path / "docs"], "c")
+    answer = ask(kb, "Wie schwer darf der gebremste Anhänger beim Kombi sein?")
+    assert not answer.abstained and "2.200 kg" in answer.answer
+
+
+def test_a_person_named_in_the_question_is_not_the_answer_to_who_else(kb, tmp_path):
+    write(tmp_path / "docs", "intern/kontaktliste.txt",
+          "Kontaktliste Verwaltung\n\nJörg Nowak – Objektbetreuung Ost\nDurchwahl: 069 2400 "
+          "7712\nVertretung: Nils Ebert\n\nNils Ebert – Objektbetreuung West\nDurchwahl: 069 "
+          "2400 7714\nVertretung: Jörg Nowak\n")
+    kb.ingest([tmp_path / "docs"], "c")
+    answer = ask(kb, "Wer ist die Vertretung von Jörg Nowak?")
+    assert not answer.abstained and answer.answer.startswith("Vertretung: Nils Ebert")

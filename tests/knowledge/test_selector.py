@@ -29,7 +29,7 @@ def test_the_parameter_file_names_exactly_the_features_the_code_computes(sample_
                                  sample_kb.retriever.index("pumpenwerk"))
     assert set(selector.decide.weights) == set(decision)
     data = json.loads(PARAMETERS.read_text(encoding="utf-8"))
-    assert data["fitted_on"] and 0 < data["threshold"] < 1 and data["precision"] >= 0.5
+    assert data["fitted_on"] and 0 < data["threshold"] < 1 and data["calibration"]
 
 
 def test_abstention_follows_the_calibrated_threshold(sample_kb):
@@ -51,7 +51,7 @@ def _with_threshold(selector, threshold):
 
 
 def test_the_fitters_recover_a_known_ranking_and_a_known_boundary():
-    from fit_answer_selector import calibrate, fit_conditional, fit_logistic
+    from fit_answer_selector import balance, calibrate, fit_conditional, fit_logistic
 
     rng = random.Random(3)
     groups = []
@@ -68,3 +68,8 @@ def test_the_fitters_recover_a_known_ranking_and_a_known_boundary():
     boundary = fit_logistic(rows, labels, ["x"])
     assert boundary({"x": 2.0}) > 0.9 and boundary({"x": -1.0}) < 0.1
     assert calibrate([(0.9, True), (0.8, True), (0.6, False), (0.4, True)], 0.9) == 0.8
+    # balance: answerable questions right plus unanswerable ones abstained, equally weighted
+    results = [(0.9, True), (0.7, True), (0.5, True), (0.6, False), (0.3, False)]
+    answerable = [True, True, True, False, False]
+    assert balance(results, answerable, tolerance=0.0) == 0.7  # 2/3 right + 2/2 abstained
+    assert balance(results, answerable, tolerance=0.2) == 0.5  # 3/3 + 1/2, within 0.2

@@ -109,7 +109,7 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                           r"ansprechpartner\w*|kolleg\w*|abteilung|stelle|team))\b", re.I),
      # a title and a name, or two capitalised words that are not an article's noun phrase
      # ("der Leiter Rechenzentrum"): "Herr Brodbeck", "erstellt Florian Straßer."
-     re.compile(r"(?-i:\b(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)\s+[A-ZÄÖÜ]|"
+     re.compile(r"(?-i:\b(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)\s+[A-ZÄÖÜ][\w-]*|"
                 + "".join(rf"(?<!\b{w} )" for w in _ARTICLES.split())
                 + r"\b(?!(?:" + _ARTICLES.title().replace(" ", "|") + r")\b)"
                 r"[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?\b(?! [a-zäöüß]))"
@@ -161,6 +161,10 @@ class Candidate:
     """The unit before it in the same chunk (an FAQ's question, a list's lead-in)."""
     features: dict[str, float] = field(default_factory=dict)
     probability: float = 0.0
+    head: str = ""
+    """The first line of its block when it is a label or list line below it: what a person's
+    or a product's attribute lines belong to (``Jörg Nowak`` above ``Vertretung: Nils
+    Ebert``), like a heading that nobody marked as one."""
     lead: str = ""
     """The sentence before it when it refers back to it (``An diesen Tagen …`` after the
     sentence naming the days): part of its quote and of the answer, not of its features."""
@@ -246,9 +250,34 @@ def candidates(hits: list[Hit], texts: dict[int, str]) -> list[Candidate]:
                 out.append(Candidate(hit, previous_start, end, text[previous_start:end],
                                      readable, rank, previous, lead=previous))
             else:
-                out.append(Candidate(hit, start, end, quote, readable, rank, previous))
+                out.append(Candidate(hit, start, end, quote, readable, rank, previous,
+                                     head=_block_head(text, chunk.start, start, readable)))
             previous, previous_start = readable, start
     return out
+
+
+def _block_head(text: str, floor: int, start: int, readable: str) -> str:
+    """The first line of the paragraph holding a label or list line, when it is another,
+    short line: the subject of the lines below it."""
+    line_start = max(text.rfind("\n", floor, start) + 1, floor)
+    prefix = _LINE_PREFIX.fullmatch(text[line_start:start])
+    if not prefix or not (prefix.group(1) or _LABEL.match(readable)):
+        return ""  # a sentence inside a paragraph, or a line that is neither label nor item
+    blanks = list(_BLANK_LINE.finditer(text, floor, line_start))
+    block = blanks[-1].end() if blanks else floor
+    end = text.find("\n", block, line_start)
+    if end < 0:
+        return ""  # the unit is on the paragraph's first line
+    raw = text[block:end]
+    if _ITEM_START.match(raw) or _LABEL.match(raw.strip()):
+        return ""  # the first of the same list's lines, not what they are about
+    first = raw.strip(" \t#*-•")
+    return first if 0 < len(first) <= 80 and not first.endswith(".") else ""
+
+
+_ITEM_START = re.compile(r"[ \t]*(?:[-*+•–]|\d{1,2}[.)])[ \t]")
+_LINE_PREFIX = re.compile(r"[ \t]*((?:[-*+•–]|\d{1,2}[.)])[ \t]+)?")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 _LEADER = re.compile(r"\s*\.{4,}\s*")
@@ -266,7 +295,9 @@ def _present(token: str, vocabulary: set[str]) -> bool:
     if len(token) < 4 or token[0].isdigit():
         return False
     # German compounds: "Abstand" is in "Mindestabstand", "Service" in "PumpenService" …
-    if any(token in word for word in vocabulary if len(word) > len(token)):
+    # (but "ungebremst" is the opposite of "gebremst", not a kind of it)
+    if any(token in word and not word.startswith("un" + token)
+           for word in vocabulary if len(word) > len(token)):
         return True
     # … and "Meisterstunde" is "Meister" and "Stunde" written as two words.
     if len(token) >= 8:
@@ -300,14 +331,15 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: SearchI
     in_range = _in_range(question.numbers, candidate.readable)
     if in_range:  # "700 km" is what the 651–800 km row is about
         own |= question.numbers
-    context = own | entry.heading_tokens
+    context = own | entry.heading_tokens | set(tokens(candidate.head, language))
     lex, missing_own = _coverage(question, own, index)
     lex_ctx, missing = _coverage(question, context, index)
     lex_chunk, _ = _coverage(question, set(entry.tokens), index)
     lex_prev, _ = _coverage(question, set(tokens(candidate.previous, language)), index)
     found_numbers = set(numbers(entry.index_text))
     kinds_asked = bool(question.kinds)
-    kind_ok = kinds_asked and any(p.search(candidate.valued) for _, _, p in question.kinds)
+    kind_ok = kinds_asked and any(_holds_kind(name, p, candidate.valued, question)
+                                  for name, _, p in question.kinds)
     label = _LABEL.match(candidate.readable)
     label_lex = (_coverage(question, set(tokens(label.group(1), language)), index)[0]
                  if label else 0.0)
@@ -334,9 +366,42 @@ def cheap_features(candidate: Candidate, question: QuestionTerms, index: SearchI
         "length": min(len(candidate.readable), 600) / 600,
         "has_number": float(bool(numbers(candidate.readable))),
         "metadata": float(bool(_METADATA_LINE.match(candidate.readable))),
+        # a lead-in ("… richtet sich nach dem Arbeitsbereich:") or a bare heading-like
+        # fragment ("2. URLAUB", "Ja.") names a subject but answers nothing itself
+        "lead_in": float(candidate.readable.rstrip().endswith(":")),
+        "bare": float(_is_bare(candidate.readable)),
         "in_range": float(in_range),
         "cross_language": float(language != question.language),
     }
+
+
+def _is_bare(readable: str) -> bool:
+    """Up to three words without a number, not a label line: ``2. URLAUB``, ``Ja.``."""
+    if _LABEL.match(readable):
+        return False
+    core = _SECTION_NUMBER.sub("", readable)
+    return len(core.split()) <= 3 and not numbers(core)
+
+
+_SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+")
+
+
+def _holds_kind(kind: str, pattern: re.Pattern[str], text: str,
+                question: QuestionTerms) -> bool:
+    """Whether ``text`` holds a value of the kind asked for. A person named in the question
+    is not the answer to who else ("Jörg Nowak ist im Urlaub – wer vertritt ihn?" is not
+    answered by "Vertretung: Jörg Nowak")."""
+    if kind != "person":
+        return bool(pattern.search(text))
+    asked = set(question.terms)
+    for match in pattern.finditer(text):
+        words = tokens(_TITLE.sub("", match.group()), question.language)
+        if not words or not all(_present(w, asked) for w in words):
+            return True
+    return False
+
+
+_TITLE = re.compile(r"\b(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)\s*")
 
 
 _RANGE = re.compile(r"(?:\b(?:von|ab|zwischen|from|between)\s+|[(\[]\s*)(\d[\d.,]*)\s*"
@@ -475,6 +540,8 @@ def _with_context(unit: Candidate) -> str:
     line belongs to), then the unit itself, cut to EMBED_CHARS."""
     entry = unit.hit.entry
     path = index_text(entry.document.title, entry.chunk.headings, "").strip()
+    if unit.head:
+        path = f"{path} {unit.head}".strip()
     text = f"{path}: {unit.readable}" if path else unit.readable
     return text[:EMBED_CHARS]
 

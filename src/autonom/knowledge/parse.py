@@ -86,6 +86,12 @@ _TEXT_HEADING = re.compile(r"(?:(?P<number>\d{1,2}(?:\.\d{1,2})*\.?)|§\s*\d+[a-
                            r"[A-ZÄÖÜ][^\n]{1,60}$|[A-ZÄÖÜ][A-ZÄÖÜ0-9 &/,.-]{3,60}$")
 
 
+_CAPITALS_HEADING = re.compile(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|§\s*\d+[a-z]?)[ \t]+"
+                               r"[A-ZÄÖÜ][A-ZÄÖÜß &/,-]{2,60}")
+"""A numbered section title in capitals (``2. URLAUB``): a heading even with a blank line
+below it (an unnumbered line in capitals then may be a code, ``BIC COBADEFFXXX``)."""
+
+
 def parse_text(text: str) -> ParsedDocument:
     """Plain text: what Markdown finds, plus the structure people type without markup —
     underlined or boxed headings (``----``), numbered section headings on a line of their own
@@ -168,8 +174,10 @@ def _is_text_heading(text: str, lines: list[tuple[int, int]], i: int,
                      blank: Callable[[int], bool]) -> bool:
     """A short line on its own (blank or rule above, text below) that looks like a heading."""
     stripped = text[lines[i][0]:lines[i][1]].strip()
-    if len(stripped) > 70 or stripped.endswith((".", ",", ";", ":")) or blank(i + 1):
+    if len(stripped) > 70 or stripped.endswith((".", ",", ";", ":")):
         return False
+    if blank(i + 1) and not _CAPITALS_HEADING.fullmatch(stripped):
+        return False  # a short paragraph of its own; but "2. URLAUB" is a heading
     above = blank(i - 1) or bool(_RULE.match(text[lines[i - 1][0]:lines[i - 1][1]]))
     return above and bool(_TEXT_HEADING.fullmatch(stripped))
 

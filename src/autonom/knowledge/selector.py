@@ -1,8 +1,8 @@
 """The answer selector's fitted parameters: two logistic models and the abstention threshold.
 
 ``selector.json`` beside this module is written by ``scripts/fit_answer_selector.py`` from
-question sets whose right answers are known (which sets, how many questions and the precision
-the threshold was calibrated to are recorded in the file). Three logistic models:
+question sets whose right answers are known (which sets, how many questions and how the
+threshold was calibrated are recorded in the file). Three logistic models:
 
 * ``first`` scores every candidate unit on cheap features;
 * ``second`` rescores the best few with their embedding similarity as well; a softmax over

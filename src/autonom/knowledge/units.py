@@ -28,6 +28,7 @@ _ABBREVIATIONS = frozenset({
     "ing", "bspw", "eigtl", "einschl", "entspr", "erg", "geb", "gegr", "hl", "insb",
     "jhd", "lt", "mtl", "n.chr", "v.chr", "zw", "ugs"
 })
+_YES_NO = re.compile(r"(?:ja|nein|jein|doch|yes|no)[.!]?", re.I)
 _WORD_BEFORE_DOT = re.compile(r"([^\W\d_]+(?:\.[^\W\d_]+)*)\.\s*$")
 
 
@@ -105,6 +106,8 @@ def _continues(previous: str, following: str) -> bool:
     head = following.lstrip()
     if not head:
         return True
+    if _YES_NO.fullmatch(previous.strip()):
+        return True  # an FAQ's "Ja." says nothing without the sentence that follows it
     if head[0].islower() or head[0] in "§(,;":
         return True
     if head[0].isdigit() and not re.search(r"[.!?…:][\"'»«“”)\]]*$", previous.rstrip()):
