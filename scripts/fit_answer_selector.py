@@ -1,21 +1,20 @@
 """Fit the answer selector (src/autonom/knowledge/selector.json) on question sets.
 
-    .venv/bin/python scripts/fit_answer_selector.py [--precision 0.8] [--no-write]
+    .venv/bin/python scripts/fit_answer_selector.py [--precision P] [--no-write]
 
 Every set whose status is ``tuning`` (the sample company's questions, the company corpora
 marked ``tuning`` in benchmarks/data/sets.json, the fit half of XQuAD) is indexed; for each
 question the candidate units of the retrieved chunks get their features, labelled 1 when the
 unit comes from the expected file and contains an expected answer. Two L2-regularised
 logistic regressions are fitted (Newton's method, numpy only): one on the cheap features of
-all units, one on the best units by the first plus their embedding similarity. The abstention
-threshold is the lowest probability at which the answers given on the fitting questions
-(unanswerable ones included) are right with the requested precision.
+all units, one on the best units by the first plus their embedding similarity; a third, the
+decision model, gives the probability that answering with the best unit is right.
 
 The abstention threshold is calibrated on probabilities that each company set gets from
 models fitted without it (what a new company's documents will see). By default it is the
-threshold at which the share of answerable questions answered right plus the share of
-unanswerable ones abstained from is highest: both count the same. ``--precision P``
-calibrates to a precision of the answers given instead.
+lowest threshold whose share of answerable questions answered right plus share of
+unanswerable ones abstained from (both count the same) is within BALANCE_TOLERANCE of the
+best. ``--precision P`` calibrates to a precision of the answers given instead.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from autonom.knowledge.index import SearchIndex
 from autonom.knowledge.retrieve import Hit
 from autonom.knowledge.selector import softmax
 from autonom.knowledge.text import STOPWORDS, guess_language, numbers, tokens
-from autonom.knowledge.units import unit_spans
+from autonom.knowledge.units import LIST_MARKER, unit_spans
 
 if TYPE_CHECKING:
     from autonom.knowledge.selector import Logistic, Selector
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 # that name that kind (they count as covered when the pattern is found).
 _N = (r"(?:\d+(?:[.,]\d+)?|ein(?:e[nm]?)?|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|"
       r"elf|zwölf|zwanzig|dreißig|one|two|three|four|five|six|seven|eight|nine|ten)")
+_TITLES = r"(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)"
+"""Titles before a surname (``Herr Ebert``)."""
 _ARTICLES = ("der die das den dem des ein eine einen einem einer im am zum zur vom beim "
              "unser unsere unseren unserem für mit von bei nach the our")
 ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
@@ -109,7 +111,7 @@ ANSWER_KINDS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
                           r"ansprechpartner\w*|kolleg\w*|abteilung|stelle|team))\b", re.I),
      # a title and a name, or two capitalised words that are not an article's noun phrase
      # ("der Leiter Rechenzentrum"): "Herr Brodbeck", "erstellt Florian Straßer."
-     re.compile(r"(?-i:\b(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)\s+[A-ZÄÖÜ][\w-]*|"
+     re.compile(r"(?-i:\b" + _TITLES + r"\s+[A-ZÄÖÜ][\w-]*|"
                 + "".join(rf"(?<!\b{w} )" for w in _ARTICLES.split())
                 + r"\b(?!(?:" + _ARTICLES.title().replace(" ", "|") + r")\b)"
                 r"[A-ZÄÖÜ][a-zäöüß]+ [A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?\b(?! [a-zäöüß]))"
@@ -275,8 +277,8 @@ def _block_head(text: str, floor: int, start: int, readable: str) -> str:
     return first if 0 < len(first) <= 80 and not first.endswith(".") else ""
 
 
-_ITEM_START = re.compile(r"[ \t]*(?:[-*+•–]|\d{1,2}[.)])[ \t]")
-_LINE_PREFIX = re.compile(r"[ \t]*((?:[-*+•–]|\d{1,2}[.)])[ \t]+)?")
+_ITEM_START = re.compile(rf"[ \t]*{LIST_MARKER}[ \t]")
+_LINE_PREFIX = re.compile(rf"[ \t]*({LIST_MARKER}[ \t]+)?")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
@@ -401,7 +403,7 @@ def _holds_kind(kind: str, pattern: re.Pattern[str], text: str,
     return False
 
 
-_TITLE = re.compile(r"\b(?:Herrn?|Frau|Dr\.|Prof\.|Mr\.|Ms\.)\s*")
+_TITLE = re.compile(r"\b" + _TITLES + r"\s*")
 
 
 _RANGE = re.compile(r"(?:\b(?:von|ab|zwischen|from|between)\s+|[(\[]\s*)(\d[\d.,]*)\s*"

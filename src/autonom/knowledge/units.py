@@ -17,7 +17,9 @@ from functools import lru_cache
 
 # Lines that stand on their own even without a blank line before them: list items and
 # ``Label: value`` lines of spec sheets (also ``Label ...... value`` in plain text).
-_LIST_LINE = re.compile(r"[ \t]*(?:[-*+•–]|\d{1,2}[.)])[ \t]+\S")
+LIST_MARKER = r"(?:[-*+•–]|\d{1,2}[.)])"
+"""What starts a list item: a bullet or a number (``-``, ``•``, ``1.``, ``2)``)."""
+_LIST_LINE = re.compile(rf"[ \t]*{LIST_MARKER}[ \t]+\S")
 _LABEL_LINE = re.compile(r"[ \t]*\**[^\n:.!?]{2,50}?\**[ \t]*(?::|[ \t]\.{4,})[ \t]*\S")
 _LEADER_LINE = re.compile(r"[^\n]{2,60}?[ \t]\.{4,}[^\n]*")
 _ABBREVIATIONS = frozenset({
