@@ -205,3 +205,12 @@ def test_customer_letters_that_say_from_now_on_are_not_jailbreaks(text):
     from autonom.guard.injection import is_suspicious
 
     assert not is_suspicious(text)
+
+
+def test_the_fitted_model_ships_with_the_package():
+    """Without its file the model layer silently flags nothing; the file must be there."""
+    from autonom.guard.injection import MODEL_FILE, model
+
+    assert MODEL_FILE.exists()
+    fitted = model()
+    assert fitted.threshold < 1.0 and any(w != 0.0 for w in fitted.weights)
