@@ -24,6 +24,7 @@ import numpy as np
 
 from autonom.knowledge.chunk import index_text
 from autonom.knowledge.index import SearchIndex
+from autonom.knowledge.parse import SECTION_NUMBER
 from autonom.knowledge.retrieve import Hit
 from autonom.knowledge.selector import softmax
 from autonom.knowledge.text import STOPWORDS, guess_language, numbers, tokens
@@ -385,7 +386,7 @@ def _is_bare(readable: str) -> bool:
     return len(core.split()) <= 3 and not numbers(core)
 
 
-_SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})*\.?\s+")
+_SECTION_NUMBER = re.compile(rf"^\s*{SECTION_NUMBER}\s+")
 
 
 def _holds_kind(kind: str, pattern: re.Pattern[str], text: str,

@@ -81,12 +81,14 @@ _MD_HEADING = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _MD_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+(.+)$")
 _MD_TABLE_RULE = re.compile(r"\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
 _RULE = re.compile(r"[ \t]*([-=_*~#])(?:[ \t]*\1){2,}[ \t]*$")
+SECTION_NUMBER = r"\d{1,2}(?:\.\d{1,2})*\.?"  # 4. / 2.1
+_SECTION_SIGN = r"§\s*\d+[a-z]?"  # § 3, § 12a
 # Plain-text section headings: "4. Vergütung", "2.1 Fristen", "§ 3 Einteilung", "TEIL B".
-_TEXT_HEADING = re.compile(r"(?:(?P<number>\d{1,2}(?:\.\d{1,2})*\.?)|§\s*\d+[a-z]?)[ \t]+"
+_TEXT_HEADING = re.compile(rf"(?:(?P<number>{SECTION_NUMBER})|{_SECTION_SIGN})[ \t]+"
                            r"[A-ZÄÖÜ][^\n]{1,60}$|[A-ZÄÖÜ][A-ZÄÖÜ0-9 &/,.-]{3,60}$")
 
 
-_CAPITALS_HEADING = re.compile(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|§\s*\d+[a-z]?)[ \t]+"
+_CAPITALS_HEADING = re.compile(rf"(?:{SECTION_NUMBER}|{_SECTION_SIGN})[ \t]+"
                                r"[A-ZÄÖÜ][A-ZÄÖÜß &/,-]{2,60}")
 """A numbered section title in capitals (``2. URLAUB``): a heading even with a blank line
 below it (an unnumbered line in capitals then may be a code, ``BIC COBADEFFXXX``)."""
