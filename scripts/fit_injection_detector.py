@@ -1,6 +1,7 @@
 """Fit the model of the planted-instruction detector (src/autonom/guard/injection_model.npz).
 
     .venv/bin/python scripts/fit_injection_detector.py [--max-fp 0.01] [--l2 3e-6] [--no-write]
+                                                       [--user-only]
 
 Only the *tuning* parts of the benchmark texts (see benchmarks/injection.py) are used:
 attacks are labelled 1, benign company and book text 0. Features are the detector's own
@@ -16,8 +17,13 @@ highest probability over the whole text and each window of sentences in it (so t
 planted sentence inside a long text is judged on its own). The threshold is the lowest at
 which at most ``--max-fp`` of the written sets' benign texts (hard cases: instructions to
 staff, AI policies, chatbot documentation) are flagged. The model written out is then
-fitted on all
-tuning texts. Takes about 25 minutes on two cores.
+fitted on all tuning texts. Takes about 25 minutes on two cores.
+
+Users' own messages get a threshold of their own (``--user-only`` recalibrates just that):
+the model learnt planted text, and a long legitimate request ("antworte nur mit …, erwähne
+keine Gehälter") reads like one. It is the lowest threshold, not below the documents', at
+which at most ``--max-fp`` of the tuning set of long legitimate requests
+(``data/injection/user-requests``) are refused; the model is never fitted on them.
 """
 
 from __future__ import annotations
@@ -100,7 +106,7 @@ class Decision:
 
     def _pieces(self, text: str) -> float | list[dict[int, float]]:
         scanned = injection.scan(text)
-        if len(text.strip()) < injection.MODEL_FROM:
+        if injection.letters(text) < injection.MODEL_FROM:
             return 1.0 if scanned.findings else 0.0
         if any(f.kind in injection.STANDALONE for f in scanned.findings):
             return 1.0
@@ -116,7 +122,8 @@ class Decision:
             if isinstance(pieces, float):
                 found.append(pieces)
                 continue
-            z = max(b + sum(w[k] * v for k, v in piece.items()) for piece in pieces)
+            z = max((b + sum(w[k] * v for k, v in piece.items()) for piece in pieces if piece),
+                    default=-30.0)  # a text without words scores 0, as model_score says
             found.append(1 / (1 + math.exp(-max(-30.0, min(30.0, z)))))
         return np.array(found)
 
@@ -142,7 +149,37 @@ def calibrate(scored: list[tuple[TextSet, np.ndarray]], max_fp: float) -> tuple[
     attacks = np.concatenate([s for part, s in scored if part.attack])
     allowed = int(round(max_fp * len(benign), 6))
     threshold = float(min(0.99, benign[allowed] + 1e-6)) if allowed < len(benign) else 0.5
+    if (benign >= threshold).mean() > max_fp:  # flagged by patterns, whatever the model says
+        print(f"warning: {(benign >= threshold).mean():.1%} of the held-out benign texts are "
+              f"flagged at any threshold, more than {max_fp:.1%}", file=sys.stderr)
     return threshold, float((attacks >= threshold).mean())
+
+
+def calibrate_user(texts: list[str], floor: float, max_fp: float) -> float:
+    """The threshold for users' own messages: the lowest, not below the documents'
+    ``floor``, at which at most ``max_fp`` of these legitimate long requests are refused
+    (messages that patterns refuse count at any threshold)."""
+    injection.model.cache_clear()
+    scores = np.sort([injection.user_request_score(t) for t in texts])[::-1]
+    allowed = int(round(max_fp * len(scores), 6))
+    if allowed >= len(scores):
+        return floor
+    return float(max(floor, min(0.999, scores[allowed] + 1e-6)))
+
+
+def write_user_threshold(max_fp: float) -> None:
+    """Recalibrate only the threshold for users' messages of the model file."""
+    requests = [t for part in sets() if part.user and part.status == "tuning"
+                and part.name.startswith("user requests") for t in part.texts]
+    with np.load(MODEL_FILE) as data:
+        arrays = {key: data[key] for key in data.files}
+    threshold = calibrate_user(requests, float(arrays["threshold"]), max_fp)
+    arrays["user_threshold"] = np.float64(threshold)
+    np.savez_compressed(MODEL_FILE, **arrays)
+    injection.model.cache_clear()
+    refused = sum(injection.user_request_is_suspicious(t) for t in requests)
+    print(f"users' messages: threshold {threshold:.4f}, {refused} of {len(requests)} "
+          "legitimate long requests refused")
 
 
 def main() -> None:
@@ -150,8 +187,13 @@ def main() -> None:
     parser.add_argument("--max-fp", type=float, default=0.01)
     parser.add_argument("--l2", type=float, default=3e-6)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--user-only", action="store_true",
+                        help="keep the model; recalibrate only the threshold for users' messages")
     args = parser.parse_args()
-    tuning = [s for s in sets() if s.status == "tuning"]
+    if args.user_only:
+        write_user_threshold(args.max_fp)
+        return
+    tuning = [s for s in sets() if s.status == "tuning" and not s.user]
     scored = held_out(tuning, args.l2, Decision())
     threshold, recall = calibrate(scored, args.max_fp)
     print(f"threshold {threshold:.4f}: held-out recall {recall:.1%} at most "
@@ -164,6 +206,7 @@ def main() -> None:
         np.savez_compressed(MODEL_FILE, index=used, weights=w[used].astype(np.float16),
                             bias=np.float64(b), threshold=np.float64(threshold))
         print(f"wrote {MODEL_FILE} ({len(used)} weights)")
+        write_user_threshold(args.max_fp)
 
 
 if __name__ == "__main__":

@@ -228,7 +228,7 @@ _STRONG: list[tuple[str, str]] = [
 ]
 _WEAK: list[tuple[str, str]] = [
     ("address", r"\b(?:hinweis|nachricht|anweisung|anmerkung|vermerk|info|achtung|wichtig|"
-                r"botschaft|instructions?|note|message|attention|reminder)\w*(?:[\s_]+\w+){0,3}"
+                r"botschaft|instructions?|note|message|attention|reminder)[^\W_]*(?:[\s_]+[^\W_]+){0,3}"
                 r"[\s_]+(?:an|für|fuer|to|for)[\s_]+(?:die|den|das|alle|jede\w*|the|any|all)?"
                 r"[\s_]*" + _AI + r"\b"),
     ("address", r"(?:^|[.;:!?\],–-]\s*|\b(?:an|für)\s+(?:das|den|die|alle)\s+|\b(?:sehr\s+geehrte|"
@@ -321,10 +321,12 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOKALIKE)
 
 
-def _variants(text: str) -> list[str]:
+def _variants(text: str, context: str | None = None) -> list[str]:
     """The normalised text and what it may hide: leetspeak read as letters, base64 runs and
-    the whole text as ROT13, decoded."""
+    the whole text as ROT13, decoded. Reversed and ROT13 readings are tried where the text
+    (or the ``context`` it comes from) mentions them."""
     plain = normalise(text)
+    hints = plain if context is None else normalise(context)
     found = [plain]
     leet = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), plain)
     if leet != plain:
@@ -337,9 +339,9 @@ def _variants(text: str) -> list[str]:
         decoded = _decode_hex(match.group())
         if decoded:
             found.append(decoded)
-    if re.search(r"rückwärts|reversed|backwards|von\s+hinten", plain, re.IGNORECASE):
+    if re.search(r"rückwärts|reversed|backwards|von\s+hinten", hints, re.IGNORECASE):
         found.append(plain[::-1])
-    if re.search(r"rot-?13|caesar|cäsar", plain, re.IGNORECASE):
+    if re.search(r"rot-?13|caesar|cäsar", hints, re.IGNORECASE):
         found.append(codecs.encode(plain, "rot13"))
     return found
 
@@ -377,11 +379,12 @@ class Scan:
     """The pattern kinds seen in any variant, as model features."""
 
 
-def scan(text: str, allowed: frozenset[str] = frozenset()) -> Scan:
-    """The patterns over ``text`` and what it may hide; kinds in ``allowed`` do not count."""
+def scan(text: str, allowed: frozenset[str] = frozenset(), context: str | None = None) -> Scan:
+    """The patterns over ``text`` and what it may hide; kinds in ``allowed`` do not count.
+    ``context``: the text ``text`` is part of, for hints on how it is encoded."""
     found: list[Finding] = []
     cues: set[str] = set()
-    for variant in _variants(text):
+    for variant in _variants(text, context):
         strong = _strong(variant)
         weak = _weak_kinds(variant)
         cues |= {f"#strong:{f.kind}" for f in strong} | {f"#weak:{k}" for k in weak}
@@ -398,8 +401,14 @@ def scan(text: str, allowed: frozenset[str] = frozenset()) -> Scan:
     return Scan(found, frozenset(cues))
 
 
-MODEL_FROM = 60
-"""Shorter texts are judged by every pattern: a word or two gives the model too little."""
+MODEL_FROM = 50
+"""Texts with fewer letters (in words; digits, punctuation and blanks do not count) are
+judged by every pattern: a word or two gives the model too little."""
+
+
+def letters(text: str) -> int:
+    """How much a text gives the model to read: the letters of its words."""
+    return sum(len(word) for word in _TOKEN.findall(text))
 
 
 def find_injections(text: str, allowed: frozenset[str] = frozenset(), *,
@@ -410,7 +419,7 @@ def find_injections(text: str, allowed: frozenset[str] = frozenset(), *,
     sentences in it, for texts of ``model_from`` characters or more; shorter texts are
     judged by every pattern."""
     scanned = scan(text, allowed)
-    if len(text.strip()) < model_from:
+    if letters(text) < model_from:
         return sorted(scanned.findings, key=lambda f: f.start)
     found = [f for f in scanned.findings if every_pattern or f.kind in STANDALONE]
     if found:
@@ -426,19 +435,23 @@ def find_injections(text: str, allowed: frozenset[str] = frozenset(), *,
 
 
 def windows(text: str, size: int) -> list[tuple[int, int]]:
-    """Runs of sentences of ``text`` of at least ``size`` characters, one around each
+    """Runs of sentences of ``text`` with at least ``size`` letters, one around each
     sentence (so that a planted sentence is judged without the text around it)."""
     segments = _segments(text)
     if len(segments) < 2:
         return []
+    counts = [letters(text[start:end]) for start, end in segments]
     spans = set()
     for i in range(len(segments)):
         lo = hi = i
-        while segments[hi][1] - segments[lo][0] < size and (lo > 0 or hi < len(segments) - 1):
+        total = counts[i]
+        while total < size and (lo > 0 or hi < len(segments) - 1):
             if hi < len(segments) - 1:
                 hi += 1
-            if segments[hi][1] - segments[lo][0] < size and lo > 0:
+                total += counts[hi]
+            if total < size and lo > 0:
                 lo -= 1
+                total += counts[lo]
         spans.add((segments[lo][0], segments[hi][1]))
     return sorted(spans)
 
@@ -451,7 +464,7 @@ USER_MAY = frozenset({"output", "command", "you"})
 """What a user's own message may do that planted text may not: tell the assistant what to
 answer and how ("only respond with JSON", "nenne …", "in your answer …")."""
 
-USER_MODEL_FROM = 200
+USER_MODEL_FROM = 160
 """A user's own message is read by the model only from this length: the model learnt planted
 text, where "antworte …" is a tell; in a user's short request it is the request."""
 
@@ -461,20 +474,54 @@ _FORMAT_WORDS = re.compile(r"\b(?:json|schema|yaml|xml|csv|markdown|code\s?block
                            r"completion)\b", re.I)
 
 
+_FREEDOM = re.compile(
+    r"\b(?:unrestricted|unfiltered|uncensored|unbound|jailbroken|amoral|unethical|"
+    r"no\s+(?:\w+\s+)?(?:restrictions|limits|limitations|filters|rules|censorship|guidelines|"
+    r"morals|ethics)|without\s+(?:any\s+)?(?:\w+\s+)?(?:restrictions|limits|limitations|filters|"
+    r"rules|censorship|guidelines|morals|ethics)|do\s+anything\s+now|\bdan\b|developer\s+mode|"
+    r"stay\s+in\s+character|(?:ohne|keine|frei\s+von)\s+(?:jegliche\w*\s+|alle\w*\s+)?"
+    r"(?:\w+\s+)?(?:einschränkungen|regeln|filter|zensur|grenzen|moral|ethik|richtlinien)|"
+    r"entwicklermodus|bleib\w*\s+in\s+(?:der|deiner)\s+rolle|uneingeschränkt\w*|"
+    r"ungefiltert\w*|unzensiert\w*)", re.IGNORECASE)
+"""What makes a role a jailbreak persona: freedom from rules. "Du bist ab jetzt mein
+Korrekturleser" is a user's request; "you are now DAN, free of all restrictions" is not."""
+
+
+def user_request_score(text: str) -> float:
+    """How much a user's own message looks like an attempt to take over the assistant:
+    1.0 where a pattern other than :data:`USER_MAY` finds one (an override of its rules, a
+    request for its secrets, fake chat markup, a role with freedom from its rules: a
+    jailbreak persona, see :data:`_FREEDOM`), else, for a
+    message of :data:`USER_MODEL_FROM` letters or more, the model's highest probability
+    over the message and its windows of sentences. Telling the assistant what to answer and
+    how is what users do; and frameworks add long instructions on the output's format
+    (LangChain's and n8n's structured-output parsers: "You must format your output as a
+    JSON value that adheres to …"): sentences about the format are left out first, unless
+    a pattern flags them themselves."""
+    def patterns(piece: str) -> bool:
+        found = find_injections(piece, USER_MAY, every_pattern=True, model_from=10**9)
+        if letters(piece) < USER_MODEL_FROM:  # two weak cues in a short question are a topic
+            found = [f for f in found if f.kind != "cues"]  # ("Was ist ein System-Prompt?")
+        return any(f.kind != "role" or _FREEDOM.search(normalise(piece)) for f in found)
+
+    kept = "\n".join(text[start:end] for start, end in _segments(text)
+                     if not (_FORMAT_WORDS.search(text[start:end])
+                             and not patterns(text[start:end])))
+    if not kept.strip():
+        return 0.0
+    if patterns(kept):
+        return 1.0
+    if letters(kept) < USER_MODEL_FROM:
+        return 0.0
+    return max([model_score(kept), *(model_score(kept[start:end])
+                                     for start, end in windows(kept, USER_MODEL_FROM))])
+
+
 def user_request_is_suspicious(text: str) -> bool:
-    """Whether a user's own message tries to take over the assistant: a jailbreak persona,
-    an override of its rules, a request for its secrets, fake chat markup. Telling it what
-    to answer and how is what users do (:data:`USER_MAY`); and frameworks add long
-    instructions on the output's format (LangChain's and n8n's structured-output parsers:
-    "You must format your output as a JSON value that adheres to …"), which the word model
-    would read as planted text: sentences about the format are left out before the message
-    is checked, unless they hold another strong pattern themselves."""
-    kept = [text[start:end] for start, end in _segments(text)
-            if not (_FORMAT_WORDS.search(text[start:end])
-                    and not find_injections(text[start:end], USER_MAY, every_pattern=True,
-                                        model_from=USER_MODEL_FROM))]
-    return bool(kept) and bool(find_injections("\n".join(kept), USER_MAY, every_pattern=True,
-                                               model_from=USER_MODEL_FROM))
+    """Whether a user's own message tries to take over the assistant (see
+    :func:`user_request_score`); the model's threshold for users' messages is calibrated
+    on long, legitimate requests to stay below 1 % false positives there."""
+    return user_request_score(text) >= model().user_threshold
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])[\"'“”»]?\s+(?=[\"'„“«(\[<*#-]?[A-ZÄÖÜ0-9])|\n+")
@@ -486,24 +533,17 @@ def planted(text: str, after_planted: bool = False) -> tuple[list[tuple[int, int
     on addressing the reader (a command, "du"/"you", the AI) counts as part of it, also
     across paragraphs (``after_planted``: the text before this one ended in one). Returns
     the flagged spans and whether the text ends inside one."""
-    whole: list[Finding] | None = None  # what the text as a whole was flagged for, if asked
-    if not after_planted:
-        whole = find_injections(text)
-        if not whole:
-            return [], False
+    whole = find_injections(text)
+    if not whole and not after_planted:
+        return [], False
     segments = _segments(text)
-    flags: list[bool] = []
+    flags = _locate(text, segments) if whole else [False] * len(segments)
     previous = after_planted
-    for start, end in segments:
+    for i, (start, end) in enumerate(segments):
         piece = text[start:end]
-        flagged = bool(find_injections(piece)) or (previous and bool(_weak_kinds(piece)))
-        flags.append(flagged)
-        previous = flagged
-    if not any(flags) and segments:
-        if whole is None:
-            whole = find_injections(text)
-        # found only in a window of sentences or in the whole: its sentences are flagged
-        flags = [any(f.start < end and start < f.end for f in whole) for start, end in segments]
+        flags[i] = flags[i] or (previous and bool(_weak_kinds(_MID_NOUN.sub("", piece))))
+        if flags[i] or len(piece.split()) > 2:  # a label or a JSON key between goes on
+            previous = flags[i]
     spans: list[tuple[int, int]] = []
     for (start, end), flagged in zip(segments, flags, strict=True):
         if not flagged:
@@ -513,6 +553,58 @@ def planted(text: str, after_planted: bool = False) -> tuple[list[tuple[int, int
         else:
             spans.append((start, end))
     return spans, bool(flags) and flags[-1]
+
+
+_MID_NOUN = re.compile(r"(?<=\s)[A-ZÄÖÜ][a-zäöüß]+")
+"""A capitalised word inside a sentence: in German a noun ("Die monatliche Rate …", "Die
+Liste …"), which must not read as the imperative it is spelt like."""
+
+LOCATE_MAX_SEGMENTS = 20
+"""Up to this many sentences, a flagged text's sentences are each tried without: beyond it
+the work grows with the square of the length, and all of them are flagged instead."""
+
+
+def _locate(text: str, segments: list[tuple[int, int]]) -> list[bool]:
+    """Which sentences of a flagged ``text`` make it flagged: those with a standalone
+    pattern, and in each window of sentences the model flags, the fewest whose removal
+    leaves it unflagged (see ``blame``)."""
+    if not segments:
+        return []
+    if letters(text) < MODEL_FROM:  # judged by every pattern
+        flags = [bool(scan(text[start:end], context=text).findings) for start, end in segments]
+        return flags if any(flags) else [True] * len(segments)
+    flags = [any(f.kind in STANDALONE for f in scan(text[start:end], context=text).findings)
+             for start, end in segments]
+    threshold = model().threshold
+
+    def score(members: list[int]) -> float:
+        rest = " ".join(text[segments[i][0]:segments[i][1]] for i in members)
+        scanned = scan(rest, context=text)
+        if any(f.kind in STANDALONE for f in scanned.findings):
+            return 1.0
+        return model_score(rest, scanned.cues) if rest.strip() else 0.0
+
+    def blame(members: list[int]) -> list[int]:
+        """Take out, one at a time, the sentence whose removal lowers the score most,
+        until the rest is no longer flagged; those taken out are to blame."""
+        if len(members) == 1 or len(members) > LOCATE_MAX_SEGMENTS:
+            return members
+        rest, blamed = list(members), []
+        while rest and score(rest) >= threshold:
+            worst = min(rest, key=lambda i: score([j for j in rest if j != i]))
+            rest.remove(worst)
+            blamed.append(worst)
+        return blamed or members
+
+    for start, end in windows(text, MODEL_FROM):
+        if model_score(text[start:end]) >= threshold:
+            inside = [i for i, (s, e) in enumerate(segments) if start <= s and e <= end]
+            for i in blame(inside):
+                flags[i] = True
+    if not any(flags):  # flagged as a whole only
+        for i in blame(list(range(len(segments)))):
+            flags[i] = True
+    return flags
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
@@ -550,33 +642,76 @@ def _stripped(text: str, start: int, end: int) -> tuple[int, int]:
 
 def redact(text: str, marker: str = "[entfernt: eingeschleuste Anweisung]") -> tuple[str, bool]:
     """``text`` with its planted instructions replaced by ``marker``; whether any were.
-    JSON stays JSON: its string values are redacted one by one."""
+    JSON stays JSON: its keys and string values are read in order as one text (so an
+    instruction split over two fields is found), and the flagged parts of each are
+    replaced. JSON nested too deeply for that is redacted as plain text."""
     if text.lstrip()[:1] in ("{", "["):
         try:
             data = json.loads(text)
-        except ValueError:
+            cleaned, flagged = _redact_json(data, marker)
+        except (ValueError, RecursionError):
             pass
         else:
-            found = [False]
-
-            def clean(value: object) -> object:
-                if isinstance(value, str):
-                    cleaned, flagged = redact(value, marker)
-                    found[0] = found[0] or flagged
-                    return cleaned
-                if isinstance(value, list):
-                    return [clean(v) for v in value]
-                if isinstance(value, dict):
-                    return {k: clean(v) for k, v in value.items()}
-                return value
-
-            cleaned = clean(data)
-            return (json.dumps(cleaned, ensure_ascii=False, indent=2) if found[0] else text,
-                    found[0])
+            if not flagged:
+                return text, False
+            out = json.dumps(cleaned, ensure_ascii=False, indent=2)
+            try:
+                out.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate came in as an escape: keep it one
+                out = json.dumps(cleaned, indent=2)
+            return out, True
     spans, _ = planted(text)
     for start, end in reversed(spans):
         text = text[:start] + marker + text[end:]
     return text, bool(spans)
+
+
+def _redact_json(data: object, marker: str) -> tuple[object, bool]:
+    pieces: list[str] = []
+
+    def collect(value: object) -> None:
+        if isinstance(value, str):
+            pieces.append(value)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                pieces.append(key)
+                collect(item)
+
+    collect(data)
+    joined, places, pos = [], [], 0
+    for piece in pieces:
+        joined.append(piece)
+        places.append((pos, pos + len(piece)))
+        pos += len(piece) + 1
+    spans, _ = planted("\n".join(joined))
+    if not spans:
+        return data, False
+    redacted = []
+    for piece, (start, end) in zip(pieces, places, strict=True):
+        for a, b in reversed([(a, b) for a, b in spans if a < end and start < b]):
+            piece = piece[:max(a, start) - start] + marker + piece[min(b, end) - start:]
+        redacted.append(piece)
+    given = iter(redacted)
+
+    def rebuild(value: object) -> object:
+        if isinstance(value, str):
+            return next(given)
+        if isinstance(value, list):
+            return [rebuild(item) for item in value]
+        if isinstance(value, dict):
+            out: dict[str, object] = {}
+            for item in value.values():
+                key = next(given)
+                while key in out:  # two keys redacted alike stay two keys
+                    key += " "
+                out[key] = rebuild(item)
+            return out
+        return value
+
+    return rebuild(data), True
 
 
 def _strong(text: str) -> list[Finding]:
@@ -608,17 +743,21 @@ class Model:
     bias: float
     threshold: float
     """The score from which a text counts as planted."""
+    user_threshold: float
+    """The score from which a user's own message counts as an attempt to take over."""
 
 
 @cache
 def model() -> Model:
     """The fitted model; stored sparse (the buckets that training text reached)."""
     if not MODEL_FILE.exists():
-        return Model(np.zeros(BUCKETS, dtype=np.float32), -30.0, 1.0)
+        return Model(np.zeros(BUCKETS, dtype=np.float32), -30.0, 1.0, 1.0)
     with np.load(MODEL_FILE) as data:
         weights = np.zeros(BUCKETS, dtype=np.float32)
         weights[data["index"]] = data["weights"].astype(np.float32)
-        return Model(weights, float(data["bias"]), float(data["threshold"]))
+        threshold = float(data["threshold"])
+        user = float(data["user_threshold"]) if "user_threshold" in data else threshold
+        return Model(weights, float(data["bias"]), threshold, user)
 
 
 def features(text: str, cues: frozenset[str] | None = None) -> dict[int, float]:
