@@ -337,3 +337,17 @@ def test_a_person_named_in_the_question_is_not_the_answer_to_who_else(kb, tmp_pa
     kb.ingest([tmp_path / "docs"], "c")
     answer = ask(kb, "Wer ist die Vertretung von Jörg Nowak?")
     assert not answer.abstained and answer.answer.startswith("Vertretung: Nils Ebert")
+
+
+def test_a_question_about_a_code_no_document_names_is_abstained_from(kb, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs, "preise/pumpen.csv",
+          "Artikel;Bezeichnung;Leistung (kW);Preis netto (EUR);Lieferzeit\n"
+          "KP-55;Kreiselpumpe KP-55;5,5;2.480,00;10 Arbeitstage\n"
+          "KP-75;Kreiselpumpe KP-75;7,5;2.960,00;12 Arbeitstage\n"
+          "KP-110;Kreiselpumpe KP-110;11;3.870,00;15 Arbeitstage\n"
+          "TP-200;Tauchpumpe TP-200;2,2;1.190,00;5 Arbeitstage\n")
+    kb.ingest([docs], "c")
+    answer = ask(kb, "Was kostet die Kreiselpumpe KP 75?")
+    assert not answer.abstained and "2.960,00" in answer.answer
+    assert ask(kb, "Was kostet die Kreiselpumpe KP-90?").abstained
