@@ -6,9 +6,11 @@
 
 Right = an expected string in the answer *and* the expected file cited (not abstained).
 Abstained = share of unanswerable questions answered with an abstention. False abstentions =
-answerable questions abstained. Stale = answers citing a superseded file. Time = end-to-end
-``ask`` in seconds (p50 / p95). Details of failures are printed only for sets whose status is
-``tuning``: looking at a blind set's failures would turn it into a tuning set.
+answerable questions abstained; of those, *pointed*: the closest passages the abstention shows
+include the expected file with an expected string. Stale = answers citing a superseded file.
+Time = end-to-end ``ask`` in seconds (p50 / p95). Details of failures are printed only for
+sets whose status is ``tuning``: looking at a blind set's failures would turn it into a
+tuning set.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Tally:
     right: int = 0
     abstained_ok: int = 0
     false_abstentions: int = 0
+    pointed: int = 0
     stale: int = 0
     times: list[float] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
@@ -53,11 +56,13 @@ class Tally:
         return (f"| {self.name} ({self.status}; {self.answerable} + {self.unanswerable}) | "
                 f"{self.mode} | {self.right}/{self.answerable} = **{right:.0%}** | "
                 f"{self.abstained_ok}/{self.unanswerable} = {abst:.0%} | "
-                f"{self.false_abstentions} | {self.stale} | {p50:.3f} / {p95:.3f} |")
+                f"{self.false_abstentions} ({self.pointed} pointed) | {self.stale} | "
+                f"{p50:.3f} / {p95:.3f} |")
 
 
 HEADER = ("| set (status; answerable + unanswerable) | mode | right | unanswerables abstained | "
-          "false abstentions | stale answers | time p50 / p95 s |\n|---|---|---|---|---|---|---|")
+          "false abstentions (pointed) | stale answers | time p50 / p95 s |\n"
+          "|---|---|---|---|---|---|---|")
 
 
 def run_set(services: Services, qa: QASet, mode: str, model: str | None,
@@ -81,6 +86,8 @@ def run_set(services: Services, qa: QASet, mode: str, model: str | None,
             tally.answerable += 1
             tally.right += verdict.right
             tally.false_abstentions += answer.abstained
+            tally.pointed += answer.abstained and any(
+                judge(case, c.quote, False, [c.source]).right for c in answer.related)
         if not verdict.right or verdict.stale:
             tally.failures.append({"id": case.id, "question": case.question,
                                    "expected": case.expected, "source": case.expected_source,

@@ -127,6 +127,8 @@ class ChatResponse(BaseModel):
     citations: tuple[Citation, ...] = ()
     abstained: bool | None = None
     """Set for answers from documents: whether the documents did not contain the answer."""
+    related: tuple[Citation, ...] = ()
+    """With such an abstention: the closest passages, places to look (not an answer)."""
     served_by: str | None = None
     """``model@backend`` that answered, when the router chose it."""
 
@@ -142,6 +144,7 @@ class ChatChunk(BaseModel):
     timings: Timings | None = None
     citations: tuple[Citation, ...] = ()
     abstained: bool | None = None
+    related: tuple[Citation, ...] = ()
     served_by: str | None = None
 
 

@@ -31,7 +31,7 @@ def test_ask_json_prints_exactly_the_contract(capsys, indexed):
     assert main(["ask", "Was kostet die Tauchpumpe TP-200 netto?", "-c", "pumpenwerk",
                  "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert list(answer) == ["answer", "abstained", "citations", "model"]
+    assert list(answer) == ["answer", "abstained", "citations", "related", "model"]
     assert "1.395,50" in answer["answer"] and answer["abstained"] is False
     source = answer["citations"][0]["source"]
     assert source == "preise/preisliste-2026.csv"
@@ -44,6 +44,19 @@ def test_ask_abstains_in_the_language_of_the_question(capsys, indexed):
     answer = json.loads(capsys.readouterr().out)
     assert answer["abstained"] is True and answer["citations"] == []
     assert "Dokumenten" in answer["answer"]
+
+
+def test_ask_shows_the_closest_passages_when_it_is_not_sure(capsys, indexed):
+    assert main(["ask", "Wie viele Urlaubstage bekommen Auszubildende?", "-c",
+                 "pumpenwerk"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Eine sichere Antwort steht nicht in den Dokumenten")
+    assert "Nächstliegende Stellen:" in out and "urlaubsregelung.docx" in out
+    assert main(["ask", "Wie viele Urlaubstage bekommen Auszubildende?", "-c",
+                 "pumpenwerk", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["abstained"] is True and answer["citations"] == []
+    assert answer["related"][0]["source"] == "personal/urlaubsregelung.docx"
 
 
 def test_search_shows_ranked_chunks_with_scores_and_flags(capsys, indexed):

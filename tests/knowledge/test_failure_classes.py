@@ -137,10 +137,8 @@ def test_product_codes_keep_data_sheets_of_different_products_apart():
     assert outdated_documents(docs) == {}
 
 
-def test_an_outdated_price_list_is_never_cited_and_hygiene_names_it(kb, tmp_path):
-    from autonom.knowledge import hygiene
-
-    docs = tmp_path / "docs"
+def hourly_rates(kb, docs: Path) -> None:
+    """A current price list and the outdated one it replaced, in collection ``c``."""
     write(docs, "preise/archiv/stundensaetze_2024.csv",
           "Leistung;Netto (EUR);Gültig ab\nMeisterstunde;78,50;01.01.2024\n"
           "Gesellenstunde;66,00;01.01.2024\n")
@@ -148,6 +146,12 @@ def test_an_outdated_price_list_is_never_cited_and_hygiene_names_it(kb, tmp_path
           "Leistung;Netto (EUR);Gültig ab\nMeisterstunde;86,00;01.03.2026\n"
           "Gesellenstunde;72,00;01.03.2026\n")
     kb.ingest([docs], "c")
+
+
+def test_an_outdated_price_list_is_never_cited_and_hygiene_names_it(kb, tmp_path):
+    from autonom.knowledge import hygiene
+
+    hourly_rates(kb, tmp_path / "docs")
     answer = ask(kb, "Was kostet eine Meisterstunde netto?")
     assert "86,00" in answer.answer and "78,50" not in answer.answer
     assert {c.source for c in answer.citations} == {"preise/stundensaetze_2026.csv"}
@@ -351,3 +355,34 @@ def test_a_question_about_a_code_no_document_names_is_abstained_from(kb, tmp_pat
     answer = ask(kb, "Was kostet die Kreiselpumpe KP 75?")
     assert not answer.abstained and "2.960,00" in answer.answer
     assert ask(kb, "Was kostet die Kreiselpumpe KP-90?").abstained
+
+
+def test_an_abstention_points_to_the_closest_current_passages_only(kb, tmp_path):
+    import dataclasses
+
+    from autonom.knowledge.answer import Answerer
+    from autonom.knowledge.selector import default_selector
+
+    docs = tmp_path / "docs"
+    hourly_rates(kb, docs)
+    # a selector that is never sure enough to answer, and never finds a question hopeless
+    unsure = dataclasses.replace(default_selector(), threshold=1.01, read_threshold=0.0)
+    answerer = Answerer(kb.retriever, kb.store, selector=unsure)
+    answer = asyncio.run(answerer.ask("Was kostet eine Meisterstunde netto?", "c"))
+    assert answer.abstained and answer.citations == []
+    assert answer.answer.startswith("Eine sichere Antwort steht nicht in den Dokumenten")
+    text = (docs / "preise/stundensaetze_2026.csv").read_text(encoding="utf-8")
+    assert [c.quote for c in answer.related][:1] == ["Meisterstunde;86,00;01.03.2026"]
+    assert {c.source for c in answer.related} == {"preise/stundensaetze_2026.csv"}
+    assert all(c.quote in text for c in answer.related) and len(answer.related) <= 3
+    assert answer.to_json()["related"][0] == {"source": "preise/stundensaetze_2026.csv",
+                                              "quote": "Meisterstunde;86,00;01.03.2026"}
+
+
+def test_a_hopeless_question_gets_a_plain_abstention(kb, tmp_path):
+    write(tmp_path / "docs", "urlaub.md",
+          "# Urlaub\n\nVollzeitbeschäftigte haben 30 Urlaubstage im Jahr.\n")
+    kb.ingest([tmp_path / "docs"], "c")
+    answer = ask(kb, "Wer gewann 1954 die Fußball-Weltmeisterschaft?")
+    assert answer.abstained and answer.related == []
+    assert answer.answer == "Dazu steht nichts in den Dokumenten, auf die ich Zugriff habe."

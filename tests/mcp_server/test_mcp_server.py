@@ -57,9 +57,12 @@ def test_each_tool_answers_from_the_documents(local):
                                   "collection": "pumpenwerk"}),
                 ("ask", {"question": QUESTION, "collection": "pumpenwerk"}),
                 ("ask", {"question": "Wie heißt der Hund des Chefs?",
+                         "collection": "pumpenwerk"}),
+                ("ask", {"question": "Wie viele Urlaubstage bekommen Auszubildende?",
                          "collection": "pumpenwerk"}))]
 
-    listed, found, document, answer, unknown = (r.structured_content for r in run(scenario()))
+    listed, found, document, answer, unknown, unsure = (
+        r.structured_content for r in run(scenario()))
     assert listed["collections"][0]["name"] == "pumpenwerk"
     assert found["hits"][0]["source"] == "produkte/kp-55-datenblatt.md"
     assert len(found["hits"]) == 3
@@ -68,6 +71,9 @@ def test_each_tool_answers_from_the_documents(local):
     quote = answer["citations"][0]
     assert quote["quote"] in (CORPUS / quote["source"]).read_text(encoding="utf-8")
     assert unknown["abstained"] is True and unknown["citations"] == []
+    assert unsure["abstained"] is True and unsure["citations"] == []
+    assert unsure["related"][0]["source"] == "personal/urlaubsregelung.docx"
+    assert "Urlaub" in unsure["related"][0]["quote"]
 
 
 def test_bad_arguments_get_clear_errors(local):

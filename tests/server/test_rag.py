@@ -105,6 +105,17 @@ def test_unanswerable_question_abstains_in_german(rag_server):
     assert "Dokumenten" in reply.choices[0].message.content
 
 
+def test_an_unsure_abstention_lists_the_closest_passages(rag_server):
+    reply = _openai(rag_server, "sales").chat.completions.create(
+        model="rag:pumpenwerk",
+        messages=[{"role": "user", "content": "Wie viele Urlaubstage bekommen Auszubildende?"}])
+    content = reply.choices[0].message.content
+    assert reply.abstained is True and reply.citations == []
+    assert content.startswith("Eine sichere Antwort steht nicht in den Dokumenten")
+    closest = content.split("\n\nNächstliegende Stellen:\n", 1)[1].splitlines()
+    assert closest[0].startswith("[1] personal/urlaubsregelung.docx: „")
+
+
 def test_models_lists_only_granted_collections(rag_server):
     sales = {m.id for m in _openai(rag_server, "sales").models.list()}
     assert {"rag:vertrieb", "rag:pumpenwerk"} <= sales and "rag:personal" not in sales

@@ -44,6 +44,22 @@ def test_an_abstention_is_shown_as_not_in_the_documents(page, ui_server, artifac
     page.screenshot(path=str(artifacts / "abstention.png"), full_page=True)
 
 
+def test_an_unsure_abstention_links_to_the_closest_passages(page, ui_server):
+    sign_in(page, ui_server)
+    answer = ask(page, "Wie viele Urlaubstage bekommen Auszubildende?")
+    assert answer.locator(".badge").inner_text() == "Nicht in den Dokumenten"
+    assert answer.locator(".body").inner_text().startswith("Eine sichere Antwort")
+    assert "Nächstliegende Stellen" not in answer.locator(".body").inner_text()
+    closest = answer.locator("ol.closest")
+    assert closest.get_attribute("aria-label") == "Nächstliegende Stellen"
+    link = closest.locator("a.source").first
+    assert link.inner_text().endswith("personal/urlaubsregelung.docx")
+    link.click()
+    page.wait_for_url("**/ui/documents/pumpenwerk/**")
+    assert "Urlaub" in page.locator("mark#quote").inner_text()
+    assert page.problems == []
+
+
 def test_a_follow_up_question_and_regenerate_keep_the_conversation(page, ui_server):
     sign_in(page, ui_server)
     ask(page, QUESTION)

@@ -86,6 +86,17 @@ def test_a_question_the_documents_do_not_answer_is_an_abstention(ui_server):
     assert done["abstained"] is True and done["citations"] == []
 
 
+def test_an_unsure_abstention_links_the_closest_passages(ui_server):
+    client = sign_in(ui_server, "anna")
+    done = chat(client, "rag:pumpenwerk", "Wie viele Urlaubstage bekommen Auszubildende?")[-1][1]
+    assert done["abstained"] is True and done["citations"] == []
+    assert done["answer"].startswith("Eine sichere Antwort steht nicht in den Dokumenten")
+    first = done["related"][0]
+    assert first["n"] == 1 and first["source"].endswith("personal/urlaubsregelung.docx")
+    assert first["href"].startswith("/ui/documents/pumpenwerk/")
+    assert "urlaubsregelung.docx?" in first["href"]
+
+
 def test_chat_without_the_csrf_token_is_refused(ui_server):
     client = sign_in(ui_server, "anna")
     reply = client.post("/ui/chat", json={"model": "rag:pumpenwerk", "messages": [

@@ -19,8 +19,9 @@ from autonom.cli import console
 from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.knowledge import hygiene_html
-from autonom.knowledge.answer import Answer
+from autonom.knowledge.answer import CLOSEST, Answer
 from autonom.knowledge.ingest import IngestReport
+from autonom.knowledge.text import guess_language
 from autonom.services import Services, documents
 
 Collection = Annotated[str | None, typer.Option(
@@ -130,6 +131,13 @@ def ask(
 def print_answer(answer: Answer) -> None:
     console.out.print(answer.answer, markup=False)
     for number, citation in enumerate(answer.citations, 1):
+        quote = " ".join(citation.quote.split())
+        console.out.print(f"  [{number}] {citation.source}: „{quote}“", markup=False,
+                          style="dim")
+    if answer.related:
+        console.out.print(f"  {CLOSEST[guess_language(answer.answer)]}:", markup=False,
+                          style="dim")
+    for number, citation in enumerate(answer.related, 1):
         quote = " ".join(citation.quote.split())
         console.out.print(f"  [{number}] {citation.source}: „{quote}“", markup=False,
                           style="dim")

@@ -52,6 +52,20 @@ ABSTAIN = {
     "de": "Dazu steht nichts in den Dokumenten, auf die ich Zugriff habe.",
     "en": "The documents I have access to do not answer this question.",
 }
+ABSTAIN_NEAR = {
+    "de": "Eine sichere Antwort steht nicht in den Dokumenten, auf die ich Zugriff habe. "
+          "Am nächsten kommen die folgenden Stellen.",
+    "en": "The documents I have access to do not answer this question for certain. The "
+          "passages below come closest.",
+}
+CLOSEST = {"de": "Nächstliegende Stellen", "en": "Closest passages"}
+"""An abstention that points to the closest passages: the selector was not sure enough to
+answer, but the place is often there (the right unit is among the best three for about
+two thirds of the questions abstained from)."""
+RELATED = 3
+"""Closest passages an abstention shows."""
+RELATED_SHARE = 0.1
+"""A passage shown after the closest one is at least this share as probable as that one."""
 CONFLICT = {
     "de": "Achtung: {source} nennt dazu etwas anderes: „{quote}“ Bitte klären, was gilt.",
     "en": "Caution: {source} says something different: “{quote}” Please check which applies.",
@@ -100,10 +114,14 @@ class Answer:
     answer was replaced."""
     output_tokens: int = 0
     """Tokens the model generated for this answer (0 when no model ran)."""
+    related: list[Citation] = field(default_factory=list)
+    """With an abstention: the closest passages, verbatim, best first. They are not an
+    answer; they show where to look."""
 
     def to_json(self) -> dict[str, object]:
         return {"answer": self.answer, "abstained": self.abstained,
                 "citations": [{"source": c.source, "quote": c.quote} for c in self.citations],
+                "related": [{"source": c.source, "quote": c.quote} for c in self.related],
                 "model": self.model}
 
 
@@ -135,8 +153,7 @@ class Answerer:
         notes = list(notes or [])
         chosen = found.best
         if chosen is None or found.confidence < self.selector.threshold:
-            return Answer(ABSTAIN[language], True, [], EXTRACTIVE_MODEL, "abstained", notes,
-                          spent)
+            return self._abstain(language, found, EXTRACTIVE_MODEL, notes, spent)
         support = _supporting(chosen, found.ranked)
         conflicting = _conflicting(chosen, found.ranked)
         units = [chosen, *support, *conflicting]
@@ -158,12 +175,11 @@ class Answerer:
     async def _read(self, question: str, language: str, model: str,
                     found: Evidence) -> Answer:
         if found.best is None or found.confidence < self.selector.read_threshold:
-            return Answer(ABSTAIN[language], True, [], EXTRACTIVE_MODEL, "abstained")
+            return self._abstain(language, found, EXTRACTIVE_MODEL)
         passages = _passages(found.ranked, found.hits)
         text, spent = await self._ask_model(question, model, passages)
         if text == NOT_FOUND:
-            return Answer(ABSTAIN[language], True, [], model, "abstained",
-                          output_tokens=spent)
+            return self._abstain(language, found, model, spent=spent)
         context = [c.entry.index_text for c in passages]
         clean = _strip_markers(text)
         problem = (_check(clean, context, question, context)
@@ -176,6 +192,15 @@ class Answerer:
         older = _older_versions(quoted[0], found.index, self.store) if quoted else []
         return Answer(_with_note(clean, bool(older), language), False, citations, model,
                       "read", older, spent)
+
+    def _abstain(self, language: str, found: Evidence, model: str,
+                 notes: list[str] | None = None, spent: int = 0) -> Answer:
+        """An abstention; with the closest passages unless the question is hopeless (the
+        selector's confidence below the line under which read mode does not even ask)."""
+        related = (_related(found.ranked) if found.confidence >= self.selector.read_threshold
+                   else [])
+        text = ABSTAIN_NEAR[language] if related else ABSTAIN[language]
+        return Answer(text, True, [], model, "abstained", list(notes or []), spent, related)
 
     def _unit_for(self, answer: str, passage: Hit, ranked: list[Candidate]) -> Candidate:
         """The unit of a cited passage that shares most with the answer, quoted verbatim:
@@ -237,6 +262,20 @@ def _lines(text: str) -> str:
     the spaces within each line and blank lines collapsed."""
     return "\n".join(line for line in (" ".join(part.split()) for part in text.splitlines())
                      if line)
+
+
+def _related(ranked: list[Candidate]) -> list[Citation]:
+    """The best units, each once, never one of an outdated document, as verbatim quotes."""
+    out: list[Citation] = []
+    floor = ranked[0].probability * RELATED_SHARE if ranked else 0.0
+    for unit in ranked:
+        citation = Citation(source=unit.source, quote=unit.quote)
+        if unit.hit.outdated or citation in out or (out and unit.probability < floor):
+            continue
+        out.append(citation)
+        if len(out) == RELATED:
+            break
+    return out
 
 
 def _passages(ranked: list[Candidate], hits: list[Hit]) -> list[Hit]:

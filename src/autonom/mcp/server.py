@@ -192,7 +192,8 @@ def build(knowledge: KnowledgeBase, auth: bool = True, access: Access = direct) 
     @server.tool(annotations=READ_ONLY)
     async def ask(question: Query, collection: CollectionName, ctx: Context) -> dict[str, Any]:
         """An answer from the collection's documents with citations (source and verbatim
-        quote), or abstained=true when the documents do not contain it."""
+        quote), or abstained=true when the documents do not contain it (then ``related``
+        lists the closest passages, if any, as places to look: not an answer)."""
         async def work(key: ApiKey | None) -> dict[str, Any]:
             name = readable_collection(key, collection)
             return (await knowledge.ask(question, name)).to_json()

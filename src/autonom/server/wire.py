@@ -58,9 +58,11 @@ def gateway(request: Request) -> Gateway:
 
 
 def grounding_fields(response: ChatResponse | ChatChunk) -> dict[str, Any]:
-    """``citations`` and ``abstained`` of an answer from documents, as extra top-level fields
-    (OpenAI's client libraries keep them: ``completion.citations``)."""
+    """``citations``, ``abstained`` and ``related`` (an abstention's closest passages) of an
+    answer from documents, as extra top-level fields (OpenAI's client libraries keep them:
+    ``completion.citations``)."""
     if response.abstained is None:
         return {}
     return {"citations": [c.model_dump() for c in response.citations],
-            "abstained": response.abstained}
+            "abstained": response.abstained,
+            "related": [c.model_dump() for c in response.related]}

@@ -342,7 +342,7 @@ class Gateway:
             yield ChatChunk(model=response.model, delta=response.message.content)
             yield ChatChunk(model=response.model, finish_reason=response.finish_reason,
                             usage=response.usage, citations=response.citations,
-                            abstained=response.abstained)
+                            abstained=response.abstained, related=response.related)
             return
         async with aclosing(self.backend.stream(plan.request)) as chunks:
             async for chunk in chunks:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autonom.errors import InvalidRequestError, NotFoundError
-from autonom.knowledge.answer import Answer
+from autonom.knowledge.answer import CLOSEST, Answer
 from autonom.knowledge.base import KnowledgeBase, check_question
 from autonom.knowledge.text import guess_language
 from autonom.store.documents import CollectionInfo, DocumentStore, check_collection_name
@@ -73,18 +73,21 @@ def question_of(request: ChatRequest) -> str:
 
 
 def render(answer: Answer, question: str) -> str:
-    """The answer followed by its numbered sources, in the question's language."""
-    if not answer.citations:
+    """The answer followed by its numbered sources (or, with an abstention, the closest
+    passages), in the question's language."""
+    listed = answer.citations or answer.related
+    if not listed:
         return answer.answer
-    lines = [answer.answer, "", SOURCES[guess_language(question)] + ":"]
-    for number, citation in enumerate(answer.citations, 1):
+    heading = (SOURCES if answer.citations else CLOSEST)[guess_language(question)]
+    lines = [answer.answer, "", heading + ":"]
+    for number, citation in enumerate(listed, 1):
         lines.append(f"[{number}] {citation.source}: „{' '.join(citation.quote.split())}“")
     return "\n".join(lines)
 
 
 def answer_part(text: str) -> str:
     """The answer of a text :func:`render` made, without its list of sources."""
-    for heading in SOURCES.values():
+    for heading in [*SOURCES.values(), *CLOSEST.values()]:
         text = text.split(f"\n\n{heading}:\n", 1)[0]
     return text
 
@@ -98,4 +101,5 @@ async def answer(knowledge: KnowledgeBase, target: Target, request: ChatRequest,
         model=request.model,
         message=Message(role="assistant", content=render(result, question)),
         finish_reason="stop", citations=tuple(result.citations), abstained=result.abstained,
+        related=tuple(result.related),
     )

@@ -430,7 +430,13 @@ async def _events(chunks: AsyncIterator[Any], collection: str | None, conversati
                         {"n": n, "source": c.source, "quote": c.quote,
                          "href": document_link(collection or "", c.source, c.quote)}
                         for n, c in enumerate(chunk.citations, 1)]
-                keep(StoredMessage("assistant", done.get("answer", "".join(text)),
+                    done["related"] = [
+                        {"n": n, "source": c.source, "quote": c.quote,
+                         "href": document_link(collection or "", c.source, c.quote)}
+                        for n, c in enumerate(chunk.related, 1)]
+                # an abstention keeps its list of closest passages in the stored text
+                keep(StoredMessage("assistant", "".join(text) if chunk.related
+                                   else done.get("answer", "".join(text)),
                                    citations=done.get("citations", []),
                                    abstained=chunk.abstained))
                 yield _event("done", done)

@@ -52,6 +52,20 @@
       item.classList.add("abstained");
       item.insertBefore(element("p", "badge", words.abstained), body);
     }
+    const related = data.related || [];
+    if (related.length) {  // not sure enough to answer: where to look, as links
+      body.textContent = data.answer;
+      const closest = element("ol", "sources closest");
+      closest.setAttribute("aria-label", words.closest);
+      for (const c of related) {
+        const entry = element("li");
+        const link = element("a", "source", c.source);
+        link.href = c.href;
+        entry.append(link, element("q", "quote", c.quote));
+        closest.appendChild(entry);
+      }
+      item.append(element("p", "closest-heading", words.closest + ":"), closest);
+    }
     const citations = data.citations || [];
     if (!citations.length) return;
     body.textContent = data.answer;
