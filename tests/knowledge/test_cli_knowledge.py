@@ -51,7 +51,8 @@ def test_ask_shows_the_closest_passages_when_it_is_not_sure(capsys, indexed):
                  "pumpenwerk"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Eine sichere Antwort steht nicht in den Dokumenten")
-    assert "Nächstliegende Stellen:" in out and "urlaubsregelung.docx" in out
+    assert "Am nächsten kommen die folgenden Stellen." in out
+    assert "  [1] personal/urlaubsregelung.docx: „" in out
     assert main(["ask", "Wie viele Urlaubstage bekommen Auszubildende?", "-c",
                  "pumpenwerk", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)

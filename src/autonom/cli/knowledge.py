@@ -19,9 +19,8 @@ from autonom.cli import console
 from autonom.config import load_settings
 from autonom.errors import InvalidRequestError
 from autonom.knowledge import hygiene_html
-from autonom.knowledge.answer import CLOSEST, Answer
+from autonom.knowledge.answer import Answer
 from autonom.knowledge.ingest import IngestReport
-from autonom.knowledge.text import guess_language
 from autonom.services import Services, documents
 
 Collection = Annotated[str | None, typer.Option(
@@ -134,10 +133,7 @@ def print_answer(answer: Answer) -> None:
         quote = " ".join(citation.quote.split())
         console.out.print(f"  [{number}] {citation.source}: „{quote}“", markup=False,
                           style="dim")
-    if answer.related:
-        console.out.print(f"  {CLOSEST[guess_language(answer.answer)]}:", markup=False,
-                          style="dim")
-    for number, citation in enumerate(answer.related, 1):
+    for number, citation in enumerate(answer.related, 1):  # the text announces them
         quote = " ".join(citation.quote.split())
         console.out.print(f"  [{number}] {citation.source}: „{quote}“", markup=False,
                           style="dim")
