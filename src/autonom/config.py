@@ -218,6 +218,9 @@ class KnowledgeSettings(BaseModel):
     the former name); auto: read for models from read_min_parameters on, else extractive."""
     read_min_parameters: int = Field(default=3_000_000_000, ge=0)
     """Models at least this large answer in read mode when answer_mode is auto."""
+    closest_passages: int = Field(default=3, ge=0, le=10)
+    """How many closest passages an abstention lists when the documents come close to the
+    question (0: plain abstentions)."""
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
 
 

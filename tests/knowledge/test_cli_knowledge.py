@@ -60,6 +60,15 @@ def test_ask_shows_the_closest_passages_when_it_is_not_sure(capsys, indexed):
     assert answer["related"][0]["source"] == "personal/urlaubsregelung.docx"
 
 
+def test_closest_passages_can_be_switched_off(capsys, indexed, monkeypatch):
+    monkeypatch.setenv("AUTONOM_KNOWLEDGE__CLOSEST_PASSAGES", "0")
+    assert main(["ask", "Wie viele Urlaubstage bekommen Auszubildende?", "-c",
+                 "pumpenwerk", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["abstained"] is True and answer["related"] == []
+    assert answer["answer"] == "Dazu steht nichts in den Dokumenten, auf die ich Zugriff habe."
+
+
 def test_search_shows_ranked_chunks_with_scores_and_flags(capsys, indexed):
     assert main(["search", "Lieferant Pumpengehäuse", "-c", "pumpenwerk", "--json",
                  "-k", "3"]) == 0

@@ -63,7 +63,7 @@ CLOSEST = {"de": "Nächstliegende Stellen", "en": "Closest passages"}
 answer, but the place is often there (the right unit is among the best three for about
 two thirds of the questions abstained from)."""
 RELATED = 3
-"""Closest passages an abstention shows."""
+"""Closest passages an abstention shows (``knowledge.closest_passages``)."""
 RELATED_SHARE = 0.1
 """A passage shown after the closest one is at least this share as probable as that one."""
 CONFLICT = {
@@ -127,11 +127,13 @@ class Answer:
 
 class Answerer:
     def __init__(self, retriever: Retriever, store: DocumentStore,
-                 backend: Backend | None = None, selector: Selector | None = None) -> None:
+                 backend: Backend | None = None, selector: Selector | None = None,
+                 closest: int = RELATED) -> None:
         self.retriever = retriever
         self.store = store
         self.backend = backend
         self.selector = selector or default_selector()
+        self.closest = closest
 
     async def ask(self, question: str, collection: str, model: str | None = None,
                   mode: Mode = "extractive", model_parameters: int | None = None,
@@ -197,8 +199,8 @@ class Answerer:
                  notes: list[str] | None = None, spent: int = 0) -> Answer:
         """An abstention; with the closest passages unless the question is hopeless (the
         selector's confidence below the line under which read mode does not even ask)."""
-        related = (_related(found.ranked) if found.confidence >= self.selector.read_threshold
-                   else [])
+        related = (_related(found.ranked, self.closest)
+                   if found.confidence >= self.selector.read_threshold else [])
         text = ABSTAIN_NEAR[language] if related else ABSTAIN[language]
         return Answer(text, True, [], model, "abstained", list(notes or []), spent, related)
 
@@ -264,16 +266,18 @@ def _lines(text: str) -> str:
                      if line)
 
 
-def _related(ranked: list[Candidate]) -> list[Citation]:
+def _related(ranked: list[Candidate], limit: int) -> list[Citation]:
     """The best units, each once, never one of an outdated document, as verbatim quotes."""
     out: list[Citation] = []
+    if limit <= 0:
+        return out
     floor = ranked[0].probability * RELATED_SHARE if ranked else 0.0
     for unit in ranked:
         citation = Citation(source=unit.source, quote=unit.quote)
         if unit.hit.outdated or citation in out or (out and unit.probability < floor):
             continue
         out.append(citation)
-        if len(out) == RELATED:
+        if len(out) == limit:
             break
     return out
 

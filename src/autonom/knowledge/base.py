@@ -103,7 +103,8 @@ class KnowledgeBase:
         """A grounded answer; ``model_parameters`` overrides the looked-up model size."""
         question = check_question(question)
         name, parameters = self.answer_model(model)
-        answerer = Answerer(self.retriever, self.store, self.backend)
+        answerer = Answerer(self.retriever, self.store, self.backend,
+                            closest=self.settings.closest_passages)
         return await answerer.ask(question, self.collection_name(collection), model=name,
                                   mode=mode or self.settings.answer_mode,
                                   model_parameters=model_parameters or parameters,
