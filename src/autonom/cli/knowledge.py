@@ -129,11 +129,8 @@ def ask(
 
 def print_answer(answer: Answer) -> None:
     console.out.print(answer.answer, markup=False)
-    for number, citation in enumerate(answer.citations, 1):
-        quote = " ".join(citation.quote.split())
-        console.out.print(f"  [{number}] {citation.source}: „{quote}“", markup=False,
-                          style="dim")
-    for number, citation in enumerate(answer.related, 1):  # the text announces them
+    # an abstention has no citations; its text announces the closest passages instead
+    for number, citation in enumerate(answer.citations or answer.related, 1):
         quote = " ".join(citation.quote.split())
         console.out.print(f"  [{number}] {citation.source}: „{quote}“", markup=False,
                           style="dim")

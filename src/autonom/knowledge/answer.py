@@ -58,10 +58,11 @@ ABSTAIN_NEAR = {
     "en": "The documents I have access to do not answer this question for certain. The "
           "passages below come closest.",
 }
-CLOSEST = {"de": "Nächstliegende Stellen", "en": "Closest passages"}
 """An abstention that points to the closest passages: the selector was not sure enough to
 answer, but the place is often there (the right unit is among the best three for about
 two thirds of the questions abstained from)."""
+CLOSEST = {"de": "Nächstliegende Stellen", "en": "Closest passages"}
+"""The heading of those passages below the abstention's text."""
 RELATED = 3
 """Closest passages an abstention shows (``knowledge.closest_passages``)."""
 RELATED_SHARE = 0.1
@@ -269,16 +270,14 @@ def _lines(text: str) -> str:
 def _related(ranked: list[Candidate], limit: int) -> list[Citation]:
     """The best units, each once, never one of an outdated document, as verbatim quotes."""
     out: list[Citation] = []
-    if limit <= 0:
-        return out
     floor = ranked[0].probability * RELATED_SHARE if ranked else 0.0
     for unit in ranked:
+        if len(out) >= limit:
+            break
         citation = Citation(source=unit.source, quote=unit.quote)
         if unit.hit.outdated or citation in out or (out and unit.probability < floor):
             continue
         out.append(citation)
-        if len(out) == limit:
-            break
     return out
 
 

@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +50,7 @@ from autonom.store.conversations import StoredMessage
 from autonom.store.keys import ApiKey
 from autonom.store.sessions import Session
 from autonom.streams import primed
-from autonom.types import ChatRequest, GenerationOptions, Message
+from autonom.types import ChatRequest, Citation, GenerationOptions, Message
 from autonom.ui.text import LANGUAGES, WORDS, language
 
 HERE = Path(__file__).parent
@@ -412,6 +412,13 @@ def document_link(collection: str, source: str, quote_text: str) -> str:
             f"?quote={quote(quote_text, safe='')}#quote")
 
 
+def _linked(collection: str | None, citations: Sequence[Citation]) -> list[dict[str, Any]]:
+    """Numbered citations with the link that opens each quote in its document."""
+    return [{"n": n, "source": c.source, "quote": c.quote,
+             "href": document_link(collection or "", c.source, c.quote)}
+            for n, c in enumerate(citations, 1)]
+
+
 async def _events(chunks: AsyncIterator[Any], collection: str | None, conversation: str,
                   keep: Callable[[StoredMessage], None]) -> AsyncIterator[str]:
     text: list[str] = []
@@ -426,14 +433,8 @@ async def _events(chunks: AsyncIterator[Any], collection: str | None, conversati
                                         "abstained": chunk.abstained}
                 if chunk.abstained is not None:  # an answer from documents
                     done["answer"] = answer_part("".join(text))
-                    done["citations"] = [
-                        {"n": n, "source": c.source, "quote": c.quote,
-                         "href": document_link(collection or "", c.source, c.quote)}
-                        for n, c in enumerate(chunk.citations, 1)]
-                    done["related"] = [
-                        {"n": n, "source": c.source, "quote": c.quote,
-                         "href": document_link(collection or "", c.source, c.quote)}
-                        for n, c in enumerate(chunk.related, 1)]
+                    done["citations"] = _linked(collection, chunk.citations)
+                    done["related"] = _linked(collection, chunk.related)
                 # an abstention keeps its list of closest passages in the stored text
                 keep(StoredMessage("assistant", "".join(text) if chunk.related
                                    else done.get("answer", "".join(text)),

@@ -47,6 +47,14 @@
     item.appendChild(element("p", "error", words.error + ": " + message));
   }
 
+  function sourceEntry(c) {  // a source's link and its verbatim quote
+    const entry = element("li");
+    const link = element("a", "source", c.source);
+    link.href = c.href;
+    entry.append(link, element("q", "quote", c.quote));
+    return entry;
+  }
+
   function finish(item, body, data) {
     if (data.abstained === true) {
       item.classList.add("abstained");
@@ -57,13 +65,7 @@
       body.textContent = data.answer;
       const closest = element("ol", "sources closest");
       closest.setAttribute("aria-label", words.closest);
-      for (const c of related) {
-        const entry = element("li");
-        const link = element("a", "source", c.source);
-        link.href = c.href;
-        entry.append(link, element("q", "quote", c.quote));
-        closest.appendChild(entry);
-      }
+      for (const c of related) closest.appendChild(sourceEntry(c));
       item.append(element("p", "closest-heading", words.closest + ":"), closest);
     }
     const citations = data.citations || [];
@@ -77,11 +79,7 @@
       marker.title = c.quote;
       marker.dataset.quote = c.quote;
       body.append(" ", marker);
-      const entry = element("li");
-      const link = element("a", "source", c.source);
-      link.href = c.href;
-      entry.append(link, element("q", "quote", c.quote));
-      sources.appendChild(entry);
+      sources.appendChild(sourceEntry(c));
     }
     item.appendChild(sources);
   }
