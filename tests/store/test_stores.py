@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from autonom.errors import NotFoundError
+from autonom.errors import InvalidRequestError, NotFoundError
 from autonom.store import request_log
 from autonom.store.conversations import ConversationStore, StoredMessage
 from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
@@ -163,6 +163,34 @@ def test_conversations_sessions_versions_and_loaded_models(any_db):
     assert [m.name for m in list_loaded(any_db)] == ["smollm2"]
     publish(any_db, [])
     assert list_loaded(any_db) == []
+
+
+def test_rated_answers_come_back_with_the_conversation_before_them(any_db):
+    chats = ConversationStore(any_db)
+    first = chats.create("key_a", "Frage", "rag:firma")
+    chats.sync("key_a", first.id, "rag:firma", [("user", "Wie schwer ist die KP-55?")])
+    chats.answer("key_a", first.id, StoredMessage("assistant", "48 kg", "rag:firma",
+                                                  [{"source": "kp-55.md", "quote": "48 kg"}]))
+    other = chats.create("key_b", "Frage", "smollm2")
+    chats.sync("key_b", other.id, "smollm2", [("user", "Hallo")])
+    assert chats.answer("key_b", other.id, StoredMessage("assistant", "Hallo!")) == 1
+    chats.rate("key_a", first.id, 1, "good")
+    chats.rate("key_b", other.id, 1, "bad")
+    (good,) = chats.rated("good")
+    assert (good.conversation, good.ordinal, good.owner, good.model) == (
+        first.id, 1, "key_a", "rag:firma")
+    assert [m.content for m in good.messages] == ["Wie schwer ist die KP-55?", "48 kg"]
+    assert good.messages[-1].citations == [{"source": "kp-55.md", "quote": "48 kg"}]
+    assert [a.conversation for a in chats.rated("bad")] == [other.id]
+    with pytest.raises(NotFoundError):
+        chats.rate("key_b", first.id, 1, "good")  # not the owner
+    with pytest.raises(InvalidRequestError):
+        chats.rate("key_a", first.id, 0, "good")  # a question
+    with pytest.raises(InvalidRequestError):
+        chats.rated("none")
+    chats.rate("key_a", first.id, 1, "none")
+    assert chats.rated("good") == []
+    assert chats.get("key_a", first.id).messages[1].rating is None
 
 
 def test_rate_usage_admits_up_to_the_limit_within_a_minute(any_db):

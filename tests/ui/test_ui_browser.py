@@ -71,6 +71,32 @@ def test_a_follow_up_question_and_regenerate_keep_the_conversation(page, ui_serv
     assert page.locator(".message.user").count() == 2
 
 
+def test_rating_an_answer_survives_a_follow_up_and_a_reload(page, ui_server):
+    sign_in(page, ui_server)
+    first = ask(page, QUESTION)
+    good = first.get_by_role("button", name="Gute Antwort")
+    assert good.get_attribute("aria-pressed") == "false"
+    with page.expect_response("**/rating") as rated:
+        good.click()
+    assert rated.value.ok
+    assert good.get_attribute("aria-pressed") == "true"
+    ask(page, "Wie schwer ist die KP-55?")
+    page.reload()
+    answers = page.locator(".message.assistant")
+    assert answers.count() == 2
+    assert answers.first.locator(".cite").count() >= 1  # the rated answer kept its citations
+    assert answers.first.get_by_role("button", name="Gute Antwort").get_attribute(
+        "aria-pressed") == "true"
+    bad = answers.nth(1).get_by_role("button", name="Schlechte Antwort")
+    assert bad.get_attribute("aria-pressed") == "false"
+    with page.expect_response("**/rating"):
+        answers.first.get_by_role("button", name="Gute Antwort").click()  # taken back
+    page.reload()
+    assert page.locator(".message.assistant").first.get_by_role(
+        "button", name="Gute Antwort").get_attribute("aria-pressed") == "false"
+    assert page.problems == []
+
+
 def test_hostile_markup_in_a_document_stays_inert(page, ui_server, artifacts):
     sign_in(page, ui_server, "gast")
     page.goto(f"{ui_server.url}/ui/documents/extern/besucher.md")

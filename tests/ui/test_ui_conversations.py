@@ -77,3 +77,88 @@ def test_another_key_never_sees_a_conversation_and_deleting_removes_it(ui_server
                           data={"csrf": csrf_of(page)})
     assert deleted.status_code == 303
     assert client.get(f"/ui/chat?c={conversation}").status_code == 404
+
+
+def _rate(client, conversation, ordinal, rating, token=None):
+    token = token if token is not None else csrf_of(client.get("/ui/chat").text, "meta")
+    return client.post(f"/ui/conversations/{conversation}/messages/{ordinal}/rating",
+                       headers={"x-csrf-token": token}, json={"rating": rating})
+
+
+def test_an_answer_rated_good_keeps_its_rating_through_a_follow_up(ui_server):
+    client = sign_in(ui_server, "anna")
+    first = [{"role": "user", "content": QUESTION}]
+    conversation, done = _post(client, first)
+    assert done["ordinal"] == 1
+    rated = _rate(client, conversation, 1, "good")
+    assert rated.status_code == 200, rated.text
+    assert rated.json() == {"conversation": conversation, "ordinal": 1, "rating": "good"}
+    assert 'data-ordinal="1" data-rating="good"' in client.get(f"/ui/chat?c={conversation}").text
+    # the page sends back what was stored, so the follow-up keeps the answer as it was
+    answer = {"role": "assistant", "content": done["content"]}
+    _, second = _post(client, [*first, answer, {"role": "user", "content": FOLLOW_UP}],
+                      conversation)
+    assert second["ordinal"] == 3
+    stored = client.get(f"/ui/conversations/{conversation}.json").json()["messages"]
+    assert [m["rating"] for m in stored] == [None, "good", None, None]
+    assert stored[1]["citations"][0]["quote"] == "Motorleistung: 5,5 kW"
+    assert _rate(client, conversation, 3, "bad").status_code == 200
+    assert _rate(client, conversation, 1, "none").status_code == 200
+    stored = client.get(f"/ui/conversations/{conversation}.json").json()["messages"]
+    assert [m["rating"] for m in stored] == [None, None, None, "bad"]
+
+
+def test_a_regenerated_answer_loses_the_old_answers_rating(ui_server):
+    client = sign_in(ui_server, "anna")
+    first = [{"role": "user", "content": QUESTION}]
+    conversation, _ = _post(client, first)
+    assert _rate(client, conversation, 1, "bad").status_code == 200
+    _post(client, first, conversation)  # the page's "regenerate": the same question again
+    stored = client.get(f"/ui/conversations/{conversation}.json").json()["messages"]
+    assert [m["rating"] for m in stored] == [None, None]
+
+
+def test_ratings_refused_for_questions_strangers_unknown_places_and_bad_words(ui_server):
+    client = sign_in(ui_server, "anna")
+    conversation, _ = _post(client, [{"role": "user", "content": QUESTION}])
+    question = _rate(client, conversation, 0, "good")
+    assert question.status_code == 400 and "only answers" in question.json()["error"]
+    assert _rate(client, conversation, 7, "good").status_code == 404
+    assert _rate(client, conversation, 1, "super").status_code == 400
+    assert _rate(client, conversation, -1, "good").status_code == 400
+    assert _rate(client, conversation, 1, "good", token="falsch").status_code == 403
+    other = sign_in(ui_server, "gast")
+    stolen = _rate(other, conversation, 1, "good")
+    assert stolen.status_code == 404 and "error" in stolen.json()
+    stored = client.get(f"/ui/conversations/{conversation}.json").json()["messages"]
+    assert stored[1]["rating"] is None
+
+
+def test_an_answer_rated_in_the_ui_becomes_training_data_on_the_command_line(
+        ui_server, monkeypatch, capsys, tmp_path):
+    from autonom.cli import main
+
+    client = sign_in(ui_server, "anna")
+    conversation, done = _post(client, [{"role": "user", "content": QUESTION}])
+    assert _rate(client, conversation, done["ordinal"], "good").status_code == 200
+    monkeypatch.setenv("AUTONOM_HOME", str(ui_server.home))
+    capsys.readouterr()
+    assert main(["tune", "rated", "-c", "pumpenwerk", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    mine = [a for a in listed if a["conversation"] == conversation]
+    assert len(mine) == 1 and mine[0]["rating"] == "good"
+    source = mine[0]["messages"][-1]["citations"][0]["source"]
+    assert source.endswith("produkte/kp-55-datenblatt.md")
+    assert main(["tune", "rated", "-c", "extern"]) == 0
+    assert "no answers rated good" in capsys.readouterr().out
+    out = tmp_path / "daten"
+    assert main(["tune", "data", "-c", "pumpenwerk", "--rated", "--out", str(out)]) == 0
+    capsys.readouterr()
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    (row,) = [r for r in rows if r.get("conversation") == conversation]
+    assert row["kind"] == "rated" and row["ordinal"] == done["ordinal"]
+    assert row["messages"][0] == {"role": "user", "content": QUESTION}
+    assert "5,5 kW" in row["messages"][-1]["content"]
+    assert f"(Quelle: {source}" in row["messages"][-1]["content"]
+    assert main(["tune", "data", "-c", "pumpenwerk", "--out", str(out)]) == 0
+    assert conversation not in (out / "train.jsonl").read_text()  # only with --rated

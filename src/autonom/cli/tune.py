@@ -36,6 +36,8 @@ tune_app = typer.Typer(
     no_args_is_help=True)
 
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+Rated = Annotated[bool, typer.Option("--rated", help="also learn from the answers rated good "
+                                     "in the web UI (from rag:COLLECTION)")]
 
 
 @tune_app.command("data")
@@ -45,14 +47,16 @@ def data(
                                              "COLLECTION)")] = None,
     test_share: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of facts held "
                                               "out for testing")] = 0.2,
+    rated: Rated = False,
     as_json: AsJson = False,
 ) -> None:
     """Training data from a collection: questions and answers with provenance, reading and
     refusal examples, a held-out eval set split by fact."""
     settings = load_settings()
     services = Services(settings)
+    answers = service.rated_answers(services, collection) if rated else []
     folder, manifest, made = service.make_data(services.knowledge.store, settings.home,
-                                               collection, out, test_share)
+                                               collection, out, test_share, answers)
     if as_json:
         console.out.print_json(json.dumps({"folder": str(folder), **manifest},
                                           ensure_ascii=False))
@@ -68,6 +72,40 @@ def data(
         question = example.messages[-2]["content"].rsplit("Frage: ", 1)[-1]
         console.out.print(f"  [dim]{example.kind}[/] {question} → "
                           f"{example.messages[-1]['content']}", markup=True)
+
+
+@tune_app.command("rated")
+def rated_list(
+    collection: Annotated[str | None, typer.Option(
+        "--collection", "-c", help="only answers from this collection (rag:COLLECTION)")]
+        = None,
+    bad: Annotated[bool, typer.Option("--bad", help="the answers rated bad instead")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Answers people rated in the web UI: the good ones are what tune data --rated learns."""
+    services = Services(load_settings())
+    answers = service.rated_answers(services, collection, "bad" if bad else "good")
+    if as_json:
+        console.out.print_json(json.dumps([{
+            "conversation": a.conversation, "ordinal": a.ordinal, "owner": a.owner,
+            "rating": a.rating, "rated_at": a.rated_at, "model": a.model,
+            "messages": [m.to_json() for m in a.messages]} for a in answers],
+            ensure_ascii=False))
+        return
+    if not answers:
+        console.out.print(f"no answers rated {'bad' if bad else 'good'}")
+        return
+    for a in answers:
+        asked = next((m.content for m in reversed(a.messages) if m.role == "user"), "")
+        console.out.print(f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(a.rated_at))}  "
+                          f"{a.model}  {a.conversation}#{a.ordinal}", markup=False)
+        console.out.print(f"  {_short(asked)} → {_short(a.messages[-1].content)}",
+                          markup=False)
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @tune_app.command("train")
@@ -164,6 +202,7 @@ def run_cycle(
     max_minutes: Annotated[float | None, typer.Option(help="training time limit")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="gate only on held-out cases with "
                                                   "this tag (e.g. closed-book)")] = None,
+    rated: Rated = False,
 ) -> None:
     """data → train → eval → promote if the gate passes; does nothing when the documents,
     base model and settings are those of an existing version (for a timer or cron job)."""
@@ -177,7 +216,7 @@ def run_cycle(
             cycle = asyncio.run(service.run_cycle(
                 services, gateway, collection, name or collection,
                 base or settings.default_model, options, progress=report,
-                say=console.err.print, threads=compute_threads(), tags=tag))
+                say=console.err.print, threads=compute_threads(), tags=tag, rated=rated))
     finally:
         services.close()
     words = {"unchanged": "nothing changed since", "promoted": "promoted",

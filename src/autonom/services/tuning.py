@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from autonom.models.registry import Registry, normalise_name
 from autonom.services import evals as eval_service
 from autonom.services.assembly import Services
 from autonom.services.gateway import Gateway
+from autonom.services.grounding import parse_target
+from autonom.store.conversations import RatedAnswer
 from autonom.store.documents import DocumentStore
 from autonom.store.tune_versions import TuneVersion, VersionStore
 from autonom.tuning import data as tune_data
@@ -38,13 +40,33 @@ def data_dir(home: Path, collection: str) -> Path:
 
 
 def make_data(store: DocumentStore, home: Path, collection: str, out: Path | None = None,
-              test_share: float = tune_data.TEST_SHARE) -> tuple[Path, dict[str, Any],
-                                                                tune_data.TuneData]:
-    """Builds and writes the training data of a collection; returns folder, manifest, data."""
-    data = tune_data.build(store, collection, test_share=test_share)
+              test_share: float = tune_data.TEST_SHARE, rated: Sequence[RatedAnswer] = ()
+              ) -> tuple[Path, dict[str, Any], tune_data.TuneData]:
+    """Builds and writes the training data of a collection (with the answers ``rated`` good
+    about it, :func:`rated_answers`); returns folder, manifest, data."""
+    data = tune_data.build(store, collection, test_share=test_share, rated=rated)
     folder = out or data_dir(home, collection)
     _check_writable(folder)
     return folder, tune_data.write(data, folder), data
+
+
+def rated_answers(services: Services, collection: str | None = None,
+                  rating: str = "good") -> list[RatedAnswer]:
+    """Answers rated in the web UI (``good`` or ``bad``), oldest first; with ``collection``
+    only those a ``rag:COLLECTION`` model gave."""
+    out = []
+    for rated in services.conversations.rated(rating):
+        if collection is None or _collection_of(rated.model) == collection:
+            out.append(rated)
+    return out
+
+
+def _collection_of(model: str | None) -> str | None:
+    try:
+        target = parse_target(model or "")
+    except InvalidRequestError:
+        return None
+    return target.collection if target else None
 
 
 def train_adapter(registry: Registry, home: Path, base: str, data_dir: Path,
@@ -233,17 +255,19 @@ def _point(services: Services, version: TuneVersion) -> None:
 async def run_cycle(services: Services, gateway: Gateway, collection: str, name: str,
                     base: str, settings: TrainSettings | None = None,
                     progress: Report | None = None, say: Callable[[str], None] | None = None,
-                    threads: int | None = None, tags: list[str] | None = None
-                    ) -> dict[str, Any]:
+                    threads: int | None = None, tags: list[str] | None = None,
+                    rated: bool = False) -> dict[str, Any]:
     """data → train → eval → promote if the gate passes. When a version of ``name`` was
     already trained on the same data, base and settings, nothing is trained. Every cycle is
-    appended to ``HOME/tuning/cycles.jsonl``."""
+    appended to ``HOME/tuning/cycles.jsonl``. With ``rated``, answers rated good about the
+    collection are learnt too."""
     settings = settings or TrainSettings()
     settings.check()
     home = services.settings.home
     say = say or (lambda _: None)
     started = time.time()
-    folder, manifest, _ = make_data(services.knowledge.store, home, collection)
+    folder, manifest, _ = make_data(services.knowledge.store, home, collection,
+                                    rated=rated_answers(services, collection) if rated else ())
     record = services.registry.resolve(base)
     for known in VersionStore(services.db).list(normalise_name(name)):
         if (known.data_digest == manifest["digest"] and known.base == record.name

@@ -285,4 +285,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "nothing to do here)",
         "",
     ),
+    (
+        15,
+        "ratings of the web UI's answers (good or bad), which autonom tune data can learn from",
+        """
+        ALTER TABLE conversation_messages ADD COLUMN rating INTEGER;
+        ALTER TABLE conversation_messages ADD COLUMN rated_at REAL;
+        CREATE INDEX conversation_messages_rated ON conversation_messages(rating)
+            WHERE rating IS NOT NULL;
+        """,
+    ),
 ]

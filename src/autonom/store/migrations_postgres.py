@@ -245,6 +245,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX search_terms_chunk ON search_terms(chunk_id);
         """,
     ),
+    (
+        15,
+        "ratings of the web UI's answers (good or bad), which autonom tune data can learn from",
+        """
+        ALTER TABLE conversation_messages ADD COLUMN rating INTEGER;
+        ALTER TABLE conversation_messages ADD COLUMN rated_at DOUBLE PRECISION;
+        CREATE INDEX conversation_messages_rated ON conversation_messages(rating)
+            WHERE rating IS NOT NULL;
+        """,
+    ),
 ]
 
 SEARCH_TABLES = frozenset({"search_chunks", "search_terms"})

@@ -14,6 +14,14 @@ with its provenance (file, character span of the statement, fact id):
   have and this one does not, or passages that do not hold the answer, answered with the
   abstention sentence.
 
+With ``rated``, answers that people rated good in the web UI (:mod:`autonom.store.
+conversations`) are taught as they were given, with the conversation before them (at most
+the last :data:`MAX_RATED_MESSAGES` messages) and their sources; provenance is the
+conversation and the answer's position in it. A rated answer is left out when it cites a
+document that is outdated or gone by now, when a message of it holds a planted instruction,
+when it is too long, or when it repeats another. Rated answers are all trained on: the
+held-out set tests the documents' facts.
+
 Chunks flagged as planted instructions and superseded documents are left out; facts that
 say the same thing (case, punctuation and word order ignored) are kept once. The split is
 by fact: a share of the facts goes to the held-out set with all its wordings, and for the
@@ -30,16 +38,19 @@ import random
 import re
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autonom.errors import InvalidRequestError
+from autonom.guard.injection import find_injections
 from autonom.knowledge.answer import ABSTAIN, NOT_FOUND, read_messages
 from autonom.knowledge.chunk import index_text
 from autonom.knowledge.text import guess_language
 from autonom.knowledge.units import unit_spans
 from autonom.knowledge.versions import outdated_documents
+from autonom.store.conversations import RatedAnswer, StoredMessage
 from autonom.store.documents import ChunkRecord, DocumentRecord, DocumentStore
 
 FORMAT = 1
@@ -51,6 +62,10 @@ DISTRACTORS = 2
 MAX_VALUE_CHARS = 400
 MAX_CHECKABLE_CHARS = 80
 MAX_FACTS = 50_000
+MAX_RATED_MESSAGES = 6
+"""A rated answer is taught with at most this many messages (its own included)."""
+MAX_RATED_CHARS = 8_000
+_SOURCE_WORD = {"de": "Quelle", "en": "source"}
 
 _LABEL = re.compile(r"^[\s*•+–-]*\**([^\n:]{2,50}?)\**\s*:\s*(\S.*)$", re.DOTALL)
 _CODE = re.compile(r"\b[A-ZÄÖÜ]{1,6}-?\d{1,6}[A-Za-z]?\b")
@@ -124,10 +139,13 @@ class Example:
     fact: str
     source: str | None
     span: tuple[int, int] | None
+    origin: dict[str, Any] | None = None
+    """Where a rated answer comes from: ``conversation`` and ``ordinal``."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"messages": self.messages, "kind": self.kind, "fact": self.fact,
-                "source": self.source, "span": list(self.span) if self.span else None}
+        out = {"messages": self.messages, "kind": self.kind, "fact": self.fact,
+               "source": self.source, "span": list(self.span) if self.span else None}
+        return {**out, **self.origin} if self.origin else out
 
 
 @dataclass
@@ -155,8 +173,9 @@ class TuneData:
 
 
 def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHARE,
-          seed: int = 0) -> TuneData:
-    """Training examples and a held-out eval set from the collection's current documents."""
+          seed: int = 0, rated: Sequence[RatedAnswer] = ()) -> TuneData:
+    """Training examples and a held-out eval set from the collection's current documents
+    (and the answers ``rated`` good about it)."""
     if not 0.0 <= test_share < 1.0:
         raise InvalidRequestError("the held-out share must be at least 0 and below 1")
     store.collection(collection)  # NotFoundError for an unknown collection
@@ -221,6 +240,8 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
         if passages:
             messages = [*_plain(read_messages(question, passages)), _assistant(NOT_FOUND)]
             train.append(Example(messages, "reading-refusal", fact.id, None, None))
+    current = {d.source for d in listed if d.id not in outdated}
+    train.extend(_rated(rated, current, excluded))
     rng.shuffle(train)
     return TuneData(collection, train, heldout, len(facts), len(test), dict(excluded))
 
@@ -384,6 +405,50 @@ def _plain(messages: list[Any]) -> list[dict[str, str]]:
 def _example(kind: str, fact: Fact, messages: list[dict[str, str]], answer: str) -> Example:
     return Example([*messages, _assistant(answer)], kind, fact.id, fact.source,
                    (fact.start, fact.end))
+
+
+def _rated(answers: Sequence[RatedAnswer], current: set[str],
+           excluded: dict[str, int]) -> list[Example]:
+    """Examples of the answers people rated good; what is left out is counted in
+    ``excluded``."""
+    out: list[Example] = []
+    seen: set[tuple[str, ...]] = set()
+    for rated in answers:
+        last = rated.messages[-1]
+        cited = [str(c.get("source", "")) for c in last.citations]
+        if any(source not in current for source in cited):
+            excluded["rated answers citing outdated or removed documents"] += 1
+            continue
+        taught = rated.messages[-MAX_RATED_MESSAGES:]
+        while taught and taught[0].role != "user":
+            taught = taught[1:]
+        if not taught or sum(len(m.content) for m in taught) > MAX_RATED_CHARS:
+            excluded["rated answers too long to learn from"] += 1
+            continue
+        if any(find_injections(m.content) for m in taught):
+            excluded["rated answers with planted instructions"] += 1
+            continue
+        key = tuple(" ".join(_WORDS.findall(m.content.casefold())) for m in taught)
+        if key in seen:
+            excluded["duplicate rated answers"] += 1
+            continue
+        seen.add(key)
+        messages = [_user(m.content) if m.role == "user" else _assistant(_sourced(m))
+                    for m in taught]
+        out.append(Example(messages, "rated", f"rated-{rated.conversation}-{rated.ordinal}",
+                           cited[0] if cited else None, None,
+                           {"conversation": rated.conversation, "ordinal": rated.ordinal}))
+    return out
+
+
+def _sourced(message: StoredMessage) -> str:
+    """An answer as taught: its text and, as in the facts' answers, the documents it cites."""
+    sources = list(dict.fromkeys(str(c.get("source", "")) for c in message.citations))
+    if not sources:
+        return message.content
+    language = guess_language(message.content)
+    word = _SOURCE_WORD.get(language, _SOURCE_WORD["de"])
+    return f"{message.content} ({word}: {', '.join(sources)})"
 
 
 def _passages(facts: list[Fact]) -> list[Fact]:

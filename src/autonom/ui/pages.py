@@ -26,6 +26,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
@@ -350,6 +351,20 @@ async def delete_conversation(conversation_id: str, request: Request) -> Respons
     return RedirectResponse("/ui/chat", status_code=303)
 
 
+class UiRating(BaseModel):
+    rating: Literal["good", "bad", "none"]
+
+
+@router.post("/conversations/{conversation_id}/messages/{ordinal}/rating")
+async def rate_answer(conversation_id: str, body: UiRating, request: Request,
+                      ordinal: int = FastPath(ge=0, le=MAX_MESSAGES)) -> dict[str, Any]:
+    """Rates one answer of the visitor's conversation (``none`` takes the rating back)."""
+    visitor = checked_visitor(request)
+    check_scope(visitor.key, "chat")
+    state(request).conversations.rate(visitor.owner, conversation_id, ordinal, body.rating)
+    return {"conversation": conversation_id, "ordinal": ordinal, "rating": body.rating}
+
+
 class UiMessage(BaseModel):
     role: Literal["user", "assistant"]
     content: str = Field(max_length=MAX_MESSAGE_CHARS)
@@ -394,9 +409,9 @@ async def chat(body: UiChat, request: Request) -> StreamingResponse:
                [(m.role, m.content) for m in body.messages])
     target = parse_target(body.model)
 
-    def keep(message: StoredMessage) -> None:
+    def keep(message: StoredMessage) -> int:
         message.model = body.model
-        store.answer(visitor.owner, conversation, message)
+        return store.answer(visitor.owner, conversation, message)
 
     return StreamingResponse(_events(chunks, target.collection if target else None,
                                      conversation, keep),
@@ -420,7 +435,7 @@ def _linked(collection: str | None, citations: Sequence[Citation]) -> list[dict[
 
 
 async def _events(chunks: AsyncIterator[Any], collection: str | None, conversation: str,
-                  keep: Callable[[StoredMessage], None]) -> AsyncIterator[str]:
+                  keep: Callable[[StoredMessage], int]) -> AsyncIterator[str]:
     text: list[str] = []
     yield _event("conversation", {"id": conversation})
     try:
@@ -436,10 +451,14 @@ async def _events(chunks: AsyncIterator[Any], collection: str | None, conversati
                     done["citations"] = _linked(collection, chunk.citations)
                     done["related"] = _linked(collection, chunk.related)
                 # an abstention keeps its list of closest passages in the stored text
-                keep(StoredMessage("assistant", "".join(text) if chunk.related
-                                   else done.get("answer", "".join(text)),
-                                   citations=done.get("citations", []),
-                                   abstained=chunk.abstained))
+                kept = StoredMessage("assistant", "".join(text) if chunk.related
+                                     else done.get("answer", "".join(text)),
+                                     citations=done.get("citations", []),
+                                     abstained=chunk.abstained)
+                done["ordinal"] = keep(kept)
+                # what the page sends back as history: the stored text, so that the next
+                # question keeps this answer with its citations and rating
+                done["content"] = kept.content
                 yield _event("done", done)
     except AutonomError as exc:
         yield _event("error", {"status": http_status(exc), "message": str(exc)})

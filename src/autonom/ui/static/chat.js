@@ -47,6 +47,12 @@
     item.appendChild(element("p", "error", words.error + ": " + message));
   }
 
+  async function failure(response) {  // what a refused request says
+    let message = response.status + " " + response.statusText;
+    try { message = (await response.json()).error || message; } catch (e) { /* not JSON */ }
+    return message;
+  }
+
   function sourceEntry(c) {  // a source's link and its verbatim quote
     const entry = element("li");
     const link = element("a", "source", c.source);
@@ -101,6 +107,39 @@
     item.appendChild(bar);
   }
 
+  // Rating an answer good or bad (again: taken back); the good ones can become training data.
+  function rating(item, ordinal, current) {
+    const bar = element("div", "rating");
+    const buttons = [["good", "👍", words.rateGood], ["bad", "👎", words.rateBad]].map(
+      ([value, sign, label]) => {
+        const button = element("button", "rate-" + value, sign);
+        button.type = "button";
+        button.title = label;
+        button.setAttribute("aria-label", label);
+        button.setAttribute("aria-pressed", String(current === value));
+        button.addEventListener("click", async () => {
+          const wanted = button.getAttribute("aria-pressed") === "true" ? "none" : value;
+          const url = "/ui/conversations/" + encodeURIComponent(conversation) + "/messages/"
+            + ordinal + "/rating";
+          const response = await fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-csrf-token": csrf },
+            body: JSON.stringify({ rating: wanted }),
+          });
+          if (!response.ok) {
+            showError(item, await failure(response));
+            return;
+          }
+          for (const other of buttons) {
+            other.setAttribute("aria-pressed", String(other === button && wanted !== "none"));
+          }
+        });
+        return button;
+      });
+    bar.append(...buttons);
+    item.appendChild(bar);
+  }
+
   async function answer() {
     const item = bubble("assistant", "");
     item.classList.add("pending");
@@ -110,6 +149,7 @@
     stop.hidden = false;
     let text = "";
     let complete = false;
+    let ordinal = null;
     try {
       const response = await fetch("/ui/chat", {
         method: "POST",
@@ -118,9 +158,7 @@
         signal: controller.signal,
       });
       if (!response.ok) {
-        let message = response.status + " " + response.statusText;
-        try { message = (await response.json()).error || message; } catch (e) { /* not JSON */ }
-        showError(item, message);
+        showError(item, await failure(response));
         return;
       }
       const reader = response.body.getReader();
@@ -155,6 +193,8 @@
             body.textContent = text;
           } else if (event.name === "done") {
             finish(item, body, event.data);
+            ordinal = event.data.ordinal;
+            if (typeof event.data.content === "string") text = event.data.content;
             complete = true;
           } else if (event.name === "error") {
             showError(item, event.data.message);
@@ -172,6 +212,7 @@
     }
     if (complete) {
       history.push({ role: "assistant", content: text });
+      if (ordinal !== null && ordinal !== undefined) rating(item, ordinal, "none");
       actions(item, body.textContent);
     }
   }
@@ -193,6 +234,7 @@
   });
   stop.addEventListener("click", () => controller && controller.abort());
   const answered = list.querySelectorAll(".message.assistant");
+  for (const item of answered) rating(item, Number(item.dataset.ordinal), item.dataset.rating);
   if (answered.length) {
     const last = answered[answered.length - 1];
     actions(last, last.querySelector(".body").textContent);
