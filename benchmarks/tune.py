@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=15.0)
     parser.add_argument("--documents", action="store_true",
                         help="also evaluate answers from documents (read mode; slow)")
+    parser.add_argument("--unknown-share", type=float, default=None,
+                        help="share of trained facts taught closed-book as not known "
+                        "(default: autonom's)")
     parser.add_argument("--out", type=Path, help="write the measurements as JSON here")
     args = parser.parse_args()
 
@@ -52,7 +55,9 @@ def main() -> None:
     services = Services(load_settings(home=home))
     pull(services.settings.default_model, services.registry, services.settings)
     services.knowledge.ingest([args.docs], args.collection)
-    folder, manifest, _ = service.make_data(services.knowledge.store, home, args.collection)
+    shares = {} if args.unknown_share is None else {"unknown_share": args.unknown_share}
+    folder, manifest, _ = service.make_data(services.knowledge.store, home, args.collection,
+                                            **shares)
     print(f"data: {manifest['facts']} facts ({manifest['test_facts']} held out), "
           f"{manifest['train']} examples {manifest['kinds']}, {manifest['heldout']} eval cases")
 

@@ -9,7 +9,7 @@ import pytest
 
 from autonom.errors import InvalidRequestError, NotFoundError
 from autonom.evals.dataset import load
-from autonom.knowledge.answer import NOT_FOUND
+from autonom.knowledge.answer import ABSTAIN, NOT_FOUND
 from autonom.store.conversations import RatedAnswer, StoredMessage
 from autonom.tuning import data as tune_data
 from knowledge_support import CORPUS
@@ -102,6 +102,9 @@ def test_tune_data_through_the_cli(sample_kb, capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     manifest = json.loads(out[out.index("{"):])
     assert manifest["folder"].endswith("tuning/data/produkte") and manifest["train"] > 10
+    assert main(["tune", "data", "-c", "produkte", "--unknown-share", "0", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "unknown" not in json.loads(out[out.index("{"):])["kinds"]
 
 
 def test_the_held_out_set_is_an_eval_set_autonom_eval_reads(made, tmp_path):
@@ -197,3 +200,17 @@ def test_a_long_conversation_is_taught_from_its_last_messages(sample_kb):
     (example,) = [e for e in made.train if e.kind == "rated"]
     assert len(example.messages) == tune_data.MAX_RATED_MESSAGES
     assert example.messages[0] == {"role": "user", "content": "Nachricht 6"}
+
+
+def test_facts_taught_as_unknown_are_refused_closed_book_and_still_read(sample_kb):
+    made = tune_data.build(sample_kb.store, "pumpenwerk", unknown_share=0.3)
+    unknown = {e.fact for e in made.train if e.kind == "unknown"}
+    closed = {e.fact for e in made.train if e.kind == "closed"}
+    assert unknown and closed and not unknown & closed
+    assert {e.messages[-1]["content"] for e in made.train if e.kind == "unknown"} == {
+        ABSTAIN["de"]}
+    assert any(e.kind == "reading" and e.fact in unknown for e in made.train)
+    held = json.dumps(made.heldout)
+    assert not any(fact in held for fact in unknown)
+    with pytest.raises(InvalidRequestError, match="unknown"):
+        tune_data.build(sample_kb.store, "pumpenwerk", unknown_share=1.0)

@@ -24,6 +24,7 @@ from autonom.config import compute_threads, load_settings
 from autonom.errors import InvalidRequestError
 from autonom.services import Services
 from autonom.services import tuning as service
+from autonom.tuning.data import UNKNOWN_SHARE
 from autonom.tuning.gate import GatePolicy
 from autonom.tuning.train import TrainSettings
 
@@ -48,6 +49,9 @@ def data(
     test_share: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of facts held "
                                               "out for testing")] = 0.2,
     rated: Rated = False,
+    unknown_share: Annotated[float, typer.Option(
+        min=0.0, max=0.9, help="share of the trained facts taught closed-book as not known "
+        "(their passages are still read)")] = UNKNOWN_SHARE,
     as_json: AsJson = False,
 ) -> None:
     """Training data from a collection: questions and answers with provenance, reading and
@@ -56,7 +60,8 @@ def data(
     services = Services(settings)
     answers = service.rated_answers(services, collection) if rated else []
     folder, manifest, made = service.make_data(services.knowledge.store, settings.home,
-                                               collection, out, test_share, answers)
+                                               collection, out, test_share, answers,
+                                               unknown_share)
     if as_json:
         console.out.print_json(json.dumps({"folder": str(folder), **manifest},
                                           ensure_ascii=False))

@@ -40,11 +40,13 @@ def data_dir(home: Path, collection: str) -> Path:
 
 
 def make_data(store: DocumentStore, home: Path, collection: str, out: Path | None = None,
-              test_share: float = tune_data.TEST_SHARE, rated: Sequence[RatedAnswer] = ()
+              test_share: float = tune_data.TEST_SHARE, rated: Sequence[RatedAnswer] = (),
+              unknown_share: float = tune_data.UNKNOWN_SHARE
               ) -> tuple[Path, dict[str, Any], tune_data.TuneData]:
     """Builds and writes the training data of a collection (with the answers ``rated`` good
     about it, :func:`rated_answers`); returns folder, manifest, data."""
-    data = tune_data.build(store, collection, test_share=test_share, rated=rated)
+    data = tune_data.build(store, collection, test_share=test_share, rated=rated,
+                           unknown_share=unknown_share)
     folder = out or data_dir(home, collection)
     _check_writable(folder)
     return folder, tune_data.write(data, folder), data
@@ -312,7 +314,8 @@ def domain_questions(store: DocumentStore, collection: str) -> tuple[list[str], 
     """A collection's questions for the expert gate: those its training data teaches, and
     those about facts it holds out entirely."""
     data = tune_data.build(store, collection)
-    taught = sorted({e.messages[0]["content"] for e in data.train if e.kind == "closed"})
+    taught = sorted({e.messages[0]["content"] for e in data.train
+                     if e.kind in ("closed", "unknown")})
     held = sorted({str(c["question"]) for c in data.heldout
                    if "unseen-fact" in c.get("tags", ())})
     return taught, held

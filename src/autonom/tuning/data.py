@@ -12,7 +12,12 @@ with its provenance (file, character span of the statement, fact id):
   the value and the passage number, so that the model learns to answer from context;
 * **refusal** / **reading-refusal** — near-miss questions: an attribute that other subjects
   have and this one does not, or passages that do not hold the answer, answered with the
-  abstention sentence.
+  abstention sentence;
+* **unknown** — for a share of the trained facts (:data:`UNKNOWN_SHARE`), the closed-book
+  questions are answered with the abstention sentence instead (their reading examples still
+  answer from the passage). A small model asked about a fact it was not taught otherwise
+  invents a value; taught that some facts are not known, it says so far more often
+  (``benchmarks/RESULTS.md``, post-training).
 
 With ``rated``, answers that people rated good in the web UI (:mod:`autonom.store.
 conversations`) are taught as they were given, with the conversation before them (at most
@@ -58,6 +63,8 @@ TEST_SHARE = 0.2
 REFUSAL_SHARE = 0.3
 READING_SHARE = 0.5
 """Facts that also get a reading example (passages cost most of the training time)."""
+UNKNOWN_SHARE = 0.3
+"""Trained facts taught closed-book as not known instead (their passages still answered)."""
 DISTRACTORS = 2
 MAX_VALUE_CHARS = 400
 MAX_CHECKABLE_CHARS = 80
@@ -173,11 +180,15 @@ class TuneData:
 
 
 def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHARE,
-          seed: int = 0, rated: Sequence[RatedAnswer] = ()) -> TuneData:
+          seed: int = 0, rated: Sequence[RatedAnswer] = (),
+          unknown_share: float = UNKNOWN_SHARE) -> TuneData:
     """Training examples and a held-out eval set from the collection's current documents
     (and the answers ``rated`` good about it)."""
     if not 0.0 <= test_share < 1.0:
         raise InvalidRequestError("the held-out share must be at least 0 and below 1")
+    if not 0.0 <= unknown_share < 1.0:
+        raise InvalidRequestError("the share of facts taught as unknown must be at least 0 "
+                                  "and below 1")
     store.collection(collection)  # NotFoundError for an unknown collection
     listed = store.documents(collection)
     if not listed:
@@ -215,6 +226,15 @@ def build(store: DocumentStore, collection: str, *, test_share: float = TEST_SHA
         wordings = questions(fact)
         if fact.id in test:
             heldout.extend(_cases(fact, wordings, collection, "unseen-fact"))
+            continue
+        if _share("unknown" + fact.id, seed) < unknown_share:
+            # taught as not known without its passage: a fact the model was not taught is
+            # one it should say it does not know, rather than invent a value for
+            for question in wordings:
+                train.append(_example("unknown", fact, [_user(question)],
+                                      ABSTAIN[fact.language]))
+            if _share("reading" + fact.id, seed) < READING_SHARE:
+                train.append(_reading(fact, wordings[0], _distractors(fact, pool, rng), rng))
             continue
         held = int(_share("wording" + fact.id, seed) * len(wordings))
         taught = [w for i, w in enumerate(wordings) if i != held] if len(wordings) > 1 \
