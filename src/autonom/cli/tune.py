@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from autonom.cli import console
@@ -75,8 +76,8 @@ def data(
     console.out.print(f"written to {folder} (train.jsonl, heldout.jsonl, manifest.json)")
     for example in random.Random(0).sample(made.train, min(3, len(made.train))):
         question = example.messages[-2]["content"].rsplit("Frage: ", 1)[-1]
-        console.out.print(f"  [dim]{example.kind}[/] {question} → "
-                          f"{example.messages[-1]['content']}", markup=True)
+        console.out.print(f"  [dim]{example.kind}[/] {escape(question)} → "
+                          f"{escape(example.messages[-1]['content'])}", markup=True)
 
 
 @tune_app.command("rated")

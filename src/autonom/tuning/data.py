@@ -24,8 +24,9 @@ conversations`) are taught as they were given, with the conversation before them
 the last :data:`MAX_RATED_MESSAGES` messages) and their sources; provenance is the
 conversation and the answer's position in it. A rated answer is left out when it cites a
 document that is outdated or gone by now, when a message of it holds a planted instruction,
-when it is too long, or when it repeats another. Rated answers are all trained on: the
-held-out set tests the documents' facts.
+when an earlier answer in it was not given by the server (the page sends the history, so
+such an answer could be anything), when it is too long, or when it repeats another. Rated
+answers are all trained on: the held-out set tests the documents' facts.
 
 Chunks flagged as planted instructions and superseded documents are left out; facts that
 say the same thing (case, punctuation and word order ignored) are kept once. The split is
@@ -442,6 +443,10 @@ def _rated(answers: Sequence[RatedAnswer], current: set[str],
         taught = rated.messages[-MAX_RATED_MESSAGES:]
         while taught and taught[0].role != "user":
             taught = taught[1:]
+        if any(m.role == "assistant" and not m.model for m in taught):
+            # the page sends the history; an answer the server did not give could be anything
+            excluded["rated answers after answers the server did not give"] += 1
+            continue
         if not taught or sum(len(m.content) for m in taught) > MAX_RATED_CHARS:
             excluded["rated answers too long to learn from"] += 1
             continue

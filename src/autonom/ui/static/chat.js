@@ -126,8 +126,10 @@
             headers: { "content-type": "application/json", "x-csrf-token": csrf },
             body: JSON.stringify({ rating: wanted }),
           });
+          const note = bar.querySelector(".error");
+          if (note) note.remove();
           if (!response.ok) {
-            showError(item, await failure(response));
+            bar.appendChild(element("span", "error", words.error + ": " + await failure(response)));
             return;
           }
           for (const other of buttons) {
