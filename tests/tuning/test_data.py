@@ -220,3 +220,20 @@ def test_facts_taught_as_unknown_are_refused_closed_book_and_still_read(sample_k
     assert not any(fact in held for fact in unknown)
     with pytest.raises(InvalidRequestError, match="unknown"):
         tune_data.build(sample_kb.store, "pumpenwerk", unknown_share=1.0)
+
+
+def test_sample_rows_with_brackets_are_printed_as_text(capsys, tmp_path, monkeypatch):
+    from autonom.cli import main
+
+    monkeypatch.setenv("AUTONOM_HOME", str(tmp_path / "h"))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "ventil-v-20.md").write_text(
+        "# Ventil V-20\n\n- Schaltplan: Leitung [/] und [bold]Rücklauf[/bold]\n",
+        encoding="utf-8")
+    assert main(["ingest", str(folder), "-c", "klammern"]) == 0
+    capsys.readouterr()
+    assert main(["tune", "data", "-c", "klammern", "--test-share", "0",
+                 "--unknown-share", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Leitung [/] und [bold]Rücklauf[/bold]" in out
