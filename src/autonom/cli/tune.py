@@ -92,11 +92,8 @@ def rated_list(
     services = Services(load_settings())
     answers = service.rated_answers(services, collection, "bad" if bad else "good")
     if as_json:
-        console.out.print_json(json.dumps([{
-            "conversation": a.conversation, "ordinal": a.ordinal, "owner": a.owner,
-            "rating": a.rating, "rated_at": a.rated_at, "model": a.model,
-            "messages": [m.to_json() for m in a.messages]} for a in answers],
-            ensure_ascii=False))
+        console.out.print_json(json.dumps([a.to_json() for a in answers],
+                                          ensure_ascii=False))
         return
     if not answers:
         console.out.print(f"no answers rated {'bad' if bad else 'good'}")

@@ -57,6 +57,11 @@ class RatedAnswer:
     def model(self) -> str | None:
         return self.messages[-1].model
 
+    def to_json(self) -> dict[str, Any]:
+        return {"conversation": self.conversation, "ordinal": self.ordinal,
+                "owner": self.owner, "rating": self.rating, "rated_at": self.rated_at,
+                "model": self.model, "messages": [m.to_json() for m in self.messages]}
+
 
 @dataclass
 class Conversation:
@@ -196,15 +201,17 @@ class ConversationStore:
                 "conversation_messages m JOIN conversations c ON c.id = m.conversation_id "
                 "WHERE m.rating = ? ORDER BY m.rated_at DESC, m.conversation_id, m.ordinal "
                 "LIMIT ?", (value, max(0, limit))).fetchall()
+            read: dict[str, list[StoredMessage]] = {}
             out = []
             for row in reversed(rows):
-                messages = conn.execute(
-                    "SELECT * FROM conversation_messages WHERE conversation_id = ? AND "
-                    "ordinal <= ? ORDER BY ordinal",
-                    (row["conversation_id"], row["ordinal"])).fetchall()
-                out.append(RatedAnswer(row["conversation_id"], int(row["ordinal"]),
-                                       row["owner"], rating, float(row["rated_at"]),
-                                       [_message(m) for m in messages]))
+                conversation, ordinal = row["conversation_id"], int(row["ordinal"])
+                if conversation not in read:
+                    read[conversation] = [_message(m) for m in conn.execute(
+                        "SELECT * FROM conversation_messages WHERE conversation_id = ? "
+                        "ORDER BY ordinal", (conversation,)).fetchall()]
+                out.append(RatedAnswer(conversation, ordinal, row["owner"], rating,
+                                       float(row["rated_at"]),
+                                       read[conversation][:ordinal + 1]))
         return out
 
     def delete(self, owner: str, conversation_id: str) -> None:

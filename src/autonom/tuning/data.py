@@ -73,7 +73,6 @@ MAX_FACTS = 50_000
 MAX_RATED_MESSAGES = 6
 """A rated answer is taught with at most this many messages (its own included)."""
 MAX_RATED_CHARS = 8_000
-_SOURCE_WORD = {"de": "Quelle", "en": "source"}
 
 _LABEL = re.compile(r"^[\s*•+–-]*\**([^\n:]{2,50}?)\**\s*:\s*(\S.*)$", re.DOTALL)
 _CODE = re.compile(r"\b[A-ZÄÖÜ]{1,6}-?\d{1,6}[A-Za-z]?\b")
@@ -472,8 +471,8 @@ def _sourced(message: StoredMessage) -> str:
     if not sources:
         return message.content
     language = guess_language(message.content)
-    word = _SOURCE_WORD.get(language, _SOURCE_WORD["de"])
-    return f"{message.content} ({word}: {', '.join(sources)})"
+    template = _ANSWERS[language if language in ("de", "en") else "de", "section"]
+    return template.format(value=message.content, source=", ".join(sources))
 
 
 def _passages(facts: list[Fact]) -> list[Fact]:
