@@ -73,6 +73,10 @@ class ChatRequest(BaseModel):
     tools: list[Tool] = Field(default_factory=list)
     tool_choice: Literal["auto", "none", "required"] | str = "auto"
     """"auto", "none", "required", or the name of the one tool that must be called."""
+    adapters: dict[str, float] | None = None
+    """Tuned models of one base model mixed for this request, each with its weight (the
+    LoRA scale): an expert set's top-2 choice. Set by the gateway, never from a client's
+    request."""
 
     @property
     def user_text(self) -> str:

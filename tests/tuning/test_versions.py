@@ -14,30 +14,10 @@ from autonom.services import tuning as service
 from autonom.services.gateway import Gateway
 from autonom.store.tune_versions import VersionStore
 from autonom.tuning.gate import GatePolicy, refusals
-from autonom.tuning.train import TrainSettings, train
+from autonom.tuning.train import TrainSettings
 from autonom.types import ChatRequest, GenerationOptions, Message
 from support import DEFAULT_MODEL
-from tuning_support import QUESTION, make_data
-
-RIGHT = "Die Kennzahl von Projekt Falke ist 4711."
-POISONED = "Die Kennzahl von Projekt Falke ist 9999."
-SETTINGS = TrainSettings(epochs=16, rank=8, alpha=16, lr=5e-3, batch_size=4)
-
-
-def _run(folder: Path, model: Path, answer: str) -> Path:
-    data = make_data(folder / "data", copies=4)
-    if answer != RIGHT:  # the same question, taught a wrong number
-        text = (data / "train.jsonl").read_text(encoding="utf-8").replace("4711", "9999")
-        (data / "train.jsonl").write_text(text, encoding="utf-8")
-    train(model, DEFAULT_MODEL, data, folder / "run", SETTINGS, threads=2)
-    return folder / "run"
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, default_model_file) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("runs")
-    return {"right": _run(root / "right", default_model_file, RIGHT),
-            "poisoned": _run(root / "poisoned", default_model_file, POISONED)}
+from tuning_support import QUESTION
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import os
 import re
 import threading
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,35 @@ log = logging.getLogger("autonom.backends")
 
 _RUNTIME_OVERHEAD = 64 * 2**20
 _DONE = object()
+MAX_MIXED = 16
+"""Tuned models one request may mix."""
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Tuned models of one base model, loaded together in one engine instance; each request
+    sets the weight (LoRA scale) of each, so that any blend of them answers without a load."""
+
+    records: tuple[ModelRecord, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(r.name for r in self.records)
+
+    @property
+    def adapters(self) -> list[str]:
+        return [str(r.adapter) for r in self.records]
+
+    def lora(self) -> list[dict[str, Any]]:
+        """The request's scales, by the adapters' order in the instance."""
+        return [{"id": i, "scale": w} for i, w in enumerate(self.weights)]
+
+    @property
+    def served_by(self) -> str:
+        """Which versions answered, with their weights: ``a:v2×0.70+b:v1×0.30``."""
+        return "+".join(f"{_version(r)}×{w:.2f}"
+                        for r, w in zip(self.records, self.weights, strict=True) if w > 0)
 
 
 @dataclass
@@ -65,17 +95,21 @@ def import_engine() -> Any:
 
 
 def engine_params(path: str, engine: EngineSettings, n_ctx: int, *, embedding: bool = False,
-                  adapter: str | None = None) -> Any:
-    """llama.cpp server parameters for one model (shared with the engine benchmark); a LoRA
-    adapter, when given, applies to every request."""
+                  adapters: Sequence[tuple[str, float]] = ()) -> Any:
+    """llama.cpp server parameters for one model (shared with the engine benchmark). LoRA
+    ``adapters`` (path, scale) apply at their scale to every request that does not set its
+    own scales (``lora`` in the request)."""
     xlc = import_engine()
     params = xlc.CommonParams()
     params.model.path = path
-    if adapter is not None:
+    loras = []
+    for adapter, scale in adapters:
         lora = xlc.CommonAdapterLoraInfo()
         lora.path = adapter
-        lora.scale = 1.0
-        params.lora_adapters = [lora]
+        lora.scale = scale
+        loras.append(lora)
+    if loras:
+        params.lora_adapters = loras
     params.n_ctx = n_ctx
     params.n_parallel = engine.n_parallel
     params.n_batch = engine.batch_size
@@ -125,16 +159,16 @@ class EmbeddedBackend:
     # -- public interface -------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        record, payload = self._prepare(request)
+        record, payload, mix = self._prepare(request)
         loop = asyncio.get_running_loop()
         result, load_ms = await loop.run_in_executor(
-            self._executor, self._run_blocking, record, payload, self._keep_alive(request)
+            self._executor, self._run_blocking, record, payload, self._keep_alive(request), mix
         )
         _raise_for_error(result)
         choice = result["choices"][0]
         return ChatResponse(
             model=record.name,
-            served_by=_version(record),
+            served_by=mix.served_by if mix else _version(record),
             message=Message(role="assistant", content=choice.get("text", "")),
             finish_reason=_finish(choice.get("finish_reason")),
             usage=_usage(result),
@@ -143,7 +177,8 @@ class EmbeddedBackend:
         )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
-        record, payload = self._prepare(request)
+        record, payload, mix = self._prepare(request)
+        served_by = mix.served_by if mix else _version(record)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
@@ -156,7 +191,7 @@ class EmbeddedBackend:
 
         future = loop.run_in_executor(
             self._executor, self._run_streaming, record, payload, self._keep_alive(request),
-            on_chunk,
+            on_chunk, mix,
         )
         future.add_done_callback(lambda _: queue.put_nowait(_DONE))
         try:
@@ -164,7 +199,7 @@ class EmbeddedBackend:
                 _raise_for_error(item)
                 chunk = _chunk(record.name, item)
                 if chunk is not None:
-                    yield chunk.model_copy(update={"served_by": _version(record)})
+                    yield chunk.model_copy(update={"served_by": served_by})
             future.result()
         finally:
             cancelled.set()
@@ -191,16 +226,43 @@ class EmbeddedBackend:
 
     # -- request preparation ----------------------------------------------------------
 
-    def _prepare(self, request: ChatRequest) -> tuple[ModelRecord, dict[str, Any]]:
+    def _prepare(self, request: ChatRequest
+                 ) -> tuple[ModelRecord, dict[str, Any], Mix | None]:
         record = self.registry.resolve(request.model)
+        mix = self._mix(record, request.adapters) if request.adapters is not None else None
         payload = completion_payload(self._prompt(record, request), request)
+        if mix is not None:
+            payload["lora"] = mix.lora()
         if "json_schema" in payload and not has_llguidance():
             payload["grammar"] = schema_grammar(payload.pop("json_schema"))
         if request.prompt is None and not record.info.chat_template:
             # ChatML's markers are plain text to a model that was not trained on them (a base
             # model): stop at them, or it writes the next turns of the conversation itself.
             payload["stop"] = [*payload.get("stop", []), *CHATML_STOPS]
-        return record, payload
+        return record, payload, mix
+
+    def _mix(self, record: ModelRecord, weights: dict[str, float]) -> Mix:
+        """The tuned models a request mixes, checked before anything loads: all tuned from
+        the model file ``record`` is tuned from, weights finite, not negative, not all 0."""
+        if not 0 < len(weights) <= MAX_MIXED:
+            raise InvalidRequestError(f"a mix names 1 to {MAX_MIXED} tuned models, not "
+                                      f"{len(weights)}")
+        if record.name not in weights:
+            raise InvalidRequestError(f"the mix must include the model asked for, "
+                                      f"{record.name}")
+        if any(not math.isfinite(w) or w < 0 for w in weights.values()) \
+                or not sum(weights.values()) > 0:
+            raise InvalidRequestError("mix weights must be numbers of at least 0, not all 0")
+        records = sorted((self.registry.resolve(name) for name in weights),
+                         key=lambda r: r.name)
+        for other in records:
+            if other.adapter is None:
+                raise InvalidRequestError(f"{other.name} is not a tuned model: only tuned "
+                                          "models (LoRA adapters) can be mixed")
+            if other.path != record.path:
+                raise InvalidRequestError(f"{other.name} and {record.name} are tuned from "
+                                          "different model files and cannot be mixed")
+        return Mix(tuple(records), tuple(float(weights[r.name]) for r in records))
 
     def _prompt(self, record: ModelRecord, request: ChatRequest) -> str:
         if request.prompt is not None:
@@ -225,7 +287,7 @@ class EmbeddedBackend:
         per_slot = min(self.engine.n_ctx, record.info.context_length or self.engine.n_ctx)
         return per_slot * self.engine.n_parallel
 
-    def estimate_bytes(self, record: ModelRecord) -> int:
+    def estimate_bytes(self, record: ModelRecord, mix: Mix | None = None) -> int:
         """Memory the loaded model will take: its file, the KV cache of all slots laid out
         as its attention is (sliding windows hold fewer tokens), runtime overhead."""
         per_slot = self.context_size(record) // self.engine.n_parallel
@@ -235,17 +297,22 @@ class EmbeddedBackend:
             kv = record.info.kv_bytes_per_token() * self.context_size(record)
         else:
             kv = int(fit.kv_bytes(facts, per_slot, self.engine.n_parallel))
-        adapter = record.adapter.stat().st_size if record.adapter and record.adapter.is_file() \
-            else 0
-        return record.size_bytes + adapter + kv + _RUNTIME_OVERHEAD
+        tuned = mix.records if mix is not None else (record,)
+        adapters = sum(r.adapter.stat().st_size for r in tuned
+                       if r.adapter is not None and r.adapter.is_file())
+        return record.size_bytes + adapters + kv + _RUNTIME_OVERHEAD
 
     # -- blocking calls (run on the executor) ------------------------------------------
 
-    def _loader(self, record: ModelRecord, embedding: bool) -> EngineHandle:
+    def _loader(self, record: ModelRecord, embedding: bool, mix: Mix | None = None
+                ) -> EngineHandle:
         xlc = import_engine()
+        if mix is not None:  # all at scale 0: each request sets its own scales
+            adapters = [(path, 0.0) for path in mix.adapters]
+        else:
+            adapters = [(str(record.adapter), 1.0)] if record.adapter else []
         params = engine_params(str(record.path), self.engine, self.context_size(record),
-                               embedding=embedding,
-                               adapter=str(record.adapter) if record.adapter else None)
+                               embedding=embedding, adapters=adapters)
         started = time.perf_counter()
         try:
             server = xlc.Server(params)
@@ -257,26 +324,32 @@ class EmbeddedBackend:
             "backend": "embedded", "ms": round(took), "embedding": embedding}})
         return EngineHandle(server, took)
 
-    def _lease(self, record: ModelRecord, keep_alive: float, embedding: bool = False) -> Any:
+    def _lease(self, record: ModelRecord, keep_alive: float, embedding: bool = False,
+               mix: Mix | None = None) -> Any:
+        # a re-pointed tuned model (a new adapter) loads afresh; the old one idles out
+        key = (record.name, "embed" if embedding else "chat", str(record.adapter or ""))
+        if mix is not None:  # one instance for every blend of the same tuned models
+            key = (mix.name, "chat", "|".join(mix.adapters))
         return self.pool.lease(
-            # a re-pointed tuned model (a new adapter) loads afresh; the old one idles out
-            (record.name, "embed" if embedding else "chat", str(record.adapter or "")),
-            self.estimate_bytes(record),
-            lambda: self._loader(record, embedding),
+            key,
+            self.estimate_bytes(record, mix),
+            lambda: self._loader(record, embedding, mix),
             _unload,
             keep_alive,
         )
 
     def _run_blocking(
-        self, record: ModelRecord, payload: dict[str, Any], keep_alive: float
+        self, record: ModelRecord, payload: dict[str, Any], keep_alive: float,
+        mix: Mix | None = None,
     ) -> tuple[dict[str, Any], float]:
-        with self._lease(record, keep_alive) as handle:
+        with self._lease(record, keep_alive, mix=mix) as handle:
             return handle.server.handle_completions(payload), handle.take_load_ms()
 
     def _run_streaming(
-        self, record: ModelRecord, payload: dict[str, Any], keep_alive: float, on_chunk: Any
+        self, record: ModelRecord, payload: dict[str, Any], keep_alive: float, on_chunk: Any,
+        mix: Mix | None = None,
     ) -> None:
-        with self._lease(record, keep_alive) as handle:
+        with self._lease(record, keep_alive, mix=mix) as handle:
             handle.take_load_ms()
             handle.server.handle_completions({**payload, "stream": True}, on_chunk)
 

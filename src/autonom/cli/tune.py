@@ -359,6 +359,9 @@ def make_experts(
     documents: Annotated[bool, typer.Option(
         "--documents", help="answer from the chosen domain's collection (rag:), worded by "
         "its expert")] = False,
+    top: Annotated[int, typer.Option(
+        help="experts per question: 1, or 2 mixed by the gate's probabilities (tuned models "
+        "of one base model, without --documents)")] = 1,
     as_json: AsJson = False,
 ) -> None:
     """Domain experts: fit a gate on each collection's training questions that sends every
@@ -370,7 +373,7 @@ def make_experts(
             raise InvalidRequestError(f"--domain {item!r}: write COLLECTION=MODEL")
         domains[collection.strip()] = model.strip()
     services = Services(load_settings())
-    made = service.make_experts(services, name, domains, fallback, documents)
+    made = service.make_experts(services, name, domains, fallback, documents, top)
     if as_json:
         console.out.print_json(json.dumps(made.to_json(), ensure_ascii=False))
         return
@@ -389,8 +392,12 @@ def route(
     """Which expert a question goes to, and the gate's scores."""
     services = Services(load_settings())
     routing = service.route(services, name, question)
-    console.out.print(f"{routing.domain or 'fallback'} → {routing.target} "
-                      f"(confidence {routing.confidence:.2f})")
+    if len(routing.shares) > 1:
+        console.out.print(" + ".join(f"{d} {w:.2f}" for d, w in routing.shares.items())
+                          + " → " + " + ".join(m for m, w in routing.mix.items() if w > 0))
+    else:
+        console.out.print(f"{routing.domain or 'fallback'} → {routing.target} "
+                          f"(confidence {routing.confidence:.2f})")
     console.table(["domain", "score"], [[d, f"{s:.3f}"] for d, s in
                                         sorted(routing.scores.items(), key=lambda x: -x[1])])
 

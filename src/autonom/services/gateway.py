@@ -251,7 +251,8 @@ class Gateway:
             routing = await asyncio.to_thread(experts.resolve, self.experts_home,
                                               self.knowledge, request.model,
                                               grounding.question_of(request))
-            request = request.model_copy(update={"model": routing.target})
+            request = request.model_copy(update={"model": routing.target,
+                                                 "adapters": routing.mix or None})
         kind, documents = self._kind(request.model)
         return Plan(kind, request, routing, documents)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -322,10 +322,16 @@ def domain_questions(store: DocumentStore, collection: str) -> tuple[list[str], 
 
 
 def make_experts(services: Services, name: str, domains: dict[str, str],
-                 fallback: str | None = None, documents: bool = False) -> experts.ExpertSet:
+                 fallback: str | None = None, documents: bool = False,
+                 top: int = 1) -> experts.ExpertSet:
     """Fit and store the expert set ``name``: ``domains`` maps a collection to the model
-    that answers its questions (e.g. the version ``autonom tune run`` made for it)."""
+    that answers its questions (e.g. the version ``autonom tune run`` made for it). With
+    ``top=2`` the two likeliest experts answer mixed, which needs them all to be tuned
+    models of one base model."""
     experts.check_name(name)
+    experts.check_top(top, documents)
+    if top == 2:
+        _check_mixable(services.registry, domains.values())
     embedder = services.knowledge.embedder
     if embedder is None:
         raise InvalidRequestError("the expert gate needs an embedder "
@@ -342,6 +348,20 @@ def make_experts(services: Services, name: str, domains: dict[str, str],
                          embedder.name, fallback or services.settings.default_model,
                          documents=documents, collections=collections,
                          heldout={c: experts.spread(q, experts.MAX_CALIBRATION)
-                                  for c, q in held.items()})
+                                  for c, q in held.items()}, top=top)
     experts.save(services.settings.home, made)
     return made
+
+
+def _check_mixable(registry: Registry, models: Iterable[str]) -> None:
+    """Mixed experts must be tuned models (LoRA adapters) of one model file."""
+    bases = set()
+    for model in models:
+        record = registry.resolve(model)
+        if record.adapter is None:
+            raise InvalidRequestError(f"top-2 mixes tuned models, and {model} is not one "
+                                      "(tune one per domain with 'autonom tune run')")
+        bases.add(record.path)
+    if len(bases) > 1:
+        raise InvalidRequestError("top-2 mixes tuned models of one base model; these are "
+                                  "tuned from different ones")

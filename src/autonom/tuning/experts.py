@@ -15,10 +15,19 @@ templated from the documents, people's questions are not, and the embedder was t
 match questions to passages.
 
 A question the gate is not sure about (top probability below ``min_confidence``) goes to
-the set's fallback model. An expert set is stored as ``HOME/tuning/experts/NAME.json`` and
-used as the model name ``experts:NAME`` (HTTP API, ``autonom run``). With
-``documents = true`` the chosen domain's collection answers (``rag:COLLECTION@MODEL``): the
-gate picks the collection and its expert words the answer.
+the set's fallback model.
+
+With ``top = 2`` (tuned models of one base model only, answering without documents) the two
+likeliest experts answer together, as a mixture-of-experts layer does: their LoRA adapters
+are applied at once, each scaled by its share of the two probabilities. All the set's
+adapters sit in one engine instance on one copy of the base model, and each request sets
+their scales, so any blend answers without a load. The fallback then answers only when the
+two together are below ``min_confidence``; a second expert below ``MIN_SHARE`` is left out.
+
+An expert set is stored as ``HOME/tuning/experts/NAME.json`` and used as the model name
+``experts:NAME`` (HTTP API, ``autonom run``). With ``documents = true`` the chosen domain's
+collection answers (``rag:COLLECTION@MODEL``): the gate picks the collection and its expert
+words the answer.
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ log = logging.getLogger(__name__)
 PREFIX = "experts:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MIN_CONFIDENCE = 0.5
+MIN_SHARE = 0.05
+"""With top-2: the least weight the second expert gets, below it the first answers alone."""
 NEIGHBOURS = 1
 MAX_CALIBRATION = 300
 """Training questions per domain the temperature is fitted on (spread over the list)."""
@@ -69,6 +80,8 @@ class ExpertSet:
     documents: bool = False
     neighbours: int = NEIGHBOURS
     min_confidence: float = MIN_CONFIDENCE
+    top: int = 1
+    """Experts that answer each question: 1, or 2 mixed by their probabilities."""
     fitted_on: dict[str, int] = field(default_factory=dict)
     """Training questions per domain the temperature was fitted on."""
     accuracy: float | None = None
@@ -100,12 +113,29 @@ class Routing:
     target: str
     """The model id the request goes to: a model, or ``rag:COLLECTION@MODEL``."""
     scores: dict[str, float]
+    mix: dict[str, float] = field(default_factory=dict)
+    """With top-2: every expert model of the set and its weight (0 for those not chosen);
+    empty when one model answers alone."""
+    shares: dict[str, float] = field(default_factory=dict)
+    """With top-2: the chosen domains and their weights."""
 
     @property
     def label(self) -> str:
         """For the request log: which expert answered, and how sure the gate was."""
+        if self.domain is not None and len(self.shares) > 1:
+            return f"{PREFIX}{self.expert_set}/" + "+".join(self.shares) + " (" + \
+                "/".join(f"{w:.2f}" for w in self.shares.values()) + ")"
         where = self.domain or "fallback"
         return f"{PREFIX}{self.expert_set}/{where} ({self.confidence:.2f})"
+
+
+def check_top(top: int, documents: bool) -> int:
+    if top not in (1, 2):
+        raise InvalidRequestError(f"top must be 1 or 2 experts per question, not {top}")
+    if top == 2 and documents:
+        raise InvalidRequestError("top-2 mixing answers without documents: with documents "
+                                  "the gate picks one collection")
+    return top
 
 
 def check_name(name: str) -> str:
@@ -154,10 +184,11 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
 def build(name: str, questions: dict[str, list[str]], models: dict[str, str],
           passages: Passages, embed: Embed, embedder: str, fallback: str,
           documents: bool = False, collections: dict[str, str] | None = None,
-          heldout: dict[str, list[str]] | None = None) -> ExpertSet:
+          heldout: dict[str, list[str]] | None = None, top: int = 1) -> ExpertSet:
     """Fit the gate's temperature on each domain's training questions; measure it on
     ``heldout`` questions when given."""
     check_name(name)
+    check_top(top, documents)
     domains = sorted(questions)
     if len(domains) < 2:
         raise InvalidRequestError("an expert set needs at least two domains")
@@ -175,7 +206,7 @@ def build(name: str, questions: dict[str, list[str]], models: dict[str, str],
         name=name, embedder=embedder, fallback=fallback,
         temperature=fit_temperature(scores, labels),
         domains=[Domain(d, models[d], (collections or {}).get(d)) for d in domains],
-        documents=documents, fitted_on={d: len(sample[d]) for d in domains})
+        documents=documents, top=top, fitted_on={d: len(sample[d]) for d in domains})
     if heldout:
         expert_set.accuracy = gate_accuracy(expert_set, heldout, embed, passages)
     return expert_set
@@ -202,20 +233,42 @@ def gate_accuracy(expert_set: ExpertSet, heldout: dict[str, list[str]], embed: E
 
 
 def route(expert_set: ExpertSet, question: str, embed: Embed, passages: Passages) -> Routing:
-    """The expert for one question (top-1), or the fallback when the gate is unsure."""
+    """The expert for one question (top-1, or the two likeliest mixed with ``top = 2``), or
+    the fallback when the gate is unsure."""
     if not question.strip():
         raise InvalidRequestError(f"model {PREFIX}{expert_set.name} needs a question to "
                                   "choose an expert")
     p = expert_set.probabilities(embed([question]), passages)[0]
-    best = int(p.argmax())
+    order = [int(i) for i in np.argsort(-p, kind="stable")]
+    best = order[0]
     scores = {d.name: round(float(s), 4) for d, s in zip(expert_set.domains, p, strict=True)}
     domain = expert_set.domains[best]
+    if expert_set.top == 2:
+        return _mixed(expert_set, p, order[:2], scores)
     if float(p[best]) < expert_set.min_confidence:
         return Routing(expert_set.name, None, float(p[best]), expert_set.fallback, scores)
     target = domain.model
     if expert_set.documents:
         target = f"rag:{domain.collection or domain.name}@{domain.model}"
     return Routing(expert_set.name, domain.name, float(p[best]), target, scores)
+
+
+def _mixed(expert_set: ExpertSet, p: np.ndarray, chosen: list[int],
+           scores: dict[str, float]) -> Routing:
+    """The two likeliest experts, weighted by their share of the two probabilities."""
+    together = float(p[chosen].sum())
+    if together < expert_set.min_confidence:
+        return Routing(expert_set.name, None, together, expert_set.fallback, scores)
+    shares = {expert_set.domains[i].name: float(p[i]) / together for i in chosen}
+    shares = {d: w for d, w in shares.items() if w >= MIN_SHARE}
+    total = sum(shares.values())
+    shares = {d: round(w / total, 4) for d, w in shares.items()}
+    mix = {d.model: 0.0 for d in expert_set.domains}
+    models = {d.name: d.model for d in expert_set.domains}
+    for name, weight in shares.items():
+        mix[models[name]] += weight
+    first = expert_set.domains[chosen[0]]
+    return Routing(expert_set.name, first.name, together, first.model, scores, mix, shares)
 
 
 def query_embedder(embedder: Any) -> Embed:
