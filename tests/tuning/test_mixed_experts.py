@@ -119,7 +119,7 @@ def test_a_top_two_set_through_the_cli_the_http_api_and_the_request_log(two, tmp
     assert "without documents" in capsys.readouterr().err
     assert main(["tune", "experts", "paar", "--domain", f"projekte={DEFAULT_MODEL}",
                  "--domain", "personal=schlecht:v1", "--top", "2"]) == 1
-    assert f"{DEFAULT_MODEL} is not one" in capsys.readouterr().err
+    assert f"{DEFAULT_MODEL} is not a tuned model" in capsys.readouterr().err
     assert main(["tune", "experts", "paar", *domains, "--top", "2"]) == 0
     capsys.readouterr()
     assert main(["tune", "route", "paar", QUESTION]) == 0

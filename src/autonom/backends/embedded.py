@@ -30,7 +30,7 @@ from autonom.config import EngineSettings, Settings
 from autonom.engine import builds
 from autonom.errors import BackendError, InvalidModelFileError, InvalidRequestError
 from autonom.models.chat_template import render_chat
-from autonom.models.registry import ModelRecord, Registry
+from autonom.models.registry import ModelRecord, Registry, check_mixable
 from autonom.store import Database
 from autonom.store.loaded import LoadedModel, publish
 from autonom.types import ChatChunk, ChatRequest, ChatResponse, Message, Timings, Usage
@@ -242,8 +242,8 @@ class EmbeddedBackend:
         return record, payload, mix
 
     def _mix(self, record: ModelRecord, weights: dict[str, float]) -> Mix:
-        """The tuned models a request mixes, checked before anything loads: all tuned from
-        the model file ``record`` is tuned from, weights finite, not negative, not all 0."""
+        """The tuned models a request mixes, checked before anything loads: ``record``
+        among them, all tuned from one model file, weights finite, not negative, not all 0."""
         if not 0 < len(weights) <= MAX_MIXED:
             raise InvalidRequestError(f"a mix names 1 to {MAX_MIXED} tuned models, not "
                                       f"{len(weights)}")
@@ -255,13 +255,7 @@ class EmbeddedBackend:
             raise InvalidRequestError("mix weights must be numbers of at least 0, not all 0")
         records = sorted((self.registry.resolve(name) for name in weights),
                          key=lambda r: r.name)
-        for other in records:
-            if other.adapter is None:
-                raise InvalidRequestError(f"{other.name} is not a tuned model: only tuned "
-                                          "models (LoRA adapters) can be mixed")
-            if other.path != record.path:
-                raise InvalidRequestError(f"{other.name} and {record.name} are tuned from "
-                                          "different model files and cannot be mixed")
+        check_mixable(records)
         return Mix(tuple(records), tuple(float(weights[r.name]) for r in records))
 
     def _prompt(self, record: ModelRecord, request: ChatRequest) -> str:

@@ -12,13 +12,18 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from autonom.errors import ModelError, ModelFileMissingError, ModelNotFoundError
+from autonom.errors import (
+    InvalidRequestError,
+    ModelError,
+    ModelFileMissingError,
+    ModelNotFoundError,
+)
 from autonom.models.gguf_file import GGUFInfo, read_gguf
 from autonom.store import Database
 from autonom.store.db import Row
@@ -51,6 +56,19 @@ class ModelRecord:
     @property
     def exists(self) -> bool:
         return self.path.is_file() and (self.adapter is None or self.adapter.is_file())
+
+
+def check_mixable(records: Sequence[ModelRecord]) -> None:
+    """Tuned models can be mixed (their adapters applied at once, each scaled) only when
+    each is a LoRA adapter on the same model file."""
+    for record in records:
+        if record.adapter is None:
+            raise InvalidRequestError(f"{record.name} is not a tuned model: only tuned "
+                                      "models (LoRA adapters, made by 'autonom tune') can be "
+                                      "mixed")
+        if record.path != records[0].path:
+            raise InvalidRequestError(f"{record.name} and {records[0].name} are tuned from "
+                                      "different model files and cannot be mixed")
 
 
 class BlobWriter:

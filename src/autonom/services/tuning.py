@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from autonom.errors import GateRefusedError, InvalidRequestError
-from autonom.models.registry import Registry, normalise_name
+from autonom.models.registry import Registry, check_mixable, normalise_name
 from autonom.services import evals as eval_service
 from autonom.services.assembly import Services
 from autonom.services.gateway import Gateway
@@ -331,7 +331,7 @@ def make_experts(services: Services, name: str, domains: dict[str, str],
     experts.check_name(name)
     experts.check_top(top, documents)
     if top == 2:
-        _check_mixable(services.registry, domains.values())
+        check_mixable([services.registry.resolve(m) for m in domains.values()])
     embedder = services.knowledge.embedder
     if embedder is None:
         raise InvalidRequestError("the expert gate needs an embedder "
@@ -352,16 +352,3 @@ def make_experts(services: Services, name: str, domains: dict[str, str],
     experts.save(services.settings.home, made)
     return made
 
-
-def _check_mixable(registry: Registry, models: Iterable[str]) -> None:
-    """Mixed experts must be tuned models (LoRA adapters) of one model file."""
-    bases = set()
-    for model in models:
-        record = registry.resolve(model)
-        if record.adapter is None:
-            raise InvalidRequestError(f"top-2 mixes tuned models, and {model} is not one "
-                                      "(tune one per domain with 'autonom tune run')")
-        bases.add(record.path)
-    if len(bases) > 1:
-        raise InvalidRequestError("top-2 mixes tuned models of one base model; these are "
-                                  "tuned from different ones")
