@@ -53,6 +53,17 @@ GROUPS = ("new-wording", "unseen-fact", "refusal")
 MAX_TOKENS = 64
 
 
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSON Lines file (blank lines skipped)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _write_records(path: Path, items: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
+                    encoding="utf-8")
+
+
 def merged_data(folders: list[Path], out: Path) -> Path:
     """The training examples of several domains in one data folder (shuffled together)."""
     rows: list[str] = []
@@ -75,17 +86,14 @@ def subset(folder: Path, out: Path, facts: int) -> Path:
     """The domain's data for its first ``facts`` trained facts (in the order of their ids,
     which are hashes): the examples about them, the held-out cases asking them in new words,
     and all cases about facts held out and about products that do not exist."""
-    rows = [json.loads(line) for line in (folder / "train.jsonl").read_text(
-        encoding="utf-8").splitlines() if line.strip()]
+    rows = _records(folder / "train.jsonl")
     kept = set(sorted({r["fact"] for r in rows if r["kind"] in ("closed", "unknown")})[:facts])
     rows = [r for r in rows if r["fact"] in kept]
-    cases = [json.loads(line) for line in (folder / "heldout.jsonl").read_text(
-        encoding="utf-8").splitlines() if line.strip()]
-    cases = [c for c in cases if "new-wording" not in c["tags"] or c["id"][:16] in kept]
+    cases = [c for c in _records(folder / "heldout.jsonl")
+             if "new-wording" not in c["tags"] or c["id"][:16] in kept]
     out.mkdir(parents=True, exist_ok=True)
-    for name, items in (("train.jsonl", rows), ("heldout.jsonl", cases)):
-        (out / name).write_text("".join(json.dumps(i, ensure_ascii=False) + "\n"
-                                        for i in items), encoding="utf-8")
+    _write_records(out / "train.jsonl", rows)
+    _write_records(out / "heldout.jsonl", cases)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest.update(train=len(rows), heldout=len(cases), facts_kept=len(kept),
                     digest=hashlib.sha256(json.dumps([rows, cases]).encode()).hexdigest())
@@ -97,15 +105,13 @@ def eval_file(folder: Path, out: Path, per_group: int) -> tuple[Path, dict[str, 
     """The domain's closed-book held-out cases, at most ``per_group`` of each group."""
     chosen: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
-    cases = [json.loads(line) for line in (folder / "heldout.jsonl").read_text(
-        encoding="utf-8").splitlines() if line.strip()]
+    cases = _records(folder / "heldout.jsonl")
     for group in GROUPS:
         found = [c for c in cases if "closed-book" in c["tags"] and group in c["tags"]]
         random.Random(group).shuffle(found)
         chosen += found[:per_group]
         counts[group] = len(found[:per_group])
-    out.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chosen),
-                   encoding="utf-8")
+    _write_records(out, chosen)
     return out, counts
 
 
